@@ -1,0 +1,2 @@
+//! Integration tests against the built `ioc-scan` binary and the library.
+mod common;

@@ -1,0 +1,26 @@
+//! Build, generate and test helpers: `cargo xtask --help`.
+mod gen_terms;
+
+use clap::Parser;
+use std::path::PathBuf;
+
+#[derive(Parser)]
+enum Cmd {
+    /// Regenerate the term registry from the OpenIOC 1.1 dictionary.
+    GenTerms {
+        /// Only check that the generated file is current.
+        #[arg(long)]
+        check: bool,
+    },
+}
+
+/// The workspace root (xtask lives one level below it).
+fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask has a parent").to_path_buf()
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cmd::parse() {
+        Cmd::GenTerms { check } => gen_terms::run(&workspace_root(), check),
+    }
+}
