@@ -87,15 +87,18 @@ pub fn linux_terms() -> impl Iterator<Item = (TermId, &'static TermDef)> {
     TERMS.iter().enumerate().filter(|(_, t)| t.on_linux()).map(|(i, t)| (TermId(i as u16), t))
 }
 
+// The generator itself, so that a test fails when the dictionary and the
+// generated table drift apart.
+#[cfg(test)]
+#[allow(dead_code)]
+#[path = "../../../xtask/src/gen_terms.rs"]
+mod gen_terms;
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    // The generator itself, so that this test fails when the dictionary and
-    // the generated table drift apart.
-    #[allow(dead_code)]
-    #[path = "../../../../xtask/src/gen_terms.rs"]
-    mod gen_terms;
+    use super::gen_terms;
 
     #[test]
     fn dictionary_rs_is_current() {
