@@ -114,6 +114,7 @@ mod tests {
         assert_eq!(lookup("fileitem/md5SUM"), Some(ids::FileItem_Md5sum));
         assert_eq!(lookup("NoSuchItem/x"), None);
         assert_eq!(ids::FileItem_Md5sum.def().document(), "FileItem");
-        assert_eq!(linux_terms().count(), 293);
+        // 293 linux entries in the dictionary, one of them listed twice.
+        assert_eq!(linux_terms().count(), 292);
     }
 }
