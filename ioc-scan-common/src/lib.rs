@@ -1,3 +1,382 @@
 //! Structs that cross the kernel/user boundary: `#[repr(C)]`, no_std, shared
 //! by `ioc-scan-ebpf` (kernel) and `ioc-scan` (user, feature `user`).
+//!
+//! Every event written to the ring buffer starts with `kind: u32` (one of
+//! the `EVENT_*` numbers) so that user space can tell the struct from its
+//! first four bytes and check the record's size before reading it. Flags
+//! are `u32` bit sets (no `bool`: its only valid values are 0 and 1, which
+//! the kernel side cannot promise for bytes it copies around).
+//! Addresses are in network byte order (as on the wire), ports in host byte
+//! order.
 #![no_std]
+
+use core::mem::size_of;
+
+// ---------------------------------------------------------------- event kinds
+
+/// A program was executed ([`ExecEvent`]).
+pub const EVENT_EXEC: u32 = 1;
+/// A process (thread group leader) exited ([`ExitEvent`]).
+pub const EVENT_EXIT: u32 = 2;
+/// A TCP state change, or a UDP connect/send to a new peer ([`ConnEvent`]).
+pub const EVENT_CONN: u32 = 3;
+/// A connect/send refused by the block list ([`ConnEvent`]).
+pub const EVENT_BLOCKED: u32 = 4;
+/// A DNS message (UDP port 53) seen on a socket ([`DnsEvent`]).
+pub const EVENT_DNS: u32 = 5;
+/// One past the highest event kind: the size of the [`MAP_LOST`] array.
+pub const EVENT_KIND_COUNT: u32 = 6;
+
+// ---------------------------------------------------------------- map names
+
+/// Ring buffer carrying every event to user space.
+pub const MAP_EVENTS: &str = "EVENTS";
+/// Per-CPU array of `u64`, indexed by event kind: events dropped because
+/// the ring buffer was full.
+pub const MAP_LOST: &str = "LOST";
+/// Array with one [`Config`] at index 0, written by user space before the
+/// programs are attached.
+pub const MAP_CONFIG: &str = "CONFIG";
+/// Hash map `[u8; COMM_LEN]` → `u32` `MATCH_*`: process names to kill at exec.
+pub const MAP_KILL_COMM: &str = "KILL_COMM";
+/// Hash map `[u8; PATH_LEN]` → `u32` `MATCH_*`: executable paths to kill at exec.
+pub const MAP_KILL_PATH: &str = "KILL_PATH";
+/// Hash map [`InodeKey`] → `u32`: executables (device + inode) to kill at exec.
+pub const MAP_KILL_INODE: &str = "KILL_INODE";
+/// Hash map [`Block4Key`] → `u32`: IPv4 destinations to refuse.
+pub const MAP_BLOCK_V4: &str = "BLOCK_V4";
+/// Hash map [`Block6Key`] → `u32`: IPv6 destinations to refuse.
+pub const MAP_BLOCK_V6: &str = "BLOCK_V6";
+
+// ---------------------------------------------------------------- program names
+
+/// `sched/sched_process_exec` tracepoint.
+pub const PROG_EXEC: &str = "sched_process_exec";
+/// `sched/sched_process_exit` tracepoint.
+pub const PROG_EXIT: &str = "sched_process_exit";
+/// `sock/inet_sock_set_state` tracepoint.
+pub const PROG_TCP_STATE: &str = "inet_sock_set_state";
+/// `cgroup/connect4`.
+pub const PROG_CONNECT4: &str = "connect4";
+/// `cgroup/connect6`.
+pub const PROG_CONNECT6: &str = "connect6";
+/// `cgroup/sendmsg4`.
+pub const PROG_SENDMSG4: &str = "sendmsg4";
+/// `cgroup/sendmsg6`.
+pub const PROG_SENDMSG6: &str = "sendmsg6";
+/// `cgroup_skb/egress`.
+pub const PROG_DNS_EGRESS: &str = "dns_egress";
+/// `cgroup_skb/ingress`.
+pub const PROG_DNS_INGRESS: &str = "dns_ingress";
+
+// ---------------------------------------------------------------- sizes
+
+/// `TASK_COMM_LEN`: a process name is at most 15 bytes plus NUL.
+pub const COMM_LEN: usize = 16;
+/// Bytes of the executed path kept (longer paths are cut, flagged).
+pub const PATH_LEN: usize = 256;
+/// Bytes of the NUL-separated argument list kept (longer lists are cut, flagged).
+pub const ARGS_LEN: usize = 512;
+/// Bytes of a DNS message kept (a classic UDP DNS message is at most 512).
+pub const DNS_PAYLOAD_LEN: usize = 512;
+
+// ---------------------------------------------------------------- config
+
+/// Kill matching executables at exec (`--kill`).
+pub const CONFIG_KILL: u32 = 1 << 0;
+/// Refuse connections to the block list (`--block`).
+pub const CONFIG_BLOCK: u32 = 1 << 1;
+/// [`Config::offsets`] holds offsets read from the kernel's BTF: the exec
+/// program may follow task_struct pointers.
+pub const CONFIG_OFFSETS: u32 = 1 << 2;
+/// [`MAP_KILL_COMM`] has entries matched case-insensitively (look up the
+/// lowercased name too).
+pub const CONFIG_COMM_CASELESS: u32 = 1 << 3;
+/// [`MAP_KILL_PATH`] has entries matched case-insensitively.
+pub const CONFIG_PATH_CASELESS: u32 = 1 << 4;
+/// [`MAP_KILL_INODE`] is not empty.
+pub const CONFIG_INODES: u32 = 1 << 5;
+
+/// Map values of [`MAP_KILL_COMM`] / [`MAP_KILL_PATH`]: the key matches as it is.
+pub const MATCH_EXACT: u32 = 1 << 0;
+/// The key is lowercased (ASCII) and matches a lowercased name or path.
+pub const MATCH_CASELESS: u32 = 1 << 1;
+
+/// Byte offsets of the kernel struct fields the exec program reads, taken
+/// from the running kernel's BTF by user space (the Rust eBPF toolchain has
+/// no CO-RE relocations, so the layout is handed in, never assumed).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TaskOffsets {
+    pub task_real_parent: u32,
+    pub task_group_leader: u32,
+    pub task_tgid: u32,
+    pub task_flags: u32,
+    pub task_start_boottime: u32,
+    pub task_mm: u32,
+    pub mm_arg_start: u32,
+    pub mm_arg_end: u32,
+    pub mm_exe_file: u32,
+    pub file_f_inode: u32,
+    pub inode_i_ino: u32,
+    pub inode_i_sb: u32,
+    pub sb_s_dev: u32,
+    pub _pad: u32,
+}
+
+/// Settings user space gives the programs ([`MAP_CONFIG`], index 0).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Config {
+    /// `CONFIG_*` bits.
+    pub flags: u32,
+    /// ioc-scan's own process id: never killed.
+    pub self_tgid: u32,
+    pub offsets: TaskOffsets,
+}
+
+/// Key of [`MAP_KILL_INODE`]: the executable's device (kernel `dev_t`
+/// encoding: major << 20 | minor) and inode number.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct InodeKey {
+    pub dev: u64,
+    pub ino: u64,
+}
+
+/// Key of [`MAP_BLOCK_V4`]. `addr` all zero = any address, `port` 0 = any
+/// port; the programs look up (addr, port), (addr, 0) and (0, port).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Block4Key {
+    pub addr: [u8; 4],
+    pub port: u16,
+    pub _pad: u16,
+}
+
+/// Key of [`MAP_BLOCK_V6`], as [`Block4Key`].
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Block6Key {
+    pub addr: [u8; 16],
+    pub port: u16,
+    pub _pad: u16,
+}
+
+// ---------------------------------------------------------------- events
+
+/// [`ExecEvent`]: ppid, start time, device, inode and arguments were read
+/// from the task (the kernel offsets were known).
+pub const EXEC_TASK_FIELDS: u32 = 1 << 0;
+/// The path was longer than [`PATH_LEN`] and is cut.
+pub const EXEC_PATH_TRUNCATED: u32 = 1 << 1;
+/// The arguments were longer than [`ARGS_LEN`] and are cut.
+pub const EXEC_ARGS_TRUNCATED: u32 = 1 << 2;
+/// The process name matched [`MAP_KILL_COMM`].
+pub const EXEC_MATCH_COMM: u32 = 1 << 3;
+/// The path matched [`MAP_KILL_PATH`].
+pub const EXEC_MATCH_PATH: u32 = 1 << 4;
+/// The executable's device and inode matched [`MAP_KILL_INODE`].
+pub const EXEC_MATCH_INODE: u32 = 1 << 5;
+/// SIGKILL was sent from the exec tracepoint.
+pub const EXEC_KILLED: u32 = 1 << 6;
+/// A match, but the process is protected (pid 1, ioc-scan, kernel thread).
+pub const EXEC_KILL_REFUSED: u32 = 1 << 7;
+/// A match, but `bpf_send_signal` failed.
+pub const EXEC_KILL_FAILED: u32 = 1 << 8;
+
+/// A program was executed: `sched/sched_process_exec`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct ExecEvent {
+    pub kind: u32,
+    /// `EXEC_*` bits.
+    pub flags: u32,
+    /// Thread group id (the "process id" of user space).
+    pub pid: u32,
+    pub ppid: u32,
+    pub uid: u32,
+    pub gid: u32,
+    /// Bytes of `path` used (without the NUL).
+    pub path_len: u32,
+    /// Bytes of `args` used (NUL-separated arguments).
+    pub args_len: u32,
+    /// The process's start, nanoseconds since boot (`CLOCK_BOOTTIME`), as
+    /// /proc/PID/stat counts it: with the pid, it names the process.
+    pub start_boottime_ns: u64,
+    /// When the exec happened, nanoseconds since boot (`CLOCK_BOOTTIME`).
+    pub time_ns: u64,
+    /// The executable's device (kernel encoding, major << 20 | minor).
+    pub dev: u64,
+    pub ino: u64,
+    pub comm: [u8; COMM_LEN],
+    /// The path as given to execve (may be relative), NUL-terminated.
+    pub path: [u8; PATH_LEN],
+    pub args: [u8; ARGS_LEN],
+}
+
+/// A process exited: `sched/sched_process_exit`, thread group leaders only.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct ExitEvent {
+    pub kind: u32,
+    pub flags: u32,
+    pub pid: u32,
+    pub _pad: u32,
+    pub time_ns: u64,
+}
+
+/// [`ConnEvent`]: the addresses are IPv6 (else IPv4 in the first 4 bytes).
+pub const CONN_IPV6: u32 = 1 << 0;
+/// `pid`, `uid` and `comm` are known (the event ran in the process's
+/// context, or the socket's owner was remembered at connect).
+pub const CONN_OWNER_KNOWN: u32 = 1 << 1;
+/// From `sock/inet_sock_set_state` (TCP).
+pub const CONN_FROM_TCP_STATE: u32 = 1 << 2;
+/// From a cgroup connect hook.
+pub const CONN_FROM_CONNECT: u32 = 1 << 3;
+/// From a cgroup sendmsg hook (unconnected UDP).
+pub const CONN_FROM_SENDMSG: u32 = 1 << 4;
+
+/// TCP states as the kernel numbers them (`include/net/tcp_states.h`).
+pub const TCP_ESTABLISHED: u16 = 1;
+pub const TCP_SYN_SENT: u16 = 2;
+pub const TCP_SYN_RECV: u16 = 3;
+pub const TCP_CLOSE: u16 = 7;
+pub const TCP_LISTEN: u16 = 10;
+
+/// A connection seen or refused (see the flags for where from).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct ConnEvent {
+    pub kind: u32,
+    /// `CONN_*` bits.
+    pub flags: u32,
+    pub pid: u32,
+    pub uid: u32,
+    /// `IPPROTO_TCP` (6) or `IPPROTO_UDP` (17).
+    pub protocol: u16,
+    /// TCP state before (0 for UDP).
+    pub old_state: u16,
+    /// TCP state now (0 for UDP).
+    pub state: u16,
+    pub local_port: u16,
+    pub remote_port: u16,
+    pub _pad: [u16; 3],
+    pub local_addr: [u8; 16],
+    pub remote_addr: [u8; 16],
+    pub time_ns: u64,
+    pub comm: [u8; COMM_LEN],
+}
+
+/// [`DnsEvent`]: the message came in (else it went out).
+pub const DNS_INGRESS: u32 = 1 << 0;
+/// The addresses are IPv6.
+pub const DNS_IPV6: u32 = 1 << 1;
+/// The UDP payload was longer than [`DNS_PAYLOAD_LEN`] and is cut.
+pub const DNS_TRUNCATED: u32 = 1 << 2;
+/// `pid` is known (remembered at connect/send for the socket).
+pub const DNS_OWNER_KNOWN: u32 = 1 << 3;
+
+/// A DNS message over UDP (either port 53), copied from a cgroup skb program.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct DnsEvent {
+    pub kind: u32,
+    /// `DNS_*` bits.
+    pub flags: u32,
+    pub pid: u32,
+    /// Bytes of `payload` used.
+    pub payload_len: u32,
+    pub src_port: u16,
+    pub dst_port: u16,
+    pub _pad: u32,
+    pub src_addr: [u8; 16],
+    pub dst_addr: [u8; 16],
+    pub time_ns: u64,
+    pub payload: [u8; DNS_PAYLOAD_LEN],
+}
+
+/// Who owns a socket, remembered where the process context is known
+/// (connect, sendmsg, SYN_SENT) for events that run without it (softirq).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SockOwner {
+    pub pid: u32,
+    pub uid: u32,
+    pub comm: [u8; COMM_LEN],
+}
+
+// The layouts are part of the kernel/user contract: a change must be seen.
+const _: () = assert!(size_of::<TaskOffsets>() == 56);
+const _: () = assert!(size_of::<Config>() == 64);
+const _: () = assert!(size_of::<InodeKey>() == 16);
+const _: () = assert!(size_of::<Block4Key>() == 8);
+const _: () = assert!(size_of::<Block6Key>() == 20);
+const _: () = assert!(size_of::<ExecEvent>() == 64 + COMM_LEN + PATH_LEN + ARGS_LEN);
+const _: () = assert!(size_of::<ExitEvent>() == 24);
+const _: () = assert!(size_of::<ConnEvent>() == 32 + 16 + 16 + 8 + COMM_LEN);
+const _: () = assert!(size_of::<DnsEvent>() == 24 + 32 + 8 + DNS_PAYLOAD_LEN);
+const _: () = assert!(size_of::<SockOwner>() == 24);
+// Ring buffer records are 8-byte aligned; the kernel refuses larger alignments.
+const _: () = assert!(core::mem::align_of::<ExecEvent>() <= 8);
+const _: () = assert!(core::mem::align_of::<DnsEvent>() <= 8);
+
+#[cfg(feature = "user")]
+mod pod {
+    use super::*;
+    // SAFETY: every type below is #[repr(C)], made only of integers and
+    // integer arrays, with explicit padding fields: any bit pattern is valid.
+    unsafe impl aya::Pod for TaskOffsets {}
+    unsafe impl aya::Pod for Config {}
+    unsafe impl aya::Pod for InodeKey {}
+    unsafe impl aya::Pod for Block4Key {}
+    unsafe impl aya::Pod for Block6Key {}
+    unsafe impl aya::Pod for ExecEvent {}
+    unsafe impl aya::Pod for ExitEvent {}
+    unsafe impl aya::Pod for ConnEvent {}
+    unsafe impl aya::Pod for DnsEvent {}
+    unsafe impl aya::Pod for SockOwner {}
+}
+
+/// Reading an event record from the ring buffer (user space only).
+#[cfg(feature = "user")]
+pub mod read {
+    use super::*;
+
+    /// The event kind of a ring buffer record (its first four bytes).
+    pub fn kind(record: &[u8]) -> Option<u32> {
+        let bytes: [u8; 4] = record.get(..4)?.try_into().ok()?;
+        Some(u32::from_ne_bytes(bytes))
+    }
+
+    /// Copy a record into `T` if it is exactly `T`'s size.
+    ///
+    /// `T` must be one of this crate's event structs (`aya::Pod`: any bit
+    /// pattern valid).
+    pub fn event<T: aya::Pod>(record: &[u8]) -> Option<T> {
+        if record.len() != size_of::<T>() {
+            return None;
+        }
+        // SAFETY: the length is checked; T is Pod (any bit pattern is a
+        // valid T); read_unaligned does not need the record's alignment.
+        Some(unsafe { core::ptr::read_unaligned(record.as_ptr().cast::<T>()) })
+    }
+}
+
+#[cfg(all(test, feature = "user"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_of_the_wrong_size_is_refused() {
+        let ev = ExitEvent { kind: EVENT_EXIT, flags: 0, pid: 42, _pad: 0, time_ns: 7 };
+        // SAFETY: ExitEvent is repr(C) with no implicit padding.
+        let bytes: [u8; 24] = unsafe { core::mem::transmute(ev) };
+        assert_eq!(read::kind(&bytes), Some(EVENT_EXIT));
+        assert_eq!(read::event::<ExitEvent>(&bytes).map(|e| e.pid), Some(42));
+        assert!(read::event::<ExitEvent>(&bytes[..20]).is_none());
+        assert!(read::event::<ExecEvent>(&bytes).is_none());
+        assert_eq!(read::kind(&bytes[..3]), None);
+    }
+}

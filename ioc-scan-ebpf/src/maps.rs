@@ -1,0 +1,96 @@
+//! The maps every hook shares, and small helpers over them.
+
+use aya_ebpf::{
+    macros::map,
+    maps::{Array, HashMap, LruHashMap, PerCpuArray, RingBuf},
+};
+use ioc_scan_common::{
+    Block4Key, Block6Key, Config, ExecEvent, InodeKey, SockOwner, COMM_LEN, EVENT_KIND_COUNT,
+    PATH_LEN,
+};
+
+/// Every event, to user space. User space sets the size at load time.
+#[map(name = "EVENTS")]
+pub static EVENTS: RingBuf = RingBuf::with_byte_size(8 << 20, 0);
+
+/// Events dropped because [`EVENTS`] was full, per CPU, by event kind.
+#[map(name = "LOST")]
+pub static LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(EVENT_KIND_COUNT, 0);
+
+#[map(name = "CONFIG")]
+pub static CONFIG: Array<Config> = Array::with_max_entries(1, 0);
+
+#[map(name = "KILL_COMM")]
+pub static KILL_COMM: HashMap<[u8; COMM_LEN], u32> = HashMap::with_max_entries(4096, 0);
+
+#[map(name = "KILL_PATH")]
+pub static KILL_PATH: HashMap<[u8; PATH_LEN], u32> = HashMap::with_max_entries(4096, 0);
+
+#[map(name = "KILL_INODE")]
+pub static KILL_INODE: HashMap<InodeKey, u32> = HashMap::with_max_entries(4096, 0);
+
+#[map(name = "BLOCK_V4")]
+pub static BLOCK_V4: HashMap<Block4Key, u32> = HashMap::with_max_entries(8192, 0);
+
+#[map(name = "BLOCK_V6")]
+pub static BLOCK_V6: HashMap<Block6Key, u32> = HashMap::with_max_entries(8192, 0);
+
+/// TCP socket (kernel address) → the process that connected or listened,
+/// for the state changes that run in softirq context without it.
+#[map(name = "TCP_OWNER")]
+pub static TCP_OWNER: LruHashMap<u64, SockOwner> = LruHashMap::with_max_entries(16384, 0);
+
+/// UDP socket cookie → the process that connected or sent, for the DNS
+/// programs (a cgroup skb program cannot ask for the current process).
+#[map(name = "COOKIE_OWNER")]
+pub static COOKIE_OWNER: LruHashMap<u64, SockOwner> = LruHashMap::with_max_entries(16384, 0);
+
+/// An exec event is built here (too big for the 512-byte stack), then
+/// checked against the kill maps, then copied to [`EVENTS`]: enforcement
+/// does not depend on room in the ring buffer.
+#[repr(C)]
+pub struct ExecScratch {
+    pub event: ExecEvent,
+    /// The lowercased path / name, for case-insensitive lookups.
+    pub folded_path: [u8; PATH_LEN],
+    pub folded_comm: [u8; COMM_LEN],
+}
+
+#[map(name = "EXEC_SCRATCH")]
+pub static EXEC_SCRATCH: PerCpuArray<ExecScratch> = PerCpuArray::with_max_entries(1, 0);
+
+/// The settings user space wrote, or the defaults (all off) before it did.
+#[inline(always)]
+pub fn config() -> Config {
+    CONFIG.get(0).copied().unwrap_or_default()
+}
+
+/// Count one event of `kind` that did not fit in the ring buffer.
+#[inline(always)]
+pub fn count_lost(kind: u32) {
+    if let Some(counter) = LOST.get_ptr_mut(kind) {
+        // SAFETY: the pointer is to this CPU's u64 slot of the array, valid
+        // for the program's run. An atomic add (BPF_ATOMIC) keeps a nested
+        // program on the same CPU (softirq over a tracepoint) from losing a
+        // count; core has no 64-bit fetch_add for this target.
+        unsafe {
+            core::arch::asm!(
+                "lock *(u64 *)({p} + 0) += {v}",
+                p = in(reg) counter,
+                v = in(reg) 1u64,
+            )
+        };
+    }
+}
+
+/// The current process as a socket owner.
+#[inline(always)]
+pub fn current_owner() -> SockOwner {
+    let pid_tgid = aya_ebpf::helpers::bpf_get_current_pid_tgid();
+    let uid_gid = aya_ebpf::helpers::bpf_get_current_uid_gid();
+    SockOwner {
+        pid: (pid_tgid >> 32) as u32,
+        uid: uid_gid as u32,
+        comm: aya_ebpf::helpers::bpf_get_current_comm().unwrap_or([0; COMM_LEN]),
+    }
+}

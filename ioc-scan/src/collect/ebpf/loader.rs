@@ -1,0 +1,371 @@
+//! Load the embedded kernel programs, hand them their settings and kill /
+//! block lists, attach them, and say which sensors work on this host.
+//!
+//! Nothing is assumed about the kernel: every program is loaded and
+//! attached for real, and a refusal (EPERM, missing hook) makes that
+//! sensor "unavailable" with the kernel's reason, while the others run.
+
+use super::btf::Btf;
+use super::events::kernel_dev;
+use super::object;
+use super::rules::{BlockRule, KillRules};
+use aya::maps::{Array, HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf};
+use aya::programs::{CgroupAttachMode, CgroupSkb, CgroupSkbAttachType, CgroupSockAddr, TracePoint};
+use aya::{Ebpf, EbpfLoader};
+use ioc_scan_common as k;
+use std::fs::File;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+/// Why the kernel programs cannot run at all.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("built without eBPF programs: run `cargo xtask setup`, then build again")]
+    NotBuilt,
+    #[error("BPF is not available to this process (run as root, with BPF enabled): {0}")]
+    Unavailable(String),
+    #[error("loading the eBPF object: {0}")]
+    Object(String),
+    #[error("eBPF map {map}: {reason}")]
+    Map { map: &'static str, reason: String },
+    #[error("cgroup {path}: {source}")]
+    Cgroup { path: String, source: std::io::Error },
+    #[error("no cgroup v2 mount found (looked in /proc/self/mounts)")]
+    NoCgroup2,
+}
+
+/// How to load the programs.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Size of the event ring buffer (a power of two, multiple of the page size).
+    pub ring_buffer_bytes: u32,
+    /// The cgroup (v2 directory) the network programs attach to; `None`:
+    /// the cgroup v2 root (every process).
+    pub cgroup: Option<PathBuf>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { ring_buffer_bytes: 8 << 20, cgroup: None }
+    }
+}
+
+/// What user space hands the programs before they are attached.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    pub kill: bool,
+    pub block: bool,
+    pub kill_rules: KillRules,
+    pub block_rules: Vec<BlockRule>,
+}
+
+/// One program's fate on this host.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ProgramStatus {
+    /// `exec`, `exit`, `tcp`, `udp`, `dns`, `block`.
+    pub sensor: &'static str,
+    pub program: &'static str,
+    /// Where it is attached (`sched/sched_process_exec`, a cgroup path).
+    pub attach: String,
+    /// None when attached; else why not.
+    pub unavailable: Option<String>,
+}
+
+/// The loaded programs. Dropping it detaches everything.
+pub struct Kernel {
+    ebpf: Ebpf,
+    cgroup: PathBuf,
+    /// The struct offsets given to the exec program, or why there are none.
+    pub offsets: Result<k::TaskOffsets, String>,
+    pub programs: Vec<ProgramStatus>,
+}
+
+/// Whether an error (or one of its causes) is the kernel saying "not
+/// allowed" (EPERM / EACCES).
+fn is_permission(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(err);
+    while let Some(e) = cur {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            if matches!(io.raw_os_error(), Some(libc::EPERM) | Some(libc::EACCES)) {
+                return true;
+            }
+        }
+        cur = e.source();
+    }
+    false
+}
+
+/// The error and its causes on one line.
+fn chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = err.to_string();
+    let mut cur = err.source();
+    while let Some(e) = cur {
+        let s = e.to_string();
+        if !out.contains(&s) {
+            out.push_str(": ");
+            out.push_str(&s);
+        }
+        cur = e.source();
+    }
+    // Verifier logs can be long: keep the message to a line's worth.
+    if out.len() > 600 {
+        let mut end = 600;
+        while !out.is_char_boundary(end) {
+            end -= 1;
+        }
+        out.truncate(end);
+        out.push_str("...");
+    }
+    out
+}
+
+/// The cgroup v2 mount point (`/sys/fs/cgroup` on unified hosts,
+/// `/sys/fs/cgroup/unified` in hybrid mode).
+pub fn cgroup2_root() -> Result<PathBuf, LoadError> {
+    let mounts = std::fs::read_to_string("/proc/self/mounts").map_err(|_| LoadError::NoCgroup2)?;
+    mounts
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            let (_dev, dir, fstype) = (f.next()?, f.next()?, f.next()?);
+            (fstype == "cgroup2").then(|| PathBuf::from(dir.replace("\\040", " ")))
+        })
+        .next()
+        .ok_or(LoadError::NoCgroup2)
+}
+
+/// Mount tracefs if it is not (tracepoint ids are read from it).
+fn ensure_tracefs() {
+    let mounted = ["/sys/kernel/tracing/events", "/sys/kernel/debug/tracing/events"].iter().any(|p| Path::new(p).is_dir());
+    if !mounted {
+        if let Err(err) = nix::mount::mount(Some("tracefs"), "/sys/kernel/tracing", Some("tracefs"), nix::mount::MsFlags::empty(), None::<&str>) {
+            tracing::warn!("tracefs is not mounted and mounting it failed: {err}");
+        }
+    }
+}
+
+impl Kernel {
+    /// Load the object and create its maps. Programs are not attached yet.
+    pub fn open(opts: &Options) -> Result<Kernel, LoadError> {
+        let data = object::object().ok_or(LoadError::NotBuilt)?;
+        // Ring buffer memory is charged to the cgroup; the old RLIMIT_MEMLOCK
+        // only matters on old kernels. Raising it may fail without
+        // CAP_SYS_RESOURCE: harmless.
+        let unlimited = libc::rlimit { rlim_cur: libc::RLIM_INFINITY, rlim_max: libc::RLIM_INFINITY };
+        // SAFETY: setrlimit with a valid struct.
+        if unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &unlimited) } != 0 {
+            tracing::debug!("setrlimit(RLIMIT_MEMLOCK) failed: {}", std::io::Error::last_os_error());
+        }
+        let cgroup = match &opts.cgroup {
+            Some(p) => p.clone(),
+            None => cgroup2_root()?,
+        };
+        let ebpf = EbpfLoader::new().map_max_entries(k::MAP_EVENTS, opts.ring_buffer_bytes).load(data).map_err(|err| {
+            if is_permission(&err) {
+                LoadError::Unavailable(chain(&err))
+            } else {
+                LoadError::Object(chain(&err))
+            }
+        })?;
+        let offsets = Btf::from_sys_fs().and_then(|b| b.task_offsets()).map_err(|e| e.to_string());
+        Ok(Kernel { ebpf, cgroup, offsets, programs: Vec::new() })
+    }
+
+    /// Write the settings and the kill / block lists to the maps.
+    pub fn configure(&mut self, settings: &Settings) -> Result<(), LoadError> {
+        let rules = &settings.kill_rules;
+        let mut flags = 0;
+        if settings.kill {
+            flags |= k::CONFIG_KILL;
+        }
+        if settings.block {
+            flags |= k::CONFIG_BLOCK;
+        }
+        let offsets = match &self.offsets {
+            Ok(o) => {
+                flags |= k::CONFIG_OFFSETS;
+                *o
+            }
+            Err(_) => k::TaskOffsets::default(),
+        };
+        if settings.kill {
+            let names = self.kill_map::<[u8; k::COMM_LEN]>(k::MAP_KILL_COMM)?;
+            let mut names = names;
+            for (key, value) in rules.comm_keys() {
+                if value & k::MATCH_CASELESS != 0 {
+                    flags |= k::CONFIG_COMM_CASELESS;
+                }
+                names.insert(key, value, 0).map_err(|e| map_err(k::MAP_KILL_COMM, &e))?;
+            }
+            let mut paths = self.kill_map::<[u8; k::PATH_LEN]>(k::MAP_KILL_PATH)?;
+            for (key, value) in rules.path_keys() {
+                if value & k::MATCH_CASELESS != 0 {
+                    flags |= k::CONFIG_PATH_CASELESS;
+                }
+                paths.insert(key, value, 0).map_err(|e| map_err(k::MAP_KILL_PATH, &e))?;
+            }
+            let mut inodes = self.kill_map::<k::InodeKey>(k::MAP_KILL_INODE)?;
+            for &(dev, ino) in &rules.inodes {
+                flags |= k::CONFIG_INODES;
+                inodes.insert(k::InodeKey { dev: kernel_dev(dev), ino }, 1, 0).map_err(|e| map_err(k::MAP_KILL_INODE, &e))?;
+            }
+        }
+        if settings.block {
+            for rule in &settings.block_rules {
+                self.block(rule.ip, rule.port)?;
+            }
+        }
+        let config = k::Config { flags, self_tgid: std::process::id(), offsets };
+        let map = self.ebpf.map_mut(k::MAP_CONFIG).ok_or(LoadError::Map { map: k::MAP_CONFIG, reason: "missing".into() })?;
+        let mut array: Array<&mut MapData, k::Config> = Array::try_from(map).map_err(|e| map_err(k::MAP_CONFIG, &e))?;
+        array.set(0, config, 0).map_err(|e| map_err(k::MAP_CONFIG, &e))
+    }
+
+    fn kill_map<K: aya::Pod>(&mut self, name: &'static str) -> Result<BpfHashMap<&mut MapData, K, u32>, LoadError> {
+        let map = self.ebpf.map_mut(name).ok_or(LoadError::Map { map: name, reason: "missing".into() })?;
+        BpfHashMap::try_from(map).map_err(|e| map_err(name, &e))
+    }
+
+    /// Add a destination to the block list (also while running, e.g. for
+    /// addresses a listed domain resolved to). `None` = any address / port.
+    pub fn block(&mut self, ip: Option<IpAddr>, port: Option<u16>) -> Result<(), LoadError> {
+        let port = port.unwrap_or(0);
+        match ip {
+            Some(IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_none() => {
+                let mut map = self.kill_map::<k::Block6Key>(k::MAP_BLOCK_V6)?;
+                map.insert(k::Block6Key { addr: v6.octets(), port, _pad: 0 }, 1, 0).map_err(|e| map_err(k::MAP_BLOCK_V6, &e))
+            }
+            Some(IpAddr::V6(v6)) => {
+                let v4 = v6.to_ipv4_mapped().unwrap_or(std::net::Ipv4Addr::UNSPECIFIED);
+                self.block(Some(IpAddr::V4(v4)), Some(port))
+            }
+            Some(IpAddr::V4(v4)) => {
+                let mut map = self.kill_map::<k::Block4Key>(k::MAP_BLOCK_V4)?;
+                map.insert(k::Block4Key { addr: v4.octets(), port, _pad: 0 }, 1, 0).map_err(|e| map_err(k::MAP_BLOCK_V4, &e))
+            }
+            None => {
+                // A port on any address: both families.
+                let mut v4 = self.kill_map::<k::Block4Key>(k::MAP_BLOCK_V4)?;
+                v4.insert(k::Block4Key { addr: [0; 4], port, _pad: 0 }, 1, 0).map_err(|e| map_err(k::MAP_BLOCK_V4, &e))?;
+                let mut v6 = self.kill_map::<k::Block6Key>(k::MAP_BLOCK_V6)?;
+                v6.insert(k::Block6Key { addr: [0; 16], port, _pad: 0 }, 1, 0).map_err(|e| map_err(k::MAP_BLOCK_V6, &e))
+            }
+        }
+    }
+
+    /// Load and attach every program; each failure is recorded in
+    /// [`Kernel::programs`] and the rest go on.
+    pub fn attach(&mut self) -> &[ProgramStatus] {
+        ensure_tracefs();
+        let tracepoints: [(&'static str, &'static str, &'static str, &'static str); 3] = [
+            ("exec", k::PROG_EXEC, "sched", "sched_process_exec"),
+            ("exit", k::PROG_EXIT, "sched", "sched_process_exit"),
+            ("tcp", k::PROG_TCP_STATE, "sock", "inet_sock_set_state"),
+        ];
+        for (sensor, program, category, name) in tracepoints {
+            let result = self.attach_tracepoint(program, category, name);
+            self.record(sensor, program, format!("{category}/{name}"), result);
+        }
+
+        let cgroup_path = self.cgroup.clone();
+        let cgroup = File::open(&cgroup_path);
+        let sock_addr: [(&'static str, &'static str); 4] =
+            [("udp", k::PROG_CONNECT4), ("udp", k::PROG_CONNECT6), ("udp", k::PROG_SENDMSG4), ("udp", k::PROG_SENDMSG6)];
+        for (sensor, program) in sock_addr {
+            let result = match &cgroup {
+                Ok(fd) => self.attach_sock_addr(program, fd),
+                Err(e) => Err(format!("opening the cgroup: {e}")),
+            };
+            self.record(sensor, program, cgroup_path.display().to_string(), result);
+        }
+        let skb = [(k::PROG_DNS_EGRESS, CgroupSkbAttachType::Egress), (k::PROG_DNS_INGRESS, CgroupSkbAttachType::Ingress)];
+        for (program, attach_type) in skb {
+            let result = match &cgroup {
+                Ok(fd) => self.attach_skb(program, fd, attach_type),
+                Err(e) => Err(format!("opening the cgroup: {e}")),
+            };
+            self.record("dns", program, cgroup_path.display().to_string(), result);
+        }
+        &self.programs
+    }
+
+    fn record(&mut self, sensor: &'static str, program: &'static str, attach: String, result: Result<(), String>) {
+        self.programs.push(ProgramStatus { sensor, program, attach, unavailable: result.err() });
+    }
+
+    fn attach_tracepoint(&mut self, program: &str, category: &str, name: &str) -> Result<(), String> {
+        let prog: &mut TracePoint = self
+            .ebpf
+            .program_mut(program)
+            .ok_or("not in the object")?
+            .try_into()
+            .map_err(|e: aya::programs::ProgramError| chain(&e))?;
+        prog.load().map_err(|e| chain(&e))?;
+        prog.attach(category, name).map_err(|e| chain(&e))?;
+        Ok(())
+    }
+
+    fn attach_sock_addr(&mut self, program: &str, cgroup: &File) -> Result<(), String> {
+        let prog: &mut CgroupSockAddr = self
+            .ebpf
+            .program_mut(program)
+            .ok_or("not in the object")?
+            .try_into()
+            .map_err(|e: aya::programs::ProgramError| chain(&e))?;
+        prog.load().map_err(|e| chain(&e))?;
+        prog.attach(cgroup, CgroupAttachMode::AllowMultiple).map_err(|e| chain(&e))?;
+        Ok(())
+    }
+
+    fn attach_skb(&mut self, program: &str, cgroup: &File, attach_type: CgroupSkbAttachType) -> Result<(), String> {
+        let prog: &mut CgroupSkb = self
+            .ebpf
+            .program_mut(program)
+            .ok_or("not in the object")?
+            .try_into()
+            .map_err(|e: aya::programs::ProgramError| chain(&e))?;
+        prog.load().map_err(|e| chain(&e))?;
+        prog.attach(cgroup, attach_type, CgroupAttachMode::AllowMultiple).map_err(|e| chain(&e))?;
+        Ok(())
+    }
+
+    /// Whether the programs of `sensor` are all attached.
+    pub fn sensor_ok(&self, sensor: &str) -> bool {
+        let mut any = false;
+        for p in self.programs.iter().filter(|p| p.sensor == sensor) {
+            if p.unavailable.is_some() {
+                return false;
+            }
+            any = true;
+        }
+        any
+    }
+
+    /// The event ring buffer, to read with [`super::reader::EventReader`].
+    pub fn take_events(&mut self) -> Result<RingBuf<MapData>, LoadError> {
+        let map = self.ebpf.take_map(k::MAP_EVENTS).ok_or(LoadError::Map { map: k::MAP_EVENTS, reason: "missing (already taken?)".into() })?;
+        RingBuf::try_from(map).map_err(|e| map_err(k::MAP_EVENTS, &e))
+    }
+
+    /// Events dropped so far because the ring buffer was full, by event
+    /// kind (index = `EVENT_*`), summed over CPUs.
+    pub fn lost(&self) -> Result<[u64; k::EVENT_KIND_COUNT as usize], LoadError> {
+        let map = self.ebpf.map(k::MAP_LOST).ok_or(LoadError::Map { map: k::MAP_LOST, reason: "missing".into() })?;
+        let array: PerCpuArray<&MapData, u64> = PerCpuArray::try_from(map).map_err(|e| map_err(k::MAP_LOST, &e))?;
+        let mut out = [0u64; k::EVENT_KIND_COUNT as usize];
+        for (kind, slot) in out.iter_mut().enumerate() {
+            let values = array.get(&(kind as u32), 0).map_err(|e| map_err(k::MAP_LOST, &e))?;
+            *slot = values.iter().sum();
+        }
+        Ok(out)
+    }
+
+    /// The cgroup the network programs are attached to.
+    pub fn cgroup(&self) -> &Path {
+        &self.cgroup
+    }
+}
+
+fn map_err(map: &'static str, err: &(dyn std::error::Error + 'static)) -> LoadError {
+    LoadError::Map { map, reason: chain(err) }
+}

@@ -1,0 +1,21 @@
+//! Kernel sensors and enforcement through eBPF: load the embedded programs
+//! ([`loader`]), read their events from the ring buffer ([`reader`],
+//! [`events`]), and turn IOCs into what the kernel can enforce on its own
+//! ([`rules`]); kills the kernel cannot decide go through [`enforce`].
+//!
+//! Sensors: exec and exit (tracepoints `sched/sched_process_exec`,
+//! `sched/sched_process_exit`), TCP connections (`sock/inet_sock_set_state`),
+//! UDP peers and the block list (`cgroup/connect4|6`, `cgroup/sendmsg4|6`),
+//! DNS messages (`cgroup_skb/egress|ingress`, parsed by [`dns_wire`]).
+
+pub mod btf;
+pub mod dns_wire;
+pub mod enforce;
+pub mod events;
+pub mod loader;
+pub mod object;
+pub mod reader;
+pub mod rules;
+
+pub use events::Event;
+pub use loader::{Kernel, LoadError, Options, ProgramStatus, Settings};

@@ -1,0 +1,394 @@
+//! Which indicators the kernel programs can decide on their own, turned
+//! into kill and block lists.
+//!
+//! An item can act alone when its truth makes the whole IOC true: it is
+//! the root, or a child of an OR that acts alone, or the only child of an
+//! AND that acts alone. Such items, not negated, with `is`:
+//! - `ProcessItem/name` (at most 15 bytes, the kernel's `comm`) → kill by name;
+//! - `ProcessItem/path` → kill by path (as given to execve) and by the
+//!   file's device + inode when it exists now;
+//! - `FileItem/Md5sum|Sha1sum|Sha256sum` → kill by device + inode of every
+//!   IOC-named path whose content has that hash (a quick hash pass);
+//! - `PortItem/remoteIP`, `PortItem/remotePort` → block; an AND of exactly
+//!   one remoteIP and one remotePort blocks the pair.
+//!
+//! Everything else is decided by the evaluator in user space (and, with
+//! `--kill`, enforced there through a pidfd).
+
+use crate::indicator::{Condition, Ioc, Item, Node, NodeId, Operator};
+use ioc_scan_common::{COMM_LEN, MATCH_CASELESS, MATCH_EXACT, PATH_LEN};
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::net::IpAddr;
+use std::os::unix::fs::MetadataExt;
+
+/// A process name or path to kill at exec.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pattern {
+    pub text: String,
+    /// `preserve-case="true"`: compare exactly (else ASCII case-insensitively).
+    pub preserve_case: bool,
+}
+
+/// The kill lists for the exec program.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KillRules {
+    pub names: Vec<Pattern>,
+    pub paths: Vec<Pattern>,
+    /// (device as `stat` gives it, inode).
+    pub inodes: Vec<(u64, u64)>,
+    /// Where each inode came from (path, and why), for the report.
+    pub inode_sources: Vec<String>,
+    /// Items that could act alone but the kernel cannot compare (a name
+    /// longer than the kernel's 15-byte comm, a path longer than the key):
+    /// left to user space.
+    pub user_space_only: Vec<String>,
+}
+
+impl KillRules {
+    /// Keys and `MATCH_*` values for the name map.
+    pub fn comm_keys(&self) -> Vec<([u8; COMM_LEN], u32)> {
+        keys::<COMM_LEN>(&self.names)
+    }
+
+    /// Keys and `MATCH_*` values for the path map.
+    pub fn path_keys(&self) -> Vec<([u8; PATH_LEN], u32)> {
+        keys::<PATH_LEN>(&self.paths)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty() && self.paths.is_empty() && self.inodes.is_empty()
+    }
+}
+
+/// Zero-padded keys (text < N bytes, so a NUL always follows), case-folded
+/// unless case is preserved; one value per key with the `MATCH_*` bits of
+/// every pattern that produced it.
+fn keys<const N: usize>(patterns: &[Pattern]) -> Vec<([u8; N], u32)> {
+    let mut out: BTreeMap<[u8; N], u32> = BTreeMap::new();
+    for p in patterns {
+        let bytes = p.text.as_bytes();
+        if bytes.is_empty() || bytes.len() >= N {
+            continue;
+        }
+        let mut key = [0u8; N];
+        key[..bytes.len()].copy_from_slice(bytes);
+        let bit = if p.preserve_case {
+            MATCH_EXACT
+        } else {
+            key.make_ascii_lowercase();
+            MATCH_CASELESS
+        };
+        *out.entry(key).or_default() |= bit;
+    }
+    out.into_iter().collect()
+}
+
+/// A destination to refuse: `None` = any address / any port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockRule {
+    pub ip: Option<IpAddr>,
+    pub port: Option<u16>,
+    /// The IOC it comes from.
+    pub ioc_id: String,
+}
+
+/// The nodes of `ioc` that make it true on their own.
+fn sufficient_nodes(ioc: &Ioc) -> Vec<NodeId> {
+    let mut out = Vec::new();
+    let mut stack: Vec<NodeId> = ioc.root().into_iter().collect();
+    while let Some(id) = stack.pop() {
+        if id.0 as usize >= ioc.nodes.len() {
+            continue;
+        }
+        out.push(id);
+        if let Node::Indicator(ind) = ioc.node(id) {
+            if ind.operator == Operator::Or || ind.children.len() == 1 {
+                stack.extend(ind.children.iter().copied());
+            }
+        }
+    }
+    out
+}
+
+fn item_of(ioc: &Ioc, id: NodeId) -> Option<&Item> {
+    match ioc.nodes.get(id.0 as usize)? {
+        Node::Item(item) if item.condition == Condition::Is && !item.negate => Some(item),
+        _ => None,
+    }
+}
+
+fn term(item: &Item) -> &str {
+    item.context.search.as_str()
+}
+
+/// The kill lists of a collection (see the module docs).
+pub fn kill_rules(iocs: &[Ioc]) -> KillRules {
+    let mut rules = KillRules::default();
+    let mut hashes: Vec<(String, String)> = Vec::new(); // (algorithm, lowercase hex)
+    for ioc in iocs {
+        for id in sufficient_nodes(ioc) {
+            let Some(item) = item_of(ioc, id) else { continue };
+            let value = item.content.value.trim();
+            let pattern = Pattern { text: value.to_string(), preserve_case: item.preserve_case };
+            if term(item).eq_ignore_ascii_case("ProcessItem/name") {
+                if !value.is_empty() && value.len() < COMM_LEN {
+                    rules.names.push(pattern);
+                } else {
+                    rules.user_space_only.push(format!("{}: ProcessItem/name {value:?} is longer than the kernel's 15-byte process name", ioc.id));
+                }
+            } else if term(item).eq_ignore_ascii_case("ProcessItem/path") {
+                if !value.is_empty() && value.len() < PATH_LEN {
+                    rules.paths.push(pattern);
+                } else {
+                    rules.user_space_only.push(format!("{}: ProcessItem/path {value:?} is too long for the kernel's path key", ioc.id));
+                }
+                if let Ok(meta) = std::fs::metadata(value) {
+                    if meta.is_file() {
+                        rules.inodes.push((meta.dev(), meta.ino()));
+                        rules.inode_sources.push(format!("{value} (ProcessItem/path of {})", ioc.id));
+                    }
+                }
+            } else {
+                for algo in ["Md5sum", "Sha1sum", "Sha256sum"] {
+                    if term(item).eq_ignore_ascii_case(&format!("FileItem/{algo}")) {
+                        hashes.push((algo.to_string(), value.to_ascii_lowercase()));
+                    }
+                }
+            }
+        }
+    }
+    if !hashes.is_empty() {
+        for (path, dev, ino, algo) in hash_pass(iocs, &hashes) {
+            if !rules.inodes.contains(&(dev, ino)) {
+                rules.inodes.push((dev, ino));
+                rules.inode_sources.push(format!("{path} ({algo} named by an IOC)"));
+            }
+        }
+    }
+    rules
+}
+
+/// Files larger than this are not hashed in the start-up pass.
+const HASH_PASS_MAX_BYTES: u64 = 256 << 20;
+/// At most this many IOC-named paths are hashed at start-up.
+const HASH_PASS_MAX_FILES: usize = 1000;
+
+/// Hash every regular file an IOC names by path (`FileItem/FullPath`,
+/// `ProcessItem/path`, `is`) and return those whose hash is listed.
+fn hash_pass(iocs: &[Ioc], hashes: &[(String, String)]) -> Vec<(String, u64, u64, String)> {
+    use sha2::Digest;
+    let mut paths: Vec<&str> = Vec::new();
+    for ioc in iocs {
+        for item in ioc.items() {
+            let t = term(item);
+            if item.condition == Condition::Is && !item.negate && (t.eq_ignore_ascii_case("FileItem/FullPath") || t.eq_ignore_ascii_case("ProcessItem/path")) {
+                let p = item.content.value.trim();
+                if p.starts_with('/') && !paths.contains(&p) {
+                    paths.push(p);
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for path in paths.into_iter().take(HASH_PASS_MAX_FILES) {
+        let Ok(meta) = std::fs::metadata(path) else { continue };
+        if !meta.is_file() || meta.len() > HASH_PASS_MAX_BYTES {
+            continue;
+        }
+        let Ok(mut file) = std::fs::File::open(path) else { continue };
+        let (mut md5, mut sha1, mut sha256) = (md5::Md5::new(), sha1::Sha1::new(), sha2::Sha256::new());
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut ok = true;
+        loop {
+            match file.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    md5.update(&buf[..n]);
+                    sha1.update(&buf[..n]);
+                    sha256.update(&buf[..n]);
+                }
+                Err(_) => {
+                    ok = false;
+                    break;
+                }
+            }
+        }
+        if !ok {
+            continue;
+        }
+        let digests = [("Md5sum", hex::encode(md5.finalize())), ("Sha1sum", hex::encode(sha1.finalize())), ("Sha256sum", hex::encode(sha256.finalize()))];
+        for (algo, digest) in digests {
+            if hashes.iter().any(|(a, h)| a == algo && *h == digest) {
+                out.push((path.to_string(), meta.dev(), meta.ino(), algo.to_string()));
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// The block list of a collection (see the module docs).
+pub fn block_rules(iocs: &[Ioc]) -> Vec<BlockRule> {
+    let mut out = Vec::new();
+    for ioc in iocs {
+        for id in sufficient_nodes(ioc) {
+            match ioc.node(id) {
+                Node::Item(_) => {
+                    if let Some(rule) = item_of(ioc, id).and_then(|item| block_item(item)) {
+                        let rule = match rule {
+                            BlockPart::Ip(ip) => BlockRule { ip: Some(ip), port: None, ioc_id: ioc.id.clone() },
+                            BlockPart::Port(port) => BlockRule { ip: None, port: Some(port), ioc_id: ioc.id.clone() },
+                        };
+                        out.push(rule);
+                    }
+                }
+                Node::Indicator(ind) if ind.operator == Operator::And && ind.children.len() == 2 => {
+                    let parts: Vec<Option<BlockPart>> = ind.children.iter().map(|c| item_of(ioc, *c).and_then(block_item)).collect();
+                    if let [Some(BlockPart::Ip(ip)), Some(BlockPart::Port(port))] | [Some(BlockPart::Port(port)), Some(BlockPart::Ip(ip))] = parts.as_slice() {
+                        out.push(BlockRule { ip: Some(*ip), port: Some(*port), ioc_id: ioc.id.clone() });
+                    }
+                }
+                Node::Indicator(_) => {}
+            }
+        }
+    }
+    out.dedup();
+    out
+}
+
+enum BlockPart {
+    Ip(IpAddr),
+    Port(u16),
+}
+
+fn block_item(item: &Item) -> Option<BlockPart> {
+    let value = item.content.value.trim();
+    if term(item).eq_ignore_ascii_case("PortItem/remoteIP") {
+        value.parse().ok().map(BlockPart::Ip)
+    } else if term(item).eq_ignore_ascii_case("PortItem/remotePort") {
+        value.parse().ok().filter(|p| *p != 0).map(BlockPart::Port)
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::indicator::{Content, Context, Indicator, IocMeta, OpenIocVersion, Position};
+
+    fn item(search: &str, value: &str) -> Node {
+        Node::Item(Item {
+            id: format!("i-{search}"),
+            condition: Condition::Is,
+            context: Context { document: search.split('/').next().unwrap().into(), search: search.into(), context_type: "mir".into() },
+            content: Content { content_type: "string".into(), value: value.into() },
+            negate: false,
+            preserve_case: false,
+            position: Position::default(),
+        })
+    }
+
+    fn ind(op: Operator, children: &[u32]) -> Node {
+        Node::Indicator(Indicator { id: "ind".into(), operator: op, children: children.iter().map(|c| NodeId(*c)).collect(), position: Position::default() })
+    }
+
+    fn ioc(nodes: Vec<Node>) -> Ioc {
+        Ioc { id: "ioc-1".into(), version: OpenIocVersion::V1_1, meta: IocMeta::default(), nodes, source: "t.ioc".into() }
+    }
+
+    #[test]
+    fn items_under_or_act_alone_items_under_and_do_not() {
+        // OR(name=evil, AND(name=both, path=/x), path=/opt/evil)
+        let c = ioc(vec![
+            ind(Operator::Or, &[1, 2, 5]),
+            item("ProcessItem/name", "Evil"),
+            ind(Operator::And, &[3, 4]),
+            item("ProcessItem/name", "both"),
+            item("ProcessItem/path", "/x"),
+            item("ProcessItem/path", "/opt/evil"),
+        ]);
+        let rules = kill_rules(&[c]);
+        assert_eq!(rules.names, vec![Pattern { text: "Evil".into(), preserve_case: false }]);
+        assert_eq!(rules.paths, vec![Pattern { text: "/opt/evil".into(), preserve_case: false }]);
+        // Case-folded key, MATCH_CASELESS.
+        let keys = rules.comm_keys();
+        assert_eq!(&keys[0].0[..5], b"evil\0");
+        assert_eq!(keys[0].1, MATCH_CASELESS);
+    }
+
+    #[test]
+    fn names_longer_than_comm_are_left_to_user_space() {
+        let rules = kill_rules(&[ioc(vec![ind(Operator::Or, &[1]), item("ProcessItem/name", "a-very-long-process-name")])]);
+        assert!(rules.names.is_empty());
+        assert_eq!(rules.user_space_only.len(), 1);
+    }
+
+    #[test]
+    fn negated_and_non_is_items_are_not_kernel_rules() {
+        let mut n = item("ProcessItem/name", "evil");
+        if let Node::Item(i) = &mut n {
+            i.negate = true;
+        }
+        let mut c = item("ProcessItem/name", "evil2");
+        if let Node::Item(i) = &mut c {
+            i.condition = Condition::Contains;
+        }
+        let rules = kill_rules(&[ioc(vec![ind(Operator::Or, &[1, 2]), n, c])]);
+        assert!(rules.is_empty());
+    }
+
+    #[test]
+    fn ports_addresses_and_pairs_become_block_rules() {
+        let c = ioc(vec![
+            ind(Operator::Or, &[1, 2, 3]),
+            item("PortItem/remoteIP", "127.0.0.2"),
+            item("PortItem/remotePort", "4444"),
+            ind(Operator::And, &[4, 5]),
+            item("PortItem/remotePort", "8443"),
+            item("PortItem/remoteIP", "::1"),
+        ]);
+        let rules = block_rules(&[c]);
+        let pairs: Vec<_> = rules.iter().map(|r| (r.ip, r.port)).collect();
+        assert!(pairs.contains(&(Some("127.0.0.2".parse().unwrap()), None)));
+        assert!(pairs.contains(&(None, Some(4444))));
+        assert!(pairs.contains(&(Some("::1".parse().unwrap()), Some(8443))));
+        assert_eq!(pairs.len(), 3);
+    }
+
+    #[test]
+    fn and_with_other_items_is_not_a_block_rule() {
+        let c = ioc(vec![
+            ind(Operator::And, &[1, 2]),
+            item("PortItem/remoteIP", "127.0.0.2"),
+            item("ProcessItem/name", "curl"),
+        ]);
+        assert!(block_rules(&[c.clone()]).is_empty());
+        assert!(kill_rules(&[c]).is_empty());
+    }
+
+    #[test]
+    fn a_hash_named_with_a_path_kills_that_file_by_inode() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("evil-bin");
+        std::fs::write(&file, b"evil payload").unwrap();
+        let sha256 = {
+            use sha2::Digest;
+            hex::encode(sha2::Sha256::digest(b"evil payload"))
+        };
+        let path = file.to_str().unwrap();
+        let c = ioc(vec![
+            ind(Operator::Or, &[1, 2]),
+            item("FileItem/Sha256sum", &sha256.to_uppercase()),
+            // The path alone (under AND) is not a kill rule; it names the file to hash.
+            ind(Operator::And, &[3, 4]),
+            item("FileItem/FullPath", path),
+            item("FileItem/SizeInBytes", "12"),
+        ]);
+        let rules = kill_rules(&[c]);
+        let meta = std::fs::metadata(&file).unwrap();
+        assert_eq!(rules.inodes, vec![(meta.dev(), meta.ino())]);
+        assert!(rules.paths.is_empty());
+    }
+}
