@@ -51,6 +51,21 @@ pub(crate) enum FNode {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Formula {
     pub nodes: Vec<FNode>,
+    /// Parent of each node (`u32::MAX` for the root).
+    pub parent: Vec<u32>,
+}
+
+impl Formula {
+    fn link_parents(&mut self) {
+        self.parent = vec![u32::MAX; self.nodes.len()];
+        for (i, n) in self.nodes.iter().enumerate() {
+            if let FNode::And(k) | FNode::Or(k) = n {
+                for c in k.iter() {
+                    self.parent[*c as usize] = i as u32;
+                }
+            }
+        }
+    }
 }
 
 /// What verdicts need, shared (`Arc`) between the collection and every
@@ -82,7 +97,17 @@ impl CompiledCollection {
     /// as a [`Diagnostic`] and the items concerned never match; the rest of
     /// the IOC is evaluated.
     pub fn compile(iocs: &[Ioc]) -> (CompiledCollection, Vec<Diagnostic>) {
-        let mut b = Builder::default();
+        Self::compile_with_support(iocs, support::status)
+    }
+
+    /// [`Self::compile`] with another list of supported terms than
+    /// [`support::status`]: for tests and tools that evaluate terms no
+    /// collector reports yet.
+    pub fn compile_with_support(
+        iocs: &[Ioc],
+        support: fn(TermId) -> support::Support,
+    ) -> (CompiledCollection, Vec<Diagnostic>) {
+        let mut b = Builder { support: Some(support), ..Builder::default() };
         for (i, ioc) in iocs.iter().enumerate() {
             b.add_ioc(i as u32, ioc);
         }
@@ -183,6 +208,7 @@ struct Builder {
     diags: Vec<Diagnostic>,
     /// Per group: the anchors it could use.
     anchor_options: Vec<Vec<(TermId, AnchorKey)>>,
+    support: Option<fn(TermId) -> support::Support>,
 }
 
 /// One IOC's tree, validated, with per-node state.
@@ -290,7 +316,8 @@ impl Builder {
             }
         }
         self.fold(&mut tree, &order);
-        let formula = self.build_formula(&tree);
+        let mut formula = self.build_formula(&tree);
+        formula.link_parents();
         if formula.nodes.is_empty() {
             let at = position(ioc, 0);
             let id = node_id(ioc, 0).to_owned();
@@ -356,7 +383,8 @@ impl Builder {
             self.diag(ioc, item.position, Some(&item.id), Severity::Warning, msg);
             return;
         };
-        if let support::Support::Unsupported(why) = support::status(term) {
+        let status = self.support.unwrap_or(support::status);
+        if let support::Support::Unsupported(why) = status(term) {
             let msg = format!("term `{}` is not supported ({why}): {never}", term.text());
             self.diag(ioc, item.position, Some(&item.id), Severity::Warning, msg);
             return;
