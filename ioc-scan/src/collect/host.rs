@@ -225,7 +225,22 @@ pub fn all_collectors() -> Vec<Box<dyn HostCollector>> {
     vec![
         Box::new(process::ProcessCollector),
         Box::new(port::PortCollector),
+        Box::new(arp::ArpCollector),
+        Box::new(route::RouteCollector),
+        Box::new(system::SystemCollector),
+        Box::new(system::AgentCollector),
+        Box::new(user::UserCollector),
+        Box::new(user::GroupCollector),
         Box::new(dns::DnsCollector),
+        Box::new(module::ModuleCollector),
+        Box::new(volume::VolumeCollector),
+        Box::new(volume::DiskCollector),
+        Box::new(login::LoginCollector),
+        Box::new(logs::SudoLogCollector),
+        Box::new(logs::SyslogCollector::syslog()),
+        Box::new(logs::SyslogCollector::log()),
+        Box::new(shell_history::ShellHistoryCollector),
+        Box::new(task::TaskCollector),
     ]
 }
 
@@ -340,10 +355,6 @@ pub(crate) mod field {
         Field::Values(ips.into_iter().map(Value::Ip).collect())
     }
 
-    pub fn strs<'a>(items: impl IntoIterator<Item = &'a str>) -> Field<'a> {
-        Field::Values(items.into_iter().map(|s| Value::Str(Cow::Borrowed(s))).collect())
-    }
-
     pub fn duration(d: Option<u64>) -> Field<'static> {
         d.map_or(Field::Absent, |d| Field::One(Value::Duration(d)))
     }
@@ -374,6 +385,51 @@ impl UserNames {
     pub fn name(&self, uid: u32) -> Option<&str> {
         self.0.get(&uid).map(String::as_str)
     }
+}
+
+/// Longest line kept of a log or history file; the rest of a longer line is
+/// dropped (the line is still counted).
+pub const MAX_LINE: usize = 64 << 10;
+
+/// Call `f` with each line (without its `\n`, at most `max_line` bytes) and
+/// its 1-based number, never holding more than one line in memory.
+pub fn for_each_line(reader: impl Read, max_line: usize, mut f: impl FnMut(u64, &[u8])) -> io::Result<()> {
+    use std::io::BufRead;
+    let mut reader = io::BufReader::with_capacity(64 << 10, reader);
+    let mut line = Vec::new();
+    let mut n = 0u64;
+    loop {
+        let buf = match reader.fill_buf() {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if buf.is_empty() {
+            if !line.is_empty() {
+                n += 1;
+                f(n, &line);
+            }
+            return Ok(());
+        }
+        let (chunk, done, used) = match memchr::memchr(b'\n', buf) {
+            Some(i) => (&buf[..i], true, i + 1),
+            None => (buf, false, buf.len()),
+        };
+        let room = max_line.saturating_sub(line.len());
+        line.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        reader.consume(used);
+        if done {
+            n += 1;
+            f(n, &line);
+            line.clear();
+        }
+    }
+}
+
+/// Seconds since the epoch of a file's modification time.
+pub fn mtime(path: &Path) -> Option<i64> {
+    let m = std::fs::metadata(path).ok()?.modified().ok()?;
+    Some(m.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs() as i64)
 }
 
 /// Digests of one file's content; each only when asked for.
@@ -445,13 +501,20 @@ mod tests {
 
     #[test]
     fn registry_picks_only_the_documents_asked_for() {
-        let picked = collectors_for(["FileItem", "ProcessItem", "DnsEntryItem"]);
+        let picked = collectors_for(["FileItem", "ProcessItem", "UserItem"]);
         let docs: Vec<_> = picked.iter().map(|c| c.document()).collect();
-        assert_eq!(docs, ["ProcessItem", "DnsEntryItem"]);
+        assert_eq!(docs, ["ProcessItem", "UserItem"]);
         assert!(collectors_for(["FileItem"]).is_empty());
         let all = documents();
         let unique: HashSet<_> = all.iter().collect();
         assert_eq!(unique.len(), all.len(), "one collector per document");
+    }
+
+    #[test]
+    fn lines_are_bounded() {
+        let mut got = Vec::new();
+        for_each_line(&b"ab\ncdefgh\n\nlast"[..], 3, |n, l| got.push((n, l.to_vec()))).unwrap();
+        assert_eq!(got, [(1, b"ab".to_vec()), (2, b"cde".to_vec()), (3, vec![]), (4, b"las".to_vec())]);
     }
 
     #[test]
