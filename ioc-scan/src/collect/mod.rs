@@ -1,3 +1,23 @@
 //! Collectors: one per kind of object. Each produces
 //! [`crate::eval::Observation`]s for evaluation and knows nothing of XML.
+//!
+//! Host collectors (one module per document, listed in [`host`]) read the
+//! host's state under a [`host::HostRoot`]; [`coverage`] says which terms
+//! they answer and why the others are not.
+
+pub mod arp;
+pub mod coverage;
+pub mod dns;
 pub mod ebpf;
+pub mod host;
+pub mod login;
+pub mod logs;
+pub mod module;
+pub mod port;
+pub mod process;
+pub mod route;
+pub mod shell_history;
+pub mod system;
+pub mod task;
+pub mod user;
+pub mod volume;
