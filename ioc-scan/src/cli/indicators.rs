@@ -129,7 +129,11 @@ fn write_human(out: &mut impl Write, collection: &Collection) -> std::io::Result
 
 fn write_ioc_human(out: &mut impl Write, ioc: &Ioc) -> std::io::Result<()> {
     let meta = &ioc.meta;
-    writeln!(out, "{}  {}", printable(&ioc.id), printable(ioc.name()))?;
+    if ioc.name() == ioc.id {
+        writeln!(out, "{}", printable(&ioc.id))?;
+    } else {
+        writeln!(out, "{}  {}", printable(&ioc.id), printable(ioc.name()))?;
+    }
     writeln!(out, "  source:      {} (OpenIOC {})", printable(&ioc.source), version_label(ioc.version))?;
     let author = [meta.authored_by.as_deref(), meta.authored_date.as_deref()].into_iter().flatten().collect::<Vec<_>>();
     if !author.is_empty() {
@@ -181,13 +185,18 @@ fn operator(ind: &Indicator) -> &'static str {
     }
 }
 
-/// `FileItem/FilePath not contains "windows" (string, preserve-case)  id ...  [unsupported: ...]`
+/// `FileItem/FilePath NOT contains "windows" (string, preserve-case)  id ...  [unsupported: ...]`
+/// An invalid item shows no condition: the reader could not read one.
 fn item_line(item: &Item) -> String {
+    let condition = match (&item.problem, item.negate) {
+        (Some(_), _) => String::new(),
+        (None, true) => format!(" NOT {}", item.condition.as_str()),
+        (None, false) => format!(" {}", item.condition.as_str()),
+    };
     let mut line = format!(
-        "{} {}{} {:?} ({}{})",
+        "{}{} {:?} ({}{})",
         printable(&item.context.search),
-        if item.negate { "not " } else { "" },
-        item.condition.as_str(),
+        condition,
         item.content.value,
         printable(&item.content.content_type),
         if item.preserve_case { ", preserve-case" } else { "" },
@@ -239,7 +248,8 @@ struct ItemJson<'a> {
     id: &'a str,
     document: &'a str,
     search: &'a str,
-    condition: &'static str,
+    /// `null` for an invalid item (the reader could not read a condition).
+    condition: Option<&'static str>,
     negate: bool,
     preserve_case: bool,
     content_type: &'a str,
@@ -331,7 +341,7 @@ fn write_tree_json(out: &mut impl Write, ioc: &Ioc) -> std::io::Result<()> {
                     id: &item.id,
                     document: &item.context.document,
                     search: &item.context.search,
-                    condition: item.condition.as_str(),
+                    condition: item.problem.is_none().then(|| item.condition.as_str()),
                     negate: item.negate,
                     preserve_case: item.preserve_case,
                     content_type: &item.content.content_type,
