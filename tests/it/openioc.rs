@@ -569,3 +569,26 @@ fn truncated_and_mutated_real_files_never_panic() {
     }
     assert!(parses > 10_000);
 }
+
+#[test]
+fn namespace_declarations_in_scope_are_bounded() {
+    // Each name resolution scans the declarations in scope: many of them
+    // would make every element expensive.
+    let declarations: String = (0..300).map(|i| format!(" xmlns:p{i}=\"urn:{i}\"")).collect();
+    let xml =
+        format!("<ioc xmlns=\"http://schemas.mandiant.com/2010/ioc\" id=\"n\">\n<definition{declarations}/></ioc>");
+    let err = openioc::parse_bytes("ns.ioc", xml.as_bytes()).unwrap_err();
+    assert_eq!((err.kind, err.line, err.column), (ErrorKind::Limit, 2, 1), "{err}");
+    // Redeclaring the default namespace on every element is fine: the
+    // declarations leave scope with their elements.
+    let ns = "xmlns=\"http://openioc.org/schemas/OpenIOC_1.1\"";
+    let item = format!(
+        "<IndicatorItem {ns} id=\"i\" condition=\"is\"><Context {ns} document=\"FileItem\" search=\"FileItem/Md5sum\"/><Content {ns} type=\"md5\">00</Content></IndicatorItem>"
+    );
+    let xml = format!(
+        "<OpenIOC {ns} id=\"r\"><criteria {ns}><Indicator {ns} operator=\"OR\" id=\"t\">{}</Indicator></criteria></OpenIOC>",
+        item.repeat(1000)
+    );
+    let parsed = openioc::parse_bytes("redeclared.ioc", xml.as_bytes()).unwrap();
+    assert_eq!(parsed.ioc.items().count(), 1000);
+}

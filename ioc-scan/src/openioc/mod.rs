@@ -51,8 +51,9 @@
 //! Indicator/IndicatorItem nodes per IOC; beyond, the file fails with
 //! [`ErrorKind::Limit`] / [`ErrorKind::TooLarge`]. `<!DOCTYPE>` is refused
 //! ([`ErrorKind::Doctype`]): no DTD is read and no entity is expanded beyond
-//! the five predefined ones and character references. At most 1,000
-//! diagnostics are kept per file. Nothing recurses on input depth, and no
+//! the five predefined ones and character references. quick-xml bounds the
+//! namespace declarations in scope (128; it resolves names by scanning
+//! them). At most 1,000 diagnostics are kept per file. Nothing recurses on input depth, and no
 //! input makes the reader panic.
 
 mod collection;

@@ -157,10 +157,7 @@ impl<'a> Parser<'a> {
             let start = offset(reader.buffer_position());
             let (ns, event) = match reader.read_resolved_event() {
                 Ok(ok) => ok,
-                Err(err) => {
-                    let at = offset(reader.error_position());
-                    return Err(self.error_at(at, ErrorKind::Malformed, format!("not well-formed XML: {err}")));
-                }
+                Err(err) => return Err(self.xml_error(&err, offset(reader.error_position()).max(start))),
             };
             match event {
                 Event::Start(e) => self.start(&e, &ns, start)?,
@@ -226,6 +223,7 @@ impl<'a> Parser<'a> {
                 format!("elements nested deeper than {} levels", self.limits.max_depth),
             ));
         }
+        self.check_attributes(e, start)?;
         let local = e.local_name().into_inner();
         let Some(version) = self.version else {
             return self.root(e, ns, local, start);
@@ -267,7 +265,7 @@ impl<'a> Parser<'a> {
             (Parent::Root, Some(E::Links)) if v1_0 => Frame::Links,
             (Parent::Metadata, Some(E::Links)) => Frame::Links,
             (Parent::Links, Some(E::Link)) => {
-                let [rel, href] = self.attributes(e, start, ["rel", "href"])?;
+                let [rel, href] = Self::attributes(e, ["rel", "href"]);
                 Frame::Link(Link { rel: rel.unwrap_or_default(), href, value: String::new() })
             }
             (Parent::Root, Some(E::Definition)) => Frame::Definition,
@@ -283,7 +281,6 @@ impl<'a> Parser<'a> {
                     None,
                     "a second top-level <Indicator>: ignored (expected one)".into(),
                 );
-                self.check_attributes(e, start)?;
                 Frame::Skip
             }
             (Parent::Definition, Some(E::IndicatorItem)) => {
@@ -294,7 +291,6 @@ impl<'a> Parser<'a> {
                     None,
                     "<IndicatorItem> outside an <Indicator>: ignored (expected it inside the top <Indicator>)".into(),
                 );
-                self.check_attributes(e, start)?;
                 Frame::Skip
             }
             (Parent::Indicator(parent), Some(E::Indicator)) => {
@@ -306,10 +302,7 @@ impl<'a> Parser<'a> {
                 Frame::Skip
             }
             (Parent::Item(item), Some(E::Content)) => self.content(e, start, item)?,
-            _ => {
-                self.check_attributes(e, start)?;
-                Frame::Skip
-            }
+            _ => Frame::Skip,
         };
         self.stack.push(Open { frame, start });
         Ok(())
@@ -333,7 +326,7 @@ impl<'a> Parser<'a> {
         self.version = Some(version);
         self.namespace = namespace.map(str::to_owned);
         self.root_position = self.lines.position(start);
-        let [id, last_modified, published] = self.attributes(e, start, ["id", "last-modified", "published-date"])?;
+        let [id, last_modified, published] = Self::attributes(e, ["id", "last-modified", "published-date"]);
         match id.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()) {
             Some(id) => self.id = id,
             None => {
@@ -365,7 +358,7 @@ impl<'a> Parser<'a> {
     }
 
     fn indicator(&mut self, e: &BytesStart, start: usize, parent: Option<NodeId>) -> Result<NodeId, OpenIocError> {
-        let [id, operator] = self.attributes(e, start, ["id", "operator"])?;
+        let [id, operator] = Self::attributes(e, ["id", "operator"]);
         let position = self.lines.position(start);
         let id = id.unwrap_or_default();
         let operator = match operator.as_deref().map(schema::parse_operator) {
@@ -401,7 +394,7 @@ impl<'a> Parser<'a> {
         version: OpenIocVersion,
     ) -> Result<ItemState, OpenIocError> {
         let [id, condition, negate, preserve_case] =
-            self.attributes(e, start, ["id", "condition", "negate", "preserve-case"])?;
+            Self::attributes(e, ["id", "condition", "negate", "preserve-case"]);
         let position = self.lines.position(start);
         let id = id.unwrap_or_default();
         let mut problems = Vec::new();
@@ -455,7 +448,7 @@ impl<'a> Parser<'a> {
     }
 
     fn context(&mut self, e: &BytesStart, start: usize, item: NodeId) -> Result<(), OpenIocError> {
-        let [document, search, context_type] = self.attributes(e, start, ["document", "search", "type"])?;
+        let [document, search, context_type] = Self::attributes(e, ["document", "search", "type"]);
         let Some(Open { frame: Frame::Item(state), .. }) = self.stack.last_mut() else { return Ok(()) };
         if state.has_context {
             let at = self.lines.position(start);
@@ -479,7 +472,7 @@ impl<'a> Parser<'a> {
     }
 
     fn content(&mut self, e: &BytesStart, start: usize, item: NodeId) -> Result<Frame, OpenIocError> {
-        let [content_type] = self.attributes(e, start, ["type"])?;
+        let [content_type] = Self::attributes(e, ["type"]);
         let Some(Open { frame: Frame::Item(state), .. }) = self.stack.last_mut() else { return Ok(Frame::Skip) };
         if state.has_content {
             let at = self.lines.position(start);
@@ -626,15 +619,9 @@ impl<'a> Parser<'a> {
         self.error_at(start, kind, message.into())
     }
 
-    /// The wanted (unprefixed) attributes of `e`, unescaped; all of its
-    /// attributes are checked for well-formedness.
-    fn attributes<const N: usize>(
-        &mut self,
-        e: &BytesStart,
-        start: usize,
-        wanted: [&str; N],
-    ) -> Result<[Option<String>; N], OpenIocError> {
-        let mut found: [Option<String>; N] = std::array::from_fn(|_| None);
+    /// Check every attribute of `e` for well-formedness (syntax, duplicates,
+    /// entities).
+    fn check_attributes(&mut self, e: &BytesStart, start: usize) -> Result<(), OpenIocError> {
         for attribute in e.attributes() {
             let attribute = match attribute {
                 Ok(a) => a,
@@ -643,30 +630,33 @@ impl<'a> Parser<'a> {
                     return Err(self.error_at(start, ErrorKind::Malformed, message));
                 }
             };
-            let value = match attribute.normalized_value_with(XmlVersion::Implicit1_0, 1, resolve_predefined_entity) {
-                Ok(v) => v,
-                Err(err) => {
-                    let message = format!(
-                        "bad value of attribute {} in <{}>: {err}",
-                        attribute.key.into_inner(),
-                        e.name().into_inner()
-                    );
-                    return Err(self.error_at(start, ErrorKind::Malformed, message));
-                }
-            };
+            if let Err(err) = attribute.normalized_value_with(XmlVersion::Implicit1_0, 1, resolve_predefined_entity) {
+                let message = format!(
+                    "bad value of attribute {} in <{}>: {err}",
+                    attribute.key.into_inner(),
+                    e.name().into_inner()
+                );
+                return Err(self.error_at(start, ErrorKind::Malformed, message));
+            }
+        }
+        Ok(())
+    }
+
+    /// The wanted (unprefixed) attributes of `e`, unescaped. `start` has
+    /// already checked them all.
+    fn attributes<const N: usize>(e: &BytesStart, wanted: [&str; N]) -> [Option<String>; N] {
+        let mut found: [Option<String>; N] = std::array::from_fn(|_| None);
+        for attribute in e.attributes().flatten() {
             if attribute.key.prefix().is_some() {
                 continue;
             }
             let key = attribute.key.local_name().into_inner();
             if let Some(i) = wanted.iter().position(|w| *w == key) {
-                found[i] = Some(value.into_owned());
+                let value = attribute.normalized_value_with(XmlVersion::Implicit1_0, 1, resolve_predefined_entity);
+                found[i] = value.ok().map(|v| v.into_owned());
             }
         }
-        Ok(found)
-    }
-
-    fn check_attributes(&mut self, e: &BytesStart, start: usize) -> Result<(), OpenIocError> {
-        self.attributes(e, start, []).map(|_| ())
+        found
     }
 
     /// An optional `xs:boolean` attribute; a bad value warns and reads false.
@@ -702,6 +692,25 @@ impl<'a> Parser<'a> {
             Some(Node::Indicator(ind)) => ind.id.clone(),
             None => String::new(),
         }
+    }
+
+    /// quick-xml's error; `at` is where it points (some errors point at the
+    /// event's start only).
+    fn xml_error(&mut self, err: &quick_xml::Error, at: usize) -> OpenIocError {
+        use quick_xml::name::NamespaceError;
+        let (kind, message) = match err {
+            // quick-xml resolves names by scanning the declarations in
+            // scope, and bounds them (128) so that no file makes every
+            // element expensive.
+            quick_xml::Error::Namespace(NamespaceError::TooManyBindings(max)) => {
+                (ErrorKind::Limit, format!("more than {max} namespace declarations in scope"))
+            }
+            quick_xml::Error::Namespace(NamespaceError::TooDeeplyNested(max)) => {
+                (ErrorKind::Limit, format!("elements nested deeper than {max} levels"))
+            }
+            other => (ErrorKind::Malformed, format!("not well-formed XML: {other}")),
+        };
+        self.error_at(at, kind, message)
     }
 
     fn error_at(&mut self, offset: usize, kind: ErrorKind, message: String) -> OpenIocError {
