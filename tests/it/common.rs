@@ -13,7 +13,14 @@ pub fn workspace() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }
 
-/// The shared OpenIOC reference data (../shared/openioc from the workspace).
+/// The shared OpenIOC reference data (../shared/openioc from the workspace;
+/// from a git worktree nested one level deeper, the nearest ancestor's
+/// shared/openioc).
 pub fn shared_openioc() -> PathBuf {
-    workspace().join("../shared/openioc")
+    workspace()
+        .ancestors()
+        .skip(1)
+        .map(|dir| dir.join("shared/openioc"))
+        .find(|dir| dir.is_dir())
+        .unwrap_or_else(|| workspace().join("../shared/openioc"))
 }

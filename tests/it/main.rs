@@ -1,3 +1,5 @@
 //! Integration tests against the built `ioc-scan` binary and the library.
+mod cli_validate;
 mod common;
 mod eval;
+mod openioc;
