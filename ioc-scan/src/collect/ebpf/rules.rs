@@ -113,7 +113,7 @@ fn sufficient_nodes(ioc: &Ioc) -> Vec<NodeId> {
 
 fn item_of(ioc: &Ioc, id: NodeId) -> Option<&Item> {
     match ioc.nodes.get(id.0 as usize)? {
-        Node::Item(item) if item.condition == Condition::Is && !item.negate => Some(item),
+        Node::Item(item) if item.condition == Condition::Is && !item.negate && item.evaluable() => Some(item),
         _ => None,
     }
 }
@@ -182,7 +182,7 @@ fn hash_pass(iocs: &[Ioc], hashes: &[(String, String)]) -> Vec<(String, u64, u64
     for ioc in iocs {
         for item in ioc.items() {
             let t = term(item);
-            if item.condition == Condition::Is && !item.negate && (t.eq_ignore_ascii_case("FileItem/FullPath") || t.eq_ignore_ascii_case("ProcessItem/path")) {
+            if item.condition == Condition::Is && !item.negate && item.evaluable() && (t.eq_ignore_ascii_case("FileItem/FullPath") || t.eq_ignore_ascii_case("ProcessItem/path")) {
                 let p = item.content.value.trim();
                 if p.starts_with('/') && !paths.contains(&p) {
                     paths.push(p);
@@ -287,6 +287,7 @@ mod tests {
             negate: false,
             preserve_case: false,
             position: Position::default(),
+            problem: None,
         })
     }
 
