@@ -424,7 +424,7 @@ impl ProcDir {
 
 /// The name to report: `comm`, or the executable's (or argv[0]'s) file name
 /// when `comm` is its start cut at 15 bytes.
-fn full_name(comm: &str, exe: Option<&str>, argv0: Option<&str>) -> String {
+pub fn full_name(comm: &str, exe: Option<&str>, argv0: Option<&str>) -> String {
     if comm.len() >= 15 {
         for cand in [exe, argv0].into_iter().flatten() {
             let base = cand.rsplit('/').next().unwrap_or(cand);
