@@ -60,17 +60,23 @@ fn main() {
     }
     let output = match cmd.output() {
         Ok(output) => output,
-        Err(err) => panic!("running {cmd:?}: {err}"),
+        Err(err) => fail(&format!("running {cmd:?}: {err}")),
     };
     if !output.status.success() {
-        panic!("building the eBPF programs failed ({cmd:?}):\n{}", String::from_utf8_lossy(&output.stderr));
+        fail(&format!("building the eBPF programs failed ({cmd:?}):\n{}", String::from_utf8_lossy(&output.stderr)));
     }
     let object = target_dir.join(TARGET).join("release").join(BIN);
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR")).join("ioc-scan-ebpf.o");
     if let Err(err) = std::fs::copy(&object, &out) {
-        panic!("copying {} to {}: {err}", object.display(), out.display());
+        fail(&format!("copying {} to {}: {err}", object.display(), out.display()));
     }
     println!("cargo::rustc-cfg=ioc_scan_ebpf");
+}
+
+/// Stop the build with a message (no panic backtrace around it).
+fn fail(message: &str) -> ! {
+    eprintln!("{message}");
+    std::process::exit(1);
 }
 
 fn cargo_home() -> Option<PathBuf> {

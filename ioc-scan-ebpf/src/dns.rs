@@ -118,7 +118,11 @@ fn try_dns(ctx: &SkBuffContext, ingress: bool) -> Result<(), i64> {
         (*ev).src_addr = src;
         (*ev).dst_addr = dst;
         (*ev).time_ns = generated::bpf_ktime_get_boot_ns();
-        if n > 0 && n <= DNS_PAYLOAD_LEN {
+        // Hide n's range from LLVM so that the bounds check below stays in
+        // the program: the verifier needs to see 1 <= n <= 512 itself.
+        let mut n = n as u64;
+        core::arch::asm!("{0} = {0}", inout(reg) n);
+        if n > 0 && n <= DNS_PAYLOAD_LEN as u64 {
             let ret = generated::bpf_skb_load_bytes(
                 skb.cast(),
                 payload_at as u32,

@@ -2,6 +2,7 @@
 //! One file per command; each has its `Args` and a `run` returning the exit code.
 
 pub mod indicators;
+pub mod monitor;
 pub mod scan;
 pub mod validate;
 
@@ -23,6 +24,9 @@ pub enum Command {
     Indicators(indicators::Args),
     /// Evaluate an IOC collection against this host.
     Scan(scan::Args),
+    /// Watch the host through kernel sensors (eBPF) and evaluate process,
+    /// connection and DNS indicators live; optionally kill and block.
+    Monitor(monitor::Args),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -30,5 +34,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Validate(args) => validate::run(args),
         Command::Indicators(args) => indicators::run(args),
         Command::Scan(args) => scan::run(args),
+        Command::Monitor(args) => monitor::run(args),
     }
 }

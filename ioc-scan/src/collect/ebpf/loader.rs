@@ -108,7 +108,7 @@ fn chain(err: &(dyn std::error::Error + 'static)) -> String {
         cur = e.source();
     }
     // Verifier logs can be long: keep the message to a line's worth.
-    if out.len() > 600 {
+    if out.len() > 600 && std::env::var_os("IOC_SCAN_VERIFIER_LOG").is_none() {
         let mut end = 600;
         while !out.is_char_boundary(end) {
             end -= 1;
@@ -313,7 +313,7 @@ impl Kernel {
             .try_into()
             .map_err(|e: aya::programs::ProgramError| chain(&e))?;
         prog.load().map_err(|e| chain(&e))?;
-        prog.attach(cgroup, CgroupAttachMode::AllowMultiple).map_err(|e| chain(&e))?;
+        prog.attach(cgroup, CgroupAttachMode::Single).map_err(|e| chain(&e))?;
         Ok(())
     }
 
@@ -325,7 +325,7 @@ impl Kernel {
             .try_into()
             .map_err(|e: aya::programs::ProgramError| chain(&e))?;
         prog.load().map_err(|e| chain(&e))?;
-        prog.attach(cgroup, attach_type, CgroupAttachMode::AllowMultiple).map_err(|e| chain(&e))?;
+        prog.attach(cgroup, attach_type, CgroupAttachMode::Single).map_err(|e| chain(&e))?;
         Ok(())
     }
 

@@ -14,6 +14,7 @@ pub mod enforce;
 pub mod events;
 pub mod loader;
 pub mod object;
+pub mod observe;
 pub mod reader;
 pub mod rules;
 

@@ -1,0 +1,251 @@
+//! Kernel events as the same observations the /proc snapshot produces
+//! ([`ProcessObservation`], [`PortObservation`] with kind `connection`,
+//! [`DnsObservation`] with source `live`), so that one evaluator handles
+//! both; and the live process table (seeded from /proc, kept current by
+//! exec and exit events) that names the process behind a connection.
+
+use super::dns_wire::{self, RData};
+use super::events::{Conn, Dns, Exec, Protocol};
+use crate::collect::dns::{DnsObservation, DnsRecord};
+use crate::collect::host::{HostRoot, UserNames};
+use crate::collect::port::{unmap, PortInfo, PortObservation};
+use crate::collect::process::{self, ProcDir, ProcessInfo, ProcessObservation, ProcessReader};
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+/// Processes kept at most (pid_max can be 4M; a host rarely has 100k).
+pub const MAX_PROCESSES: usize = 1 << 20;
+
+/// One process as the monitor knows it.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub info: ProcessInfo,
+    /// Start, ns since boot (tick resolution from /proc): with the pid,
+    /// names the process for a pidfd kill.
+    pub start_boottime_ns: Option<u64>,
+}
+
+/// pid → process, seeded from /proc and kept current by events.
+pub struct ProcessTable {
+    root: HostRoot,
+    users: UserNames,
+    /// Boot time, seconds since the epoch (/proc/stat btime).
+    boot_time: Option<i64>,
+    entries: HashMap<u32, Entry>,
+}
+
+impl ProcessTable {
+    /// Read every process of /proc (a process that exits meanwhile is
+    /// left out).
+    pub fn snapshot(root: &HostRoot) -> ProcessTable {
+        let reader = ProcessReader::new(root);
+        let ticks = process::clock_ticks().max(1);
+        let mut entries = HashMap::new();
+        let mut stats = crate::collect::host::CollectStats::new("ProcessItem");
+        for pid in process::pids(root, &mut stats) {
+            let Ok(dir) = ProcDir::open(root, pid) else { continue };
+            if let Ok((info, stat)) = reader.read(&dir) {
+                let start = stat.starttime.saturating_mul(1_000_000_000 / ticks);
+                entries.insert(pid, Entry { info, start_boottime_ns: Some(start) });
+            }
+            if entries.len() >= MAX_PROCESSES {
+                break;
+            }
+        }
+        ProcessTable { root: root.clone(), users: UserNames::load(root), boot_time: process::boot_time(root), entries }
+    }
+
+    pub fn get(&self, pid: u32) -> Option<&Entry> {
+        self.entries.get(&pid)
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Seconds since the epoch of a `CLOCK_BOOTTIME` instant.
+    pub fn epoch(&self, boottime_ns: u64) -> Option<i64> {
+        self.boot_time.map(|b| b + (boottime_ns / 1_000_000_000) as i64)
+    }
+
+    /// Record an exec and return the process as it is now.
+    pub fn exec(&mut self, e: &Exec) -> &Entry {
+        // The executable's absolute path: /proc/PID/exe while the process
+        // lives (it may already be gone, e.g. killed at exec); else the path
+        // given to execve.
+        let exe = ProcDir::open(&self.root, e.pid).ok().and_then(|d| d.exe());
+        let (path, deleted) = match exe {
+            Some((p, deleted)) => (Some(p), deleted),
+            None => (Some(e.filename.clone()).filter(|f| !f.is_empty()), false),
+        };
+        let argv0 = e.args.first().map(String::as_str);
+        let name = process::full_name(&e.comm, path.as_deref().or(Some(e.filename.as_str())), argv0);
+        let ppid = e.ppid.or_else(|| self.entries.get(&e.pid).map(|p| p.info.ppid)).unwrap_or(0);
+        let start_boottime_ns = e.start_boottime_ns.or_else(|| self.entries.get(&e.pid).and_then(|p| p.start_boottime_ns));
+        let info = ProcessInfo {
+            pid: e.pid,
+            ppid,
+            uid: Some(e.uid),
+            username: Some(self.users.name(e.uid).map_or_else(|| e.uid.to_string(), str::to_string)),
+            name,
+            path,
+            arguments: (!e.args.is_empty()).then(|| e.args.join(" ")),
+            start_time: start_boottime_ns.and_then(|s| self.epoch(s)),
+            // Just started: no CPU time to speak of.
+            kernel_time: Some(0),
+            user_time: Some(0),
+            exe_deleted: deleted,
+        };
+        if self.entries.len() >= MAX_PROCESSES && !self.entries.contains_key(&e.pid) {
+            // Full: make room rather than stop tracking new processes.
+            if let Some(&old) = self.entries.keys().next() {
+                self.entries.remove(&old);
+            }
+        }
+        self.entries.insert(e.pid, Entry { info, start_boottime_ns });
+        &self.entries[&e.pid]
+    }
+
+    pub fn exit(&mut self, pid: u32) {
+        self.entries.remove(&pid);
+    }
+}
+
+/// The ProcessItem observation of a process.
+pub fn process_observation(entry: &Entry) -> ProcessObservation {
+    ProcessObservation::new(entry.info.clone())
+}
+
+/// A connection event as a PortItem observation (`kind: "connection"`).
+pub fn connection_observation(c: &Conn, table: &ProcessTable, blocked: bool) -> PortObservation {
+    let v6 = c.local_ip.is_ipv6() || c.remote_ip.is_ipv6();
+    let mut info = PortInfo::new(c.protocol.as_str(), c.local_ip, c.local_port);
+    info.is_ipv6 = v6;
+    let listening = c.state == Some("LISTEN");
+    if !listening && !(c.remote_ip.is_unspecified() && c.remote_port == 0) {
+        info.remote_ip = Some(unmap(c.remote_ip));
+        info.remote_port = Some(c.remote_port);
+    }
+    info.state = if blocked {
+        Some("BLOCKED")
+    } else {
+        match (c.protocol, c.source) {
+            (Protocol::Tcp, _) => c.state,
+            (Protocol::Udp, "connect") => Some("ESTABLISHED"),
+            (Protocol::Udp, _) => Some("UNCONN"),
+            _ => None,
+        }
+    };
+    info.pid = c.pid;
+    info.uid = c.uid;
+    let owner = c.pid.and_then(|p| table.get(p));
+    info.process = owner.map(|o| o.info.name.clone()).or_else(|| c.comm.clone());
+    info.path = owner.and_then(|o| o.info.path.clone());
+    info.creation_time = table.epoch(c.time_ns);
+    PortObservation::connection(info)
+}
+
+/// A DNS message as DnsEntryItem observations (`source: "live"`): a query
+/// gives one record per question (the name asked, no data); an answer one
+/// record per answer record, plus one for the question name with every
+/// address when the answer went through CNAMEs. Unparsable messages give none.
+pub fn dns_observations(d: &Dns) -> Vec<DnsObservation> {
+    let Ok(msg) = dns_wire::parse(&d.payload) else { return Vec::new() };
+    let mut out = Vec::new();
+    let record = |host: &str, rtype: u16| {
+        let mut r = DnsRecord::new(host.to_string(), dns_wire::type_name(rtype), "live");
+        r.pid = d.pid;
+        r
+    };
+    if !msg.response {
+        for q in &msg.questions {
+            out.push(DnsObservation::new(record(&q.name, q.qtype)));
+        }
+        return out;
+    }
+    let mut all_addresses: Vec<IpAddr> = Vec::new();
+    let mut aliases: Vec<String> = Vec::new();
+    for a in &msg.answers {
+        let mut r = record(&a.name, a.rtype);
+        r.ttl = Some(a.ttl);
+        match &a.data {
+            RData::A(ip) => r.addresses.push(IpAddr::V4(*ip)),
+            RData::Aaaa(ip) => r.addresses.push(IpAddr::V6(*ip)),
+            RData::Name(host) => r.data_hosts.push(host.clone()),
+            RData::Mx { host, .. } => r.data_hosts.push(host.clone()),
+            RData::Txt(_) | RData::Other(_) => {}
+        }
+        all_addresses.extend(r.addresses.iter().copied());
+        if a.rtype == 5 {
+            aliases.extend(r.data_hosts.iter().cloned());
+        }
+        out.push(DnsObservation::new(r));
+    }
+    if let Some(q) = msg.questions.first() {
+        if msg.answers.iter().any(|a| !a.name.eq_ignore_ascii_case(&q.name)) {
+            let mut r = record(&q.name, q.qtype);
+            r.addresses = all_addresses;
+            r.data_hosts = aliases;
+            out.push(DnsObservation::new(r));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::eval::Observation;
+    use crate::terms::ids;
+    use std::net::Ipv4Addr;
+
+    fn dns(payload: Vec<u8>, ingress: bool) -> Dns {
+        Dns {
+            pid: Some(42),
+            ingress,
+            src_ip: Ipv4Addr::LOCALHOST.into(),
+            src_port: 53,
+            dst_ip: Ipv4Addr::LOCALHOST.into(),
+            dst_port: 40000,
+            payload,
+            truncated: false,
+            time_ns: 0,
+        }
+    }
+
+    #[test]
+    fn a_query_names_the_host_asked() {
+        let mut q = vec![0, 7, 0x01, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+        q.extend_from_slice(b"\x04evil\x07example\x00\x00\x01\x00\x01");
+        let obs = dns_observations(&dns(q, false));
+        assert_eq!(obs.len(), 1);
+        assert_eq!(obs[0].record.host, "evil.example");
+        assert_eq!(obs[0].record.record_type, "A");
+        assert_eq!(obs[0].record.pid, Some(42));
+        assert_eq!(obs[0].document(), "DnsEntryItem");
+    }
+
+    #[test]
+    fn an_answer_through_a_cname_also_gives_the_asked_name_its_addresses() {
+        let mut m = vec![0, 7, 0x81, 0x80, 0, 1, 0, 2, 0, 0, 0, 0];
+        m.extend_from_slice(b"\x04evil\x07example\x00\x00\x01\x00\x01");
+        m.extend_from_slice(&[0xc0, 12, 0, 5, 0, 1, 0, 0, 0, 9, 0, 4, 1, b'c', 0xc0, 17]);
+        let c_at = (m.len() - 4) as u8;
+        m.extend_from_slice(&[0xc0, c_at, 0, 1, 0, 1, 0, 0, 0, 9, 0, 4, 127, 0, 0, 9]);
+        let obs = dns_observations(&dns(m, true));
+        assert_eq!(obs.len(), 3);
+        let asked = obs.iter().find(|o| o.record.host == "evil.example" && o.record.record_type == "A").unwrap();
+        assert_eq!(asked.record.addresses, vec![IpAddr::V4(Ipv4Addr::new(127, 0, 0, 9))]);
+        assert_eq!(asked.record.data_hosts, vec!["c.example".to_string()]);
+        assert!(matches!(asked.field(ids::DnsEntryItem_RecordData_IPv4Address), crate::eval::Field::Values(v) if v.len() == 1));
+    }
+
+    #[test]
+    fn garbage_gives_no_observation() {
+        assert!(dns_observations(&dns(vec![1, 2, 3], true)).is_empty());
+    }
+}
