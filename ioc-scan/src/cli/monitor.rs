@@ -80,6 +80,10 @@ pub struct Args {
     /// How often lost-event counters are read, in milliseconds.
     #[arg(long, hide = true, default_value_t = 1000)]
     pub lost_interval_ms: u64,
+    /// Wait this long after `ready` before reading events (tests: make the
+    /// ring buffer overflow on purpose).
+    #[arg(long, hide = true, default_value_t = 0)]
+    pub read_delay_ms: u64,
 }
 
 /// Events taken from the ring buffer per batch (output is flushed per batch).
@@ -138,7 +142,19 @@ fn parse_dev_ino(s: &str) -> anyhow::Result<(u64, u64)> {
     ))
 }
 
+/// SIGINT and SIGTERM, caught from the start (a signal that comes while
+/// loading must still end the monitor cleanly, programs detached).
+struct Signals {
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+}
+
 async fn monitor(args: &Args, compiled: &CompiledCollection, kill_rules: KillRules, block_rules: Vec<BlockRule>) -> anyhow::Result<ExitCode> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut signals = Signals {
+        int: signal(SignalKind::interrupt()).context("installing the SIGINT handler")?,
+        term: signal(SignalKind::terminate()).context("installing the SIGTERM handler")?,
+    };
     let options = Options { ring_buffer_bytes: args.ring_buffer_bytes, cgroup: args.cgroup.clone() };
     let mut kernel = Kernel::open(&options)?;
     if let Err(why) = &kernel.offsets {
@@ -183,7 +199,10 @@ async fn monitor(args: &Args, compiled: &CompiledCollection, kill_rules: KillRul
     m.evaluate_snapshot(compiled, &root);
     m.ready(compiled, &programs, &kill_rules, &block_rules);
 
-    let result = m.run(reader, args).await;
+    if args.read_delay_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(args.read_delay_ms)).await;
+    }
+    let result = m.run(reader, args, &mut signals).await;
     m.report_lost();
     m.summary();
     m.out.flush().ok();
@@ -218,10 +237,8 @@ struct Monitor<'c> {
 }
 
 impl Monitor<'_> {
-    async fn run(&mut self, mut reader: EventReader, args: &Args) -> anyhow::Result<()> {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut sigint = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
-        let mut sigterm = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    async fn run(&mut self, mut reader: EventReader, args: &Args, signals: &mut Signals) -> anyhow::Result<()> {
+        let Signals { int: sigint, term: sigterm } = signals;
         let deadline = args.duration.map(Duration::from_secs_f64);
         let sleep = tokio::time::sleep(deadline.unwrap_or(Duration::from_secs(u64::from(u32::MAX))));
         tokio::pin!(sleep);
