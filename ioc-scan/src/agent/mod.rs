@@ -1,0 +1,1 @@
+//! The agent: the long-running ioc-scan process of a device.
