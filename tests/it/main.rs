@@ -1,2 +1,5 @@
 //! Integration tests against the built `ioc-scan` binary and the library.
 mod common;
+mod store_common;
+mod store_open;
+mod store_runs;

@@ -199,6 +199,12 @@ fn with_retry<T>(
                 std::thread::sleep(pause);
                 pause = (pause * 2).min(Duration::from_millis(250));
             }
+            // redb reports a bad header (magic number, truncated file) as invalid data.
+            DatabaseError::Storage(redb::StorageError::Io(source))
+                if matches!(source.kind(), std::io::ErrorKind::InvalidData | std::io::ErrorKind::UnexpectedEof) =>
+            {
+                return Err(not_redb(path, source.to_string()))
+            }
             DatabaseError::Storage(redb::StorageError::Io(source)) => {
                 return Err(OpenError::Io { path: path.to_path_buf(), source })
             }
