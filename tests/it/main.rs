@@ -3,3 +3,4 @@ mod common;
 mod store_common;
 mod store_open;
 mod store_runs;
+mod store_agent;

@@ -31,6 +31,7 @@ pub fn ioc(id: &str, source: &str, path: &str) -> Ioc {
                 negate: false,
                 preserve_case: false,
                 position: Position { line: 1, column: 1 },
+                problem: None,
             }),
         ],
         source: source.into(),

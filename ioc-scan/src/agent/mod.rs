@@ -1,1 +1,22 @@
-//! The agent: the long-running ioc-scan process of a device.
+//! The agent: the long-running ioc-scan process of a device. It runs the
+//! tasks whose schedule is due ([`scheduler`]), records each run in the store
+//! ([`execute`]), and prunes old results on its period.
+//!
+//! The scan itself is behind [`Scanner`], so that scheduling and recording
+//! are tested with a scripted scanner and the real engine plugs in from
+//! [`crate::scan`].
+
+pub mod execute;
+pub mod scheduler;
+
+pub use execute::{execute, ScanJob, ScanReport, Scanner};
+pub use scheduler::{due_tasks, Agent, AgentConfig, AgentEvents};
+
+/// The device name used when none is given: the host name.
+pub fn default_device_name() -> String {
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_string())
+}

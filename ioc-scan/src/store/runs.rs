@@ -288,6 +288,15 @@ impl RunWriter<'_> {
         Ok(run)
     }
 
+    /// Writes the last detections and leaves the run `interrupted` (the
+    /// process was asked to stop).
+    pub fn interrupt(mut self) -> Result<RunRecordV1, RunError> {
+        self.flush()?;
+        let run = self.end(RunStatus::Interrupted, RunOutcome::default())?;
+        self.done = true;
+        Ok(run)
+    }
+
     fn end(&mut self, status: RunStatus, outcome: RunOutcome) -> Result<RunRecordV1, RunError> {
         let mut run = self.run.clone();
         run.status = status;

@@ -1,0 +1,75 @@
+//! One run of one task: record it `running`, scan, append detections as
+//! they come, finish it (or leave it `interrupted` when stopped).
+
+use crate::store::{
+    CollectionRecordV1, DetectionRecordV1, RunError, RunOutcome, RunRecordV1, RunStart, RunTrigger, Store,
+    TaskError, TaskRecordV1,
+};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// What to scan: the task and the collection version the run uses.
+pub struct ScanJob<'a> {
+    pub task: &'a TaskRecordV1,
+    pub collection: &'a CollectionRecordV1,
+    /// Set when the process is asked to stop: the scan should end soon.
+    pub stop: &'a AtomicBool,
+}
+
+/// How a scan ended.
+#[derive(Debug, Clone, Default)]
+pub struct ScanReport {
+    /// Named counters (files scanned, errors...), in display order.
+    pub counts: Vec<(String, u64)>,
+    /// Set when the scan could not be done.
+    pub error: Option<String>,
+}
+
+/// Runs a task's scan, handing each detection to `detect` as it is found.
+pub trait Scanner {
+    fn scan(&self, job: &ScanJob<'_>, detect: &mut dyn FnMut(DetectionRecordV1)) -> ScanReport;
+}
+
+/// Runs `task_id` now on `device` with `scanner` and records the run.
+/// `on_detection` sees each detection first (to print it). If `stop` is set
+/// when the scan returns, the run is left `interrupted`.
+pub fn execute(
+    store: &Store,
+    task_id: u64,
+    device: &str,
+    trigger: RunTrigger,
+    scanner: &dyn Scanner,
+    stop: &AtomicBool,
+    on_detection: &mut dyn FnMut(&DetectionRecordV1),
+) -> Result<RunRecordV1, RunError> {
+    let mut writer = store.begin_run(RunStart { task_id, device: device.to_string(), trigger })?;
+    let (task, collection) = match load(store, task_id, writer.run().collection_version) {
+        Ok(found) => found,
+        Err(e) => {
+            let message = e.to_string();
+            writer.finish(RunOutcome { counts: Vec::new(), error: Some(message) })?;
+            return Err(RunError::TaskNotFound(task_id));
+        }
+    };
+    let mut record_error = None;
+    let report = scanner.scan(&ScanJob { task: &task, collection: &collection, stop }, &mut |detection| {
+        on_detection(&detection);
+        if record_error.is_none() {
+            if let Err(e) = writer.record(detection) {
+                record_error = Some(e);
+            }
+        }
+    });
+    if let Some(e) = record_error {
+        // Dropping the writer marks the run interrupted.
+        return Err(e);
+    }
+    if stop.load(Ordering::SeqCst) {
+        return Ok(writer.interrupt()?);
+    }
+    writer.finish(RunOutcome { counts: report.counts, error: report.error })
+}
+
+fn load(store: &Store, task: u64, version: u32) -> Result<(TaskRecordV1, CollectionRecordV1), TaskError> {
+    let t = store.task(task)?.ok_or(TaskError::NotFound(task))?;
+    Ok((t, store.collection(task, version)?))
+}
