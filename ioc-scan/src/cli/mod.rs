@@ -1,8 +1,12 @@
 //! Command-line interface: argument parsing and output (human, JSON lines).
 //! One file per command; each has its `Args` and a `run` returning the exit code.
 
+pub mod agent;
+pub mod alert;
 pub mod indicators;
+pub mod results;
 pub mod scan;
+pub mod task;
 pub mod validate;
 
 use clap::{Parser, Subcommand};
@@ -23,6 +27,14 @@ pub enum Command {
     Indicators(indicators::Args),
     /// Evaluate an IOC collection against this host.
     Scan(scan::Args),
+    /// Manage IOC Scan tasks (IOC files, scope, response, schedule).
+    Task(task::Args),
+    /// List the results of task runs.
+    Results(results::Args),
+    /// Show the alert details of a run.
+    Alert(alert::Args),
+    /// Run this device's scheduled tasks until stopped.
+    Agent(agent::Args),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -30,5 +42,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Validate(args) => validate::run(args),
         Command::Indicators(args) => indicators::run(args),
         Command::Scan(args) => scan::run(args),
+        Command::Task(args) => task::run(args),
+        Command::Results(args) => results::run(args),
+        Command::Alert(args) => alert::run(args),
+        Command::Agent(args) => agent::run(args),
     }
 }
