@@ -1,4 +1,5 @@
 //! Build, generate and test helpers: `cargo xtask --help`.
+mod bench_store;
 mod gen_terms;
 mod test_all;
 
@@ -15,6 +16,8 @@ enum Cmd {
     },
     /// Run every test: unit, integration, and the kernel tests (as root).
     Test,
+    /// Benchmark the results store: 100,000 runs, list one device, prune a day.
+    BenchStore,
 }
 
 /// The workspace root (xtask lives one level below it).
@@ -26,5 +29,6 @@ fn main() -> anyhow::Result<()> {
     match Cmd::parse() {
         Cmd::GenTerms { check } => gen_terms::run(&workspace_root(), check),
         Cmd::Test => test_all::run(&workspace_root()),
+        Cmd::BenchStore => bench_store::run(&workspace_root()),
     }
 }
