@@ -1,13 +1,9 @@
 //! One read pass over a file's content: every byte read once, into a
 //! per-thread buffer, and fed to only the hashers the matcher asked for and
-//! to the content-pattern automaton (IOC literals of `FileItem/StringList`).
-//!
-//! The automaton is run over a window made of the last `longest pattern − 1`
-//! bytes of the previous read followed by the new bytes, so a literal that
-//! straddles two reads is found. Patterns are a set (found or not), so a
-//! match seen twice in the carried bytes is harmless.
+//! to the content-pattern search (IOC literals of `FileItem/StringList`),
+//! which carries its own state across reads (a literal straddling two reads
+//! is found: see `eval::content`).
 
-use aho_corasick::{AhoCorasick, MatchKind, PatternID};
 use md5::Md5;
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
@@ -24,7 +20,7 @@ pub struct ContentNeeds {
     pub md5: bool,
     pub sha1: bool,
     pub sha256: bool,
-    /// Run the content-pattern automaton.
+    /// Feed the content to the pattern search.
     pub strings: bool,
 }
 
@@ -51,6 +47,17 @@ pub struct Digests {
     pub sha256: Option<[u8; 32]>,
 }
 
+/// Where the content goes besides the hashers: the streaming search of the
+/// IOC literals.
+pub trait ContentSink {
+    /// The next bytes of the file, in order, each byte once.
+    fn feed(&mut self, chunk: &[u8]);
+    /// Nothing more to learn from further bytes (every pattern found).
+    fn done(&self) -> bool {
+        false
+    }
+}
+
 /// How reading went. Digests cover exactly `bytes_read` bytes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ReadReport {
@@ -61,15 +68,14 @@ pub struct ReadReport {
     pub shrank: bool,
     /// Reading stopped at the size limit (the file grew past it).
     pub truncated: bool,
+    /// Reading stopped before the end: nothing computed needed more bytes.
+    pub stopped_early: bool,
 }
 
-/// Per-thread reader: owns the read buffer and the set of patterns found in
-/// the last file read.
+/// Per-thread reader: owns the read buffer.
 pub struct ContentReader {
     buf: Vec<u8>,
     read_size: usize,
-    found: Vec<bool>,
-    found_list: Vec<PatternID>,
 }
 
 impl Default for ContentReader {
@@ -80,12 +86,7 @@ impl Default for ContentReader {
 
 impl ContentReader {
     pub fn new(read_size: usize) -> ContentReader {
-        ContentReader { buf: Vec::new(), read_size: read_size.max(1), found: Vec::new(), found_list: Vec::new() }
-    }
-
-    /// Patterns found by the last [`ContentReader::read`] with `strings`.
-    pub fn found(&self) -> &[PatternID] {
-        &self.found_list
+        ContentReader { buf: Vec::new(), read_size: read_size.max(1) }
     }
 
     /// Read `file` (stat'ed at `expected_size` bytes) to its end, but no more
@@ -96,13 +97,13 @@ impl ContentReader {
         expected_size: u64,
         limit: u64,
         needs: ContentNeeds,
-        patterns: Option<&AhoCorasick>,
+        sink: Option<&mut dyn ContentSink>,
     ) -> std::io::Result<(Digests, ReadReport)> {
         if expected_size > self.read_size as u64 {
             // Ask for aggressive readahead; errors are irrelevant.
             let _ = rustix::fs::fadvise(&*file, 0, None, rustix::fs::Advice::Sequential);
         }
-        self.read_from(file, expected_size, limit, needs, patterns)
+        self.read_from(file, expected_size, limit, needs, sink)
     }
 
     /// [`ContentReader::read`] on any reader (tests, in-memory content).
@@ -112,27 +113,16 @@ impl ContentReader {
         expected_size: u64,
         limit: u64,
         needs: ContentNeeds,
-        patterns: Option<&AhoCorasick>,
+        sink: Option<&mut dyn ContentSink>,
     ) -> std::io::Result<(Digests, ReadReport)> {
-        let patterns = patterns.filter(|p| needs.strings && p.patterns_len() > 0);
-        let carry_max = patterns.map_or(0, |p| p.max_pattern_len().saturating_sub(1));
-        let want_buf = carry_max + self.read_size;
-        if self.buf.len() < want_buf {
-            self.buf.resize(want_buf, 0);
+        if self.buf.len() < self.read_size {
+            self.buf.resize(self.read_size, 0);
         }
-        self.found_list.clear();
-        if let Some(p) = patterns {
-            self.found.clear();
-            self.found.resize(p.patterns_len(), false);
-        }
-        let overlapping = patterns.is_some_and(|p| p.match_kind() == MatchKind::Standard);
-
+        let mut sink = sink.filter(|_| needs.strings);
         let mut md5 = needs.md5.then(Md5::new);
         let mut sha1 = needs.sha1.then(Sha1::new);
         let mut sha256 = needs.sha256.then(Sha256::new);
         let mut report = ReadReport::default();
-        let mut carry = 0usize;
-        let mut searching = patterns.is_some();
 
         loop {
             let room = (limit - report.bytes_read.min(limit)).min(self.read_size as u64) as usize;
@@ -144,12 +134,12 @@ impl ContentReader {
                 }
                 break;
             }
-            let n = read_retry(file, &mut self.buf[carry..carry + room])?;
+            let n = read_retry(file, &mut self.buf[..room])?;
             if n == 0 {
                 break;
             }
             report.bytes_read += n as u64;
-            let new = &self.buf[carry..carry + n];
+            let new = &self.buf[..n];
             if let Some(h) = md5.as_mut() {
                 h.update(new);
             }
@@ -159,36 +149,21 @@ impl ContentReader {
             if let Some(h) = sha256.as_mut() {
                 h.update(new);
             }
-            if searching {
-                if let Some(ac) = patterns {
-                    let window = &self.buf[..carry + n];
-                    let mut mark = |id: PatternID| {
-                        if !self.found[id.as_usize()] {
-                            self.found[id.as_usize()] = true;
-                            self.found_list.push(id);
-                        }
-                    };
-                    if overlapping {
-                        for m in ac.find_overlapping_iter(window) {
-                            mark(m.pattern());
-                        }
-                    } else {
-                        for m in ac.find_iter(window) {
-                            mark(m.pattern());
-                        }
-                    }
-                    if self.found_list.len() == ac.patterns_len() {
-                        searching = false;
-                    } else {
-                        let keep = carry_max.min(carry + n);
-                        self.buf.copy_within(carry + n - keep..carry + n, 0);
-                        carry = keep;
-                    }
+            let mut searching = false;
+            if let Some(search) = sink.as_mut() {
+                if !search.done() {
+                    search.feed(new);
+                    searching = !search.done();
                 }
+            }
+            if !searching && md5.is_none() && sha1.is_none() && sha256.is_none() {
+                // Only the search wanted the bytes, and it has seen enough.
+                report.stopped_early = true;
+                break;
             }
         }
         report.grew = report.bytes_read > expected_size;
-        report.shrank = report.bytes_read < expected_size && !report.truncated;
+        report.shrank = report.bytes_read < expected_size && !report.truncated && !report.stopped_early;
         let digests = Digests {
             md5: md5.map(|h| h.finalize().into()),
             sha1: sha1.map(|h| h.finalize().into()),
@@ -237,19 +212,30 @@ mod tests {
         assert!(d.md5.is_none() && d.sha256.is_none() && d.sha1.is_some());
     }
 
-    #[test]
-    fn patterns_straddling_read_boundaries_are_found() {
-        let ac = AhoCorasick::builder().ascii_case_insensitive(true).build(["EVIL-PAYLOAD", "abc", "bcd", "zzz"]).unwrap();
-        // Every split position of the long pattern across 8-byte reads.
-        for pad in 0..16 {
-            let mut data = vec![b'.'; pad];
-            data.extend_from_slice(b"xx evil-payload yy abcd");
-            let mut r = ContentReader::new(8);
-            r.read_from(&mut &data[..], data.len() as u64, u64::MAX, all(), Some(&ac)).unwrap();
-            let mut found: Vec<usize> = r.found().iter().map(|p| p.as_usize()).collect();
-            found.sort();
-            assert_eq!(found, vec![0, 1, 2], "pad {pad}");
+    /// Records what it is fed.
+    #[derive(Default)]
+    struct Tape(Vec<u8>, usize);
+
+    impl ContentSink for Tape {
+        fn feed(&mut self, chunk: &[u8]) {
+            self.0.extend_from_slice(chunk);
+            self.1 += 1;
         }
+    }
+
+    #[test]
+    fn the_sink_sees_every_byte_once_in_order() {
+        let data: Vec<u8> = (0..1000u32).map(|i| (i % 251) as u8).collect();
+        let mut r = ContentReader::new(64);
+        let mut tape = Tape::default();
+        r.read_from(&mut &data[..], 1000, u64::MAX, all(), Some(&mut tape)).unwrap();
+        assert_eq!(tape.0, data);
+        assert_eq!(tape.1, 1000usize.div_ceil(64));
+        // Not fed when strings are not needed.
+        let mut tape = Tape::default();
+        let needs = ContentNeeds { md5: true, ..Default::default() };
+        r.read_from(&mut &data[..], 1000, u64::MAX, needs, Some(&mut tape)).unwrap();
+        assert!(tape.0.is_empty());
     }
 
     #[test]
@@ -268,10 +254,10 @@ mod tests {
     }
 
     #[test]
-    fn nothing_needed_reads_nothing_useful_but_counts() {
+    fn nothing_needed_stops_after_the_first_read() {
         let mut r = ContentReader::default();
         let (d, rep) = r.read_from(&mut &b"abc"[..], 3, u64::MAX, ContentNeeds::default(), None).unwrap();
         assert_eq!(d, Digests::default());
-        assert_eq!(rep.bytes_read, 3);
+        assert!(rep.stopped_early && !rep.shrank);
     }
 }

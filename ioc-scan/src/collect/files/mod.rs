@@ -21,7 +21,7 @@ pub mod safety;
 pub mod walk;
 
 pub use accounts::Accounts;
-pub use content::{ContentNeeds, ContentReader, Digests, ReadReport};
+pub use content::{ContentNeeds, ContentReader, ContentSink, Digests, ReadReport};
 pub use meta::Meta;
 pub use observation::{ContentState, FileObservation};
 pub use walk::{FileEntry, SkipReason, WalkBuilder, WalkError, WalkEvent, WalkOp, WalkParallel, WalkState, Visitor};

@@ -14,7 +14,7 @@
 //! | `Permissions` | the mode's permission bits as an Int: `0o755` is 493. An IOC writing the octal spelling (`0755`, `755`) must be read as octal by evaluation; the value here is always the number |
 //! | `INode` | the inode number (Int) |
 //! | `Md5sum`, `Sha1sum`, `Sha256sum` | Digest, once the content is read (`Pending` before, `Absent` when it cannot be read or is over the size limit) |
-//! | `StringList/string` | the IOC literals found in the content (same states as digests) |
+//! | `StringList/string` | the ids of the IOC content patterns found in the content, as UInt (the handshake of `eval::content`; same states as digests) |
 //!
 //! Paths that are not valid UTF-8 are matched in their lossy form (invalid
 //! bytes as U+FFFD); the detection's object carries the exact bytes in hex
@@ -50,7 +50,8 @@ pub struct FileObservation<'a> {
     name_start: usize,
     accounts: &'a Accounts,
     digests: Digests,
-    strings: Option<Vec<&'a str>>,
+    /// Ids of the content patterns found (see `eval::content`).
+    strings: Option<Vec<u32>>,
     content: ContentState,
     /// Content terms not computed are `Absent` rather than `Pending`.
     content_final: bool,
@@ -91,7 +92,7 @@ impl<'a> FileObservation<'a> {
 
     /// The content was read: these digests (those computed) and, when the
     /// patterns were searched, the literals found.
-    pub fn set_content(&mut self, digests: Digests, strings: Option<Vec<&'a str>>, report: ReadReport) {
+    pub fn set_content(&mut self, digests: Digests, strings: Option<Vec<u32>>, report: ReadReport) {
         self.digests = Digests {
             md5: digests.md5.or(self.digests.md5),
             sha1: digests.sha1.or(self.digests.sha1),
@@ -175,7 +176,7 @@ impl Observation for FileObservation<'_> {
             ids::FileItem_Sha256sum => return self.digest(self.digests.sha256.as_ref().map(|d| &d[..])),
             ids::FileItem_StringList_string => {
                 return match &self.strings {
-                    Some(found) => Field::Values(found.iter().map(|s| Value::Str(Cow::Borrowed(*s))).collect()),
+                    Some(found) => Field::Values(found.iter().map(|id| Value::UInt(u64::from(*id))).collect()),
                     None => self.pending_or_absent(),
                 }
             }
