@@ -12,3 +12,4 @@ pub mod indicator;
 pub mod openioc;
 pub mod store;
 pub mod terms;
+pub mod scan;

@@ -1,6 +1,7 @@
 //! Integration tests against the built `ioc-scan` binary and the library.
 mod common;
+mod store_agent;
 mod store_common;
 mod store_open;
 mod store_runs;
-mod store_agent;
+mod walk;
