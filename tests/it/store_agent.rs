@@ -2,7 +2,7 @@
 //! scripted scanner.
 use crate::store_common::*;
 use chrono::{Duration, Utc};
-use ioc_scan::agent::{execute, Agent, AgentConfig, ScanJob, ScanReport, Scanner};
+use ioc_scan::agent::{execute, Agent, AgentConfig, RunSink, ScanJob, ScanReport, Scanner};
 use ioc_scan::store::{DetectionRecordV1, ManualClock, RunFilter, RunStatus, RunTrigger, Schedule};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -13,9 +13,9 @@ struct Scripted {
 }
 
 impl Scanner for Scripted {
-    fn scan(&self, job: &ScanJob<'_>, detect: &mut dyn FnMut(DetectionRecordV1)) -> ScanReport {
+    fn scan(&self, job: &ScanJob<'_>, sink: &mut dyn RunSink) -> ScanReport {
         for ioc in &job.collection.iocs {
-            detect(DetectionRecordV1 {
+            sink.detection(DetectionRecordV1 {
                 ioc_id: ioc.id.clone(),
                 ioc_name: ioc.name().to_string(),
                 ioc_description: ioc.meta.description.clone(),

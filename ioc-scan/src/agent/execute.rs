@@ -2,8 +2,8 @@
 //! they come, finish it (or leave it `interrupted` when stopped).
 
 use crate::store::{
-    CollectionRecordV1, DetectionRecordV1, RunError, RunOutcome, RunRecordV1, RunStart, RunTrigger, Store,
-    TaskError, TaskRecordV1,
+    CollectionRecordV1, DetectionRecordV1, RunError, RunOutcome, RunRecordV1, RunStart, RunTrigger, RunWriter,
+    Store, TaskError, TaskRecordV1,
 };
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -24,9 +24,44 @@ pub struct ScanReport {
     pub error: Option<String>,
 }
 
-/// Runs a task's scan, handing each detection to `detect` as it is found.
+/// Where a scan hands its detections.
+pub trait RunSink {
+    /// A detection, as soon as it is found.
+    fn detection(&mut self, detection: DetectionRecordV1);
+    /// Call now and then while nothing is found (at least every second):
+    /// detections waiting in a batch get written.
+    fn idle(&mut self);
+}
+
+/// Runs a task's scan, handing each detection to the sink as it is found.
 pub trait Scanner {
-    fn scan(&self, job: &ScanJob<'_>, detect: &mut dyn FnMut(DetectionRecordV1)) -> ScanReport;
+    fn scan(&self, job: &ScanJob<'_>, sink: &mut dyn RunSink) -> ScanReport;
+}
+
+/// The sink of [`execute`]: show, then record.
+struct Recorder<'w, 's, 'o> {
+    writer: &'w mut RunWriter<'s>,
+    on_detection: &'o mut dyn FnMut(&DetectionRecordV1),
+    error: Option<RunError>,
+}
+
+impl RunSink for Recorder<'_, '_, '_> {
+    fn detection(&mut self, detection: DetectionRecordV1) {
+        (self.on_detection)(&detection);
+        if self.error.is_none() {
+            if let Err(e) = self.writer.record(detection) {
+                self.error = Some(e);
+            }
+        }
+    }
+
+    fn idle(&mut self) {
+        if self.error.is_none() {
+            if let Err(e) = self.writer.flush_if_due() {
+                self.error = Some(e);
+            }
+        }
+    }
 }
 
 /// Runs `task_id` now on `device` with `scanner` and records the run.
@@ -50,16 +85,9 @@ pub fn execute(
             return Err(RunError::TaskNotFound(task_id));
         }
     };
-    let mut record_error = None;
-    let report = scanner.scan(&ScanJob { task: &task, collection: &collection, stop }, &mut |detection| {
-        on_detection(&detection);
-        if record_error.is_none() {
-            if let Err(e) = writer.record(detection) {
-                record_error = Some(e);
-            }
-        }
-    });
-    if let Some(e) = record_error {
+    let mut recorder = Recorder { writer: &mut writer, on_detection, error: None };
+    let report = scanner.scan(&ScanJob { task: &task, collection: &collection, stop }, &mut recorder);
+    if let Some(e) = recorder.error {
         // Dropping the writer marks the run interrupted.
         return Err(e);
     }

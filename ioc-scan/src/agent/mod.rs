@@ -3,13 +3,15 @@
 //! ([`execute`]), and prunes old results on its period.
 //!
 //! The scan itself is behind [`Scanner`], so that scheduling and recording
-//! are tested with a scripted scanner and the real engine plugs in from
-//! [`crate::scan`].
+//! are tested with a scripted scanner; [`EngineScanner`] runs the real one
+//! ([`crate::scan`]).
 
+pub mod engine;
 pub mod execute;
 pub mod scheduler;
 
-pub use execute::{execute, ScanJob, ScanReport, Scanner};
+pub use engine::EngineScanner;
+pub use execute::{execute, RunSink, ScanJob, ScanReport, Scanner};
 pub use scheduler::{due_tasks, Agent, AgentConfig, AgentEvents};
 
 /// The device name used when none is given: the host name.

@@ -5,7 +5,7 @@
 
 use super::validate::printable;
 use anyhow::{bail, Context as _};
-use ioc_scan::agent::{self, ScanJob, ScanReport, Scanner};
+use ioc_scan::agent;
 use ioc_scan::indicator::{Ioc, Node, Operator};
 use ioc_scan::openioc;
 use ioc_scan::store::{
@@ -24,7 +24,8 @@ use std::sync::Arc;
 #[derive(clap::Args, Debug, Clone)]
 pub struct DbArgs {
     /// Database file [env: IOC_SCAN_DB] [default: /var/lib/ioc-scan/ioc-scan.redb for root,
-    /// $XDG_STATE_HOME/ioc-scan/ioc-scan.redb (~/.local/state) for others]
+    /// $XDG_STATE_HOME/ioc-scan/ioc-scan.redb (~/.local/state) for others]. A database
+    /// held by another process is waited for up to IOC_SCAN_DB_WAIT seconds (30).
     #[arg(long, value_name = "PATH", global = true)]
     pub db: Option<PathBuf>,
     /// Delete results older than this many days [env: IOC_SCAN_RETENTION_DAYS]
@@ -69,8 +70,10 @@ impl DbArgs {
     pub fn open(&self, write: bool) -> anyhow::Result<Store> {
         let path = self.path()?;
         let shown = path.display().to_string();
+        // How long to wait for another process holding the database.
+        let wait = std::env::var("IOC_SCAN_DB_WAIT").ok().and_then(|v| v.trim().parse().ok()).unwrap_or(30);
         let options = OpenOptions {
-            wait: std::time::Duration::from_secs(30),
+            wait: std::time::Duration::from_secs(wait),
             on_wait: Some(Arc::new(move |holders: &[Holder]| {
                 let who: Vec<String> = holders.iter().map(|h| h.to_string()).collect();
                 let who = if who.is_empty() { String::new() } else { format!(", in use by {}", who.join(", ")) };
@@ -578,16 +581,8 @@ fn export(db: &DbArgs, a: ExportArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// The scan engine behind `task run` and the agent.
-pub(crate) fn engine() -> impl Scanner {
-    EngineUnavailable
-}
-
-struct EngineUnavailable;
-
-impl Scanner for EngineUnavailable {
-    fn scan(&self, _job: &ScanJob<'_>, _detect: &mut dyn FnMut(DetectionRecordV1)) -> ScanReport {
-        ScanReport { counts: Vec::new(), error: Some("the scan engine is not available in this build".into()) }
-    }
+pub(crate) fn engine() -> agent::EngineScanner {
+    agent::EngineScanner::default()
 }
 
 /// Set by SIGINT / SIGTERM: scans end early and their run is `interrupted`.

@@ -241,6 +241,14 @@ impl RunWriter<'_> {
         Ok(())
     }
 
+    /// Writes the buffered detections if the oldest has waited long enough.
+    pub fn flush_if_due(&mut self) -> Result<(), RunError> {
+        match self.oldest_pending {
+            Some(t) if t.elapsed() >= BATCH_AGE => self.flush(),
+            _ => Ok(()),
+        }
+    }
+
     /// Writes the buffered detections and the run's counts in one transaction.
     pub fn flush(&mut self) -> Result<(), RunError> {
         if self.pending.is_empty() {

@@ -69,8 +69,10 @@ impl NewCollection {
     }
 }
 
-/// The absolute paths the IOCs name in file-path items (`is` / `starts-with`,
-/// not negated), sorted and deduplicated: scan scopes derived from the IOCs.
+/// The absolute paths the IOCs name in `FileItem/FullPath` / `FilePath`
+/// items (`is` / `starts-with`, not negated), sorted and deduplicated: what
+/// a task shows as "paths named in the IOCs". (At scan time
+/// [`crate::scan::scope::paths_named_by`] turns them into existing roots.)
 pub fn ioc_paths(iocs: &[Ioc]) -> Vec<String> {
     let mut paths: Vec<String> = iocs
         .iter()
@@ -80,12 +82,15 @@ pub fn ioc_paths(iocs: &[Ioc]) -> Vec<String> {
             Node::Indicator(_) => None,
         })
         .filter(|item| {
-            matches!(item.context.search.as_str(), "FileItem/FullPath" | "FileItem/FilePath" | "ProcessItem/path")
+            let value = item.content.value.trim();
+            matches!(item.context.search.as_str(), "FileItem/FullPath" | "FileItem/FilePath")
                 && matches!(item.condition, Condition::Is | Condition::StartsWith)
                 && !item.negate
-                && item.content.value.starts_with('/')
+                && value.starts_with('/')
+                && value != "/"
+                && !value.contains('\\')
         })
-        .map(|item| item.content.value.clone())
+        .map(|item| item.content.value.trim().to_string())
         .collect();
     paths.sort();
     paths.dedup();
