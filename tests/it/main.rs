@@ -1,4 +1,5 @@
 //! Integration tests against the built `ioc-scan` binary and the library.
+mod cli_task;
 mod common;
 mod store_agent;
 mod store_common;
