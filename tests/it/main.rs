@@ -3,6 +3,7 @@ mod cli_task;
 mod common;
 mod store_agent;
 mod store_common;
+mod store_crash;
 mod store_open;
 mod store_runs;
 mod walk;

@@ -10,14 +10,21 @@ fn boot_id() -> String {
     std::fs::read_to_string("/proc/sys/kernel/random/boot_id").map(|s| s.trim().to_string()).unwrap_or_default()
 }
 
-/// Start time (clock ticks after boot) of a process, from /proc/PID/stat.
+/// Start time (clock ticks after boot) of a running process, from
+/// /proc/PID/stat; `None` if there is no such process or it is a zombie
+/// (killed, not yet reaped by its parent).
 fn start_ticks(pid: u32) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name (field 2) is in parentheses and may hold spaces or
     // parentheses itself: fields are counted after its last ')'.
     let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_ascii_whitespace();
     // After ')' come field 3 (state) onwards; starttime is field 22.
-    rest.split_ascii_whitespace().nth(22 - 3)?.parse().ok()
+    let state = fields.next()?;
+    if state == "Z" || state == "X" {
+        return None;
+    }
+    fields.nth(22 - 4)?.parse().ok()
 }
 
 /// This process, as the runner of a run.

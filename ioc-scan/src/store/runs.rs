@@ -117,6 +117,14 @@ impl Store {
         }
     }
 
+    /// How many runs are stored.
+    pub fn run_count(&self) -> Result<u64, RunError> {
+        use redb::ReadableTableMetadata;
+        let read = self.read()?;
+        let n = read.open_table(RUNS)?.len()?;
+        Ok(n)
+    }
+
     /// The detections of a run, in the order found.
     pub fn detections(&self, run: u64) -> Result<Vec<DetectionRecordV1>, RunError> {
         let read = self.read()?;
