@@ -7,3 +7,4 @@ mod store_crash;
 mod store_open;
 mod store_runs;
 mod walk;
+mod scan;
