@@ -188,6 +188,7 @@ mod tests {
                         negate: *negate,
                         preserve_case: false,
                         position: Position::default(),
+                        problem: None,
                     })
                 })
                 .collect(),
