@@ -56,7 +56,9 @@ impl Env {
 
     pub fn cmd(&self, args: &[&str]) -> Command {
         let mut c = ioc_scan();
-        c.args(args).env("IOC_SCAN_DB", self.db()).env_remove("IOC_SCAN_RETENTION_DAYS");
+        c.args(args)
+            .env("IOC_SCAN_DB", self.db())
+            .env_remove("IOC_SCAN_RETENTION_DAYS");
         c
     }
 
@@ -82,7 +84,10 @@ impl Env {
     }
 
     pub fn json_lines(&self, args: &[&str]) -> Vec<Value> {
-        self.ok(args, 0).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+        self.ok(args, 0)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
     }
 }
 
@@ -101,16 +106,39 @@ fn task_create_list_show_edit_delete() {
     let a = env.ioc("a.ioc", ioc_xml("aaaa-1111", "Evil A", s(&evil)));
     let out = env.ok(
         &[
-            "task", "create", "--name", "first", "--description", "the first task", "--ioc", s(&a), "--scope", "/srv",
-            "--exclude", "*.log", "--respond", "quarantine", "isolate:30m", "critical-areas-scan", "--schedule",
+            "task",
+            "create",
+            "--name",
+            "first",
+            "--description",
+            "the first task",
+            "--ioc",
+            s(&a),
+            "--scope",
+            "/srv",
+            "--exclude",
+            "*.log",
+            "--respond",
+            "quarantine",
+            "isolate:30m",
+            "critical-areas-scan",
+            "--schedule",
             "daily:03:30",
         ],
         0,
     );
-    assert!(out.contains("created task 1 first (1 IOC from 1 file)"), "{out}");
+    assert!(
+        out.contains("created task 1 first (1 IOC from 1 file)"),
+        "{out}"
+    );
 
     let list = env.ok(&["task", "list"], 0);
-    assert!(list.contains("first") && list.contains("daily:03:30") && list.contains("quarantine,isolate:30m,critical-areas-scan"), "{list}");
+    assert!(
+        list.contains("first")
+            && list.contains("daily:03:30")
+            && list.contains("quarantine,isolate:30m,critical-areas-scan"),
+        "{list}"
+    );
     let tasks = env.json_lines(&["task", "list", "--json"]);
     assert_eq!(tasks.len(), 1);
     let t = &tasks[0];
@@ -121,20 +149,47 @@ fn task_create_list_show_edit_delete() {
     assert_eq!(t["scope"]["excludes"][0], "*.log");
     assert_eq!(t["scope"]["ioc_paths"][0], s(&evil));
     assert_eq!(t["response"]["apply"], true);
-    assert_eq!(t["response"]["actions"], serde_json::json!(["quarantine", "isolate:30m", "critical-areas-scan"]));
+    assert_eq!(
+        t["response"]["actions"],
+        serde_json::json!(["quarantine", "isolate:30m", "critical-areas-scan"])
+    );
     assert!(t["next_due"].is_string());
 
     let show = env.ok(&["task", "show", "1"], 0);
-    for want in ["Task 1: first", "the first task", "a.ioc", "aaaa-1111", "Evil A", "FileItem/FullPath is", "aaaa-1111-item", "daily:03:30"] {
+    for want in [
+        "Task 1: first",
+        "the first task",
+        "a.ioc",
+        "aaaa-1111",
+        "Evil A",
+        "FileItem/FullPath is",
+        "aaaa-1111-item",
+        "daily:03:30",
+    ] {
         assert!(show.contains(want), "missing {want} in\n{show}");
     }
     let shown = env.json(&["task", "show", "1", "--json"]);
-    assert_eq!(shown["indicators"][0]["items"][0]["term"], "FileItem/FullPath");
+    assert_eq!(
+        shown["indicators"][0]["items"][0]["term"],
+        "FileItem/FullPath"
+    );
     assert_eq!(shown["indicators"][0]["items"][0]["value"], s(&evil));
 
     // Edit: settings only (same collection version), then the IOC files.
     env.ok(
-        &["task", "edit", "1", "--name", "renamed", "--no-critical-areas", "--schedule", "every:2h", "--apply-response", "off", "--clear-excludes"],
+        &[
+            "task",
+            "edit",
+            "1",
+            "--name",
+            "renamed",
+            "--no-critical-areas",
+            "--schedule",
+            "every:2h",
+            "--apply-response",
+            "off",
+            "--clear-excludes",
+        ],
         0,
     );
     let t = &env.json_lines(&["task", "list", "--json"])[0];
@@ -156,10 +211,28 @@ fn task_create_list_show_edit_delete() {
     assert_eq!(old["indicators"][0]["id"], "aaaa-1111");
 
     // Bad input is refused with a message, nothing stored.
-    let out = env.run(&["task", "create", "--name", "x", "--ioc", s(&a), "--schedule", "weekly"]);
+    let out = env.run(&[
+        "task",
+        "create",
+        "--name",
+        "x",
+        "--ioc",
+        s(&a),
+        "--schedule",
+        "weekly",
+    ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("bad schedule"));
-    let out = env.run(&["task", "create", "--name", "x", "--ioc", s(&a), "--respond", "explode"]);
+    let out = env.run(&[
+        "task",
+        "create",
+        "--name",
+        "x",
+        "--ioc",
+        s(&a),
+        "--respond",
+        "explode",
+    ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown response action"));
     let broken = env.ioc("broken.ioc", "<ioc><unclosed>");
@@ -184,7 +257,12 @@ fn duplicate_ioc_ids_are_refused_naming_both_files() {
     let out = env.run(&["task", "create", "--name", "dup", "--ioc", s(&a), s(&b)]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("duplicate IOC id dup-id") && err.contains("first.ioc") && err.contains("second.ioc"), "{err}");
+    assert!(
+        err.contains("duplicate IOC id dup-id")
+            && err.contains("first.ioc")
+            && err.contains("second.ioc"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -192,20 +270,36 @@ fn export_writes_the_files_byte_for_byte_including_bom_and_crlf() {
     let env = Env::new();
     let plain = ioc_xml("plain-1", "Plain", "/x").into_bytes();
     let mut bom_crlf = b"\xEF\xBB\xBF".to_vec();
-    bom_crlf.extend(ioc_xml("bom-2", "Bom", "/y").replace('\n', "\r\n").into_bytes());
+    bom_crlf.extend(
+        ioc_xml("bom-2", "Bom", "/y")
+            .replace('\n', "\r\n")
+            .into_bytes(),
+    );
     let p1 = env.ioc("plain.ioc", &plain);
     let p2 = env.ioc("windows.ioc", &bom_crlf);
-    env.ok(&["task", "create", "--name", "t", "--ioc", s(&p1), s(&p2)], 0);
+    env.ok(
+        &["task", "create", "--name", "t", "--ioc", s(&p1), s(&p2)],
+        0,
+    );
     let out = env.path("export1");
     env.ok(&["task", "export", "1", "--out", s(&out)], 0);
-    assert_eq!(sha256(&std::fs::read(out.join("plain.ioc")).unwrap()), sha256(&plain));
-    assert_eq!(sha256(&std::fs::read(out.join("windows.ioc")).unwrap()), sha256(&bom_crlf));
+    assert_eq!(
+        sha256(&std::fs::read(out.join("plain.ioc")).unwrap()),
+        sha256(&plain)
+    );
+    assert_eq!(
+        sha256(&std::fs::read(out.join("windows.ioc")).unwrap()),
+        sha256(&bom_crlf)
+    );
 
     // After an edit, --version 1 still exports the original upload.
     let p3 = env.ioc("new.ioc", ioc_xml("new-3", "New", "/z"));
     env.ok(&["task", "edit", "1", "--ioc", s(&p3)], 0);
     let out2 = env.path("export2");
-    env.ok(&["task", "export", "1", "--out", s(&out2), "--version", "1"], 0);
+    env.ok(
+        &["task", "export", "1", "--out", s(&out2), "--version", "1"],
+        0,
+    );
     assert_eq!(std::fs::read(out2.join("windows.ioc")).unwrap(), bom_crlf);
     let out3 = env.path("export3");
     env.ok(&["task", "export", "1", "--out", s(&out3)], 0);
@@ -222,10 +316,26 @@ fn runs_keep_their_collection_version_and_alerts_show_the_indicators_they_used()
     let evil = scan.join("evil.bin");
     std::fs::write(&evil, b"evil").unwrap();
     let a = env.ioc("old.ioc", ioc_xml("old-ioc", "Old IOC", s(&evil)));
-    env.ok(&["task", "create", "--name", "t", "--ioc", s(&a), "--no-critical-areas", "--scope", s(&scan)], 0);
+    env.ok(
+        &[
+            "task",
+            "create",
+            "--name",
+            "t",
+            "--ioc",
+            s(&a),
+            "--no-critical-areas",
+            "--scope",
+            s(&scan),
+        ],
+        0,
+    );
 
     let out = env.ok(&["task", "run", "1", "--device-name", "host-a"], 1);
-    assert!(out.contains("DETECTED old-ioc") && out.contains("evil.bin"), "{out}");
+    assert!(
+        out.contains("DETECTED old-ioc") && out.contains("evil.bin"),
+        "{out}"
+    );
     assert!(out.contains("ioc-detected"), "{out}");
 
     let b = env.ioc("new.ioc", ioc_xml("new-ioc", "New IOC", "/nonexistent/new"));
@@ -242,7 +352,12 @@ fn runs_keep_their_collection_version_and_alerts_show_the_indicators_they_used()
     assert_eq!(results[1]["status"], "ioc-detected");
     assert_eq!(results[1]["collection_version"], 1);
     let human = env.ok(&["results"], 0);
-    assert!(human.contains("ioc-detected") && human.contains("no-ioc-detected") && human.contains("host-a"), "{human}");
+    assert!(
+        human.contains("ioc-detected")
+            && human.contains("no-ioc-detected")
+            && human.contains("host-a"),
+        "{human}"
+    );
     assert!(human.contains("1 detection of 1 IOC"), "{human}");
 
     // The old run's alert shows the old indicators, looked up in version 1.
@@ -261,7 +376,14 @@ fn runs_keep_their_collection_version_and_alerts_show_the_indicators_they_used()
     assert_eq!(det["responses"], serde_json::json!([]));
     assert_eq!(alert["indicators"][0]["id"], "old-ioc");
     let text = env.ok(&["alert", "1"], 0);
-    for want in ["Run 1: ioc-detected", "Old IOC", "FileItem/FullPath is", "evil.bin", "Response: none", "collection version 1"] {
+    for want in [
+        "Run 1: ioc-detected",
+        "Old IOC",
+        "FileItem/FullPath is",
+        "evil.bin",
+        "Response: none",
+        "collection version 1",
+    ] {
         assert!(text.contains(want), "missing {want} in\n{text}");
     }
     let missing = env.run(&["alert", "99"]);
@@ -276,15 +398,40 @@ fn results_filter_by_task_device_status_and_date() {
     std::fs::write(scan.join("evil.bin"), b"x").unwrap();
     let hit = env.ioc("hit.ioc", ioc_xml("hit", "Hit", s(&scan.join("evil.bin"))));
     let miss = env.ioc("miss.ioc", ioc_xml("miss", "Miss", "/nonexistent/miss"));
-    env.ok(&["task", "create", "--name", "hit", "--ioc", s(&hit), "--no-critical-areas"], 0);
-    env.ok(&["task", "create", "--name", "miss", "--ioc", s(&miss), "--no-critical-areas"], 0);
+    env.ok(
+        &[
+            "task",
+            "create",
+            "--name",
+            "hit",
+            "--ioc",
+            s(&hit),
+            "--no-critical-areas",
+        ],
+        0,
+    );
+    env.ok(
+        &[
+            "task",
+            "create",
+            "--name",
+            "miss",
+            "--ioc",
+            s(&miss),
+            "--no-critical-areas",
+        ],
+        0,
+    );
     env.ok(&["task", "run", "1", "--device-name", "d1"], 1);
     env.ok(&["task", "run", "2", "--device-name", "d1"], 0);
     env.ok(&["task", "run", "2", "--device-name", "d2"], 0);
     let ids = |args: &[&str]| -> Vec<u64> {
         let mut a = vec!["results", "--json"];
         a.extend_from_slice(args);
-        env.json_lines(&a).iter().map(|r| r["id"].as_u64().unwrap()).collect()
+        env.json_lines(&a)
+            .iter()
+            .map(|r| r["id"].as_u64().unwrap())
+            .collect()
     };
     assert_eq!(ids(&[]), vec![3, 2, 1]);
     assert_eq!(ids(&["--task", "2"]), vec![3, 2]);
@@ -303,35 +450,103 @@ fn agent_once_runs_the_due_and_agent_start_tasks() {
     let scan = env.path("scan");
     std::fs::write(scan.join("evil.bin"), b"x").unwrap();
     let hit = env.ioc("hit.ioc", ioc_xml("hit", "Hit", s(&scan.join("evil.bin"))));
-    env.ok(&["task", "create", "--name", "every", "--ioc", s(&hit), "--no-critical-areas", "--schedule", "every:1h"], 0);
-    env.ok(&["task", "create", "--name", "start", "--ioc", s(&hit), "--no-critical-areas", "--schedule", "agent-start"], 0);
-    env.ok(&["task", "create", "--name", "manual", "--ioc", s(&hit), "--no-critical-areas"], 0);
-    env.ok(&["task", "create", "--name", "later", "--ioc", s(&hit), "--no-critical-areas", "--schedule", "once:2999-01-01T00:00:00Z"], 0);
+    env.ok(
+        &[
+            "task",
+            "create",
+            "--name",
+            "every",
+            "--ioc",
+            s(&hit),
+            "--no-critical-areas",
+            "--schedule",
+            "every:1h",
+        ],
+        0,
+    );
+    env.ok(
+        &[
+            "task",
+            "create",
+            "--name",
+            "start",
+            "--ioc",
+            s(&hit),
+            "--no-critical-areas",
+            "--schedule",
+            "agent-start",
+        ],
+        0,
+    );
+    env.ok(
+        &[
+            "task",
+            "create",
+            "--name",
+            "manual",
+            "--ioc",
+            s(&hit),
+            "--no-critical-areas",
+        ],
+        0,
+    );
+    env.ok(
+        &[
+            "task",
+            "create",
+            "--name",
+            "later",
+            "--ioc",
+            s(&hit),
+            "--no-critical-areas",
+            "--schedule",
+            "once:2999-01-01T00:00:00Z",
+        ],
+        0,
+    );
     env.ok(&["agent", "--once", "--device-name", "agent-dev"], 0);
     let runs = env.json_lines(&["results", "--json"]);
-    let mut tasks: Vec<u64> = runs.iter().map(|r| r["task_id"].as_u64().unwrap()).collect();
+    let mut tasks: Vec<u64> = runs
+        .iter()
+        .map(|r| r["task_id"].as_u64().unwrap())
+        .collect();
     tasks.sort();
     assert_eq!(tasks, vec![1, 2]);
-    assert!(runs.iter().all(|r| r["device"] == "agent-dev" && r["status"] == "ioc-detected"));
+    assert!(runs
+        .iter()
+        .all(|r| r["device"] == "agent-dev" && r["status"] == "ioc-detected"));
     // Again at once: `every:1h` is not due yet; agent-start runs on each start.
     env.ok(&["agent", "--once", "--device-name", "agent-dev"], 0);
     let runs = env.json_lines(&["results", "--json", "--task", "1"]);
     assert_eq!(runs.len(), 1);
-    assert_eq!(env.json_lines(&["results", "--json", "--task", "2"]).len(), 2);
+    assert_eq!(
+        env.json_lines(&["results", "--json", "--task", "2"]).len(),
+        2
+    );
 }
 
 #[test]
 fn a_damaged_or_foreign_database_file_is_refused_by_every_command_and_left_unchanged() {
     let env = Env::new();
     std::fs::create_dir_all(env.db().parent().unwrap()).unwrap();
-    let garbage: Vec<u8> = (0..20000u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+    let garbage: Vec<u8> = (0..20000u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
     std::fs::write(env.db(), &garbage).unwrap();
     let a = env.ioc("a.ioc", ioc_xml("a", "A", "/x"));
-    for args in [vec!["results"], vec!["task", "list"], vec!["task", "create", "--name", "x", "--ioc", s(&a)], vec!["agent", "--once"]] {
+    for args in [
+        vec!["results"],
+        vec!["task", "list"],
+        vec!["task", "create", "--name", "x", "--ioc", s(&a)],
+        vec!["agent", "--once"],
+    ] {
         let out = env.run(&args);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains("not an ioc-scan database") && err.contains("left unchanged"), "{args:?}: {err}");
+        assert!(
+            err.contains("not an ioc-scan database") && err.contains("left unchanged"),
+            "{args:?}: {err}"
+        );
     }
     assert_eq!(std::fs::read(env.db()).unwrap(), garbage);
 }

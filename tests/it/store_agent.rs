@@ -27,12 +27,18 @@ impl Scanner for Scripted {
                 job.stop.store(true, Ordering::SeqCst);
             }
         }
-        ScanReport { counts: vec![("files".into(), 10)], error: None }
+        ScanReport {
+            counts: vec![("files".into(), 10)],
+            error: None,
+        }
     }
 }
 
 fn config() -> AgentConfig {
-    AgentConfig { device: "dev1".into(), ..Default::default() }
+    AgentConfig {
+        device: "dev1".into(),
+        ..Default::default()
+    }
 }
 
 #[test]
@@ -51,9 +57,21 @@ fn the_agent_runs_each_schedule_when_due_and_only_then() {
     let once = mk("once", "once:2026-03-01T12:00:00Z");
     let daily = mk("daily", "daily:03:00");
     let start = mk("start", "agent-start");
-    let agent = Agent { store: &store, scanner: &Scripted { stop_midway: false }, config: config(), tz: Utc };
+    let agent = Agent {
+        store: &store,
+        scanner: &Scripted { stop_midway: false },
+        config: config(),
+        tz: Utc,
+    };
     let stop = AtomicBool::new(false);
-    let runs_of = |task| store.list_runs(&RunFilter { task: Some(task), ..Default::default() }).unwrap();
+    let runs_of = |task| {
+        store
+            .list_runs(&RunFilter {
+                task: Some(task),
+                ..Default::default()
+            })
+            .unwrap()
+    };
 
     // Agent start at 10:00: `every` (never ran) and `agent-start`.
     agent.run(true, &stop, &mut ()).unwrap();
@@ -97,12 +115,28 @@ fn the_agent_runs_each_schedule_when_due_and_only_then() {
 #[test]
 fn a_stop_during_a_scan_leaves_the_run_interrupted_with_its_detections() {
     let dir = tempfile::tempdir().unwrap();
-    let store = open_at(&dir.path().join("db"), Arc::new(ManualClock::new(t("2026-03-01T10:00:00Z"))));
-    let task = store.create_task(new_task("t", collection(&[("a.ioc", "A", "/a"), ("b.ioc", "B", "/b")]))).unwrap();
+    let store = open_at(
+        &dir.path().join("db"),
+        Arc::new(ManualClock::new(t("2026-03-01T10:00:00Z"))),
+    );
+    let task = store
+        .create_task(new_task(
+            "t",
+            collection(&[("a.ioc", "A", "/a"), ("b.ioc", "B", "/b")]),
+        ))
+        .unwrap();
     let stop = AtomicBool::new(false);
     let mut seen = 0;
-    let run = execute(&store, task.id, "d", RunTrigger::Manual, &Scripted { stop_midway: true }, &stop, &mut |_| seen += 1)
-        .unwrap();
+    let run = execute(
+        &store,
+        task.id,
+        "d",
+        RunTrigger::Manual,
+        &Scripted { stop_midway: true },
+        &stop,
+        &mut |_| seen += 1,
+    )
+    .unwrap();
     assert_eq!(run.status, RunStatus::Interrupted);
     assert_eq!(seen, 2);
     assert_eq!(store.detections(run.id).unwrap().len(), 2);

@@ -4,8 +4,8 @@
 use crate::cli_task::{ioc_xml, s, Env};
 use chrono::{Duration, Utc};
 use ioc_scan::store::{
-    DetectionRecordV1, IocFile, ManualClock, NewCollection, NewTask, OpenOptions, ResponseSettingsV1, RunFilter,
-    RunRecordV1, RunStatus, RunTrigger, Schedule, ScopeV1, Store,
+    DetectionRecordV1, IocFile, ManualClock, NewCollection, NewTask, OpenOptions,
+    ResponseSettingsV1, RunRecordV1, RunStatus, RunTrigger, Schedule, ScopeV1, Store,
 };
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Stdio};
@@ -17,13 +17,20 @@ use std::time::Instant;
 fn wait_for(secs: u64, what: &str, mut cond: impl FnMut() -> bool) {
     let start = Instant::now();
     while !cond() {
-        assert!(start.elapsed().as_secs() < secs, "gave up waiting for {what}");
+        assert!(
+            start.elapsed().as_secs() < secs,
+            "gave up waiting for {what}"
+        );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
 
 fn kill9(child: &mut Child) {
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGKILL).unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
     child.wait().unwrap();
 }
 
@@ -65,15 +72,47 @@ fn kill_9_during_a_run_leaves_it_interrupted_and_the_rest_intact() {
     }
     let hit_ioc = env.ioc("hit.ioc", ioc_xml("hit-ioc", "Hit", s(&hit)));
     let hash_ioc = env.ioc("hash.ioc", hash_everything_ioc());
-    env.ok(&["task", "create", "--name", "quick", "--ioc", s(&hit_ioc), "--no-critical-areas"], 0);
-    env.ok(&["task", "create", "--name", "slow", "--ioc", s(&hit_ioc), s(&hash_ioc), "--no-critical-areas", "--scope", s(&hits), s(&big)], 0);
+    env.ok(
+        &[
+            "task",
+            "create",
+            "--name",
+            "quick",
+            "--ioc",
+            s(&hit_ioc),
+            "--no-critical-areas",
+        ],
+        0,
+    );
+    env.ok(
+        &[
+            "task",
+            "create",
+            "--name",
+            "slow",
+            "--ioc",
+            s(&hit_ioc),
+            s(&hash_ioc),
+            "--no-critical-areas",
+            "--scope",
+            s(&hits),
+            s(&big),
+        ],
+        0,
+    );
     env.ok(&["task", "run", "1"], 1);
 
-    let mut child = env.cmd(&["task", "run", "2"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let mut child = env
+        .cmd(&["task", "run", "2"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     // Wait until the run is recorded `running` with its first detection written.
     wait_for(120, "the slow run to record a detection", || {
         let runs = env.json_lines(&["results", "--json", "--task", "2"]);
-        runs.first().is_some_and(|r| r["status"] == "running" && r["detections"].as_u64() >= Some(1))
+        runs.first()
+            .is_some_and(|r| r["status"] == "running" && r["detections"].as_u64() >= Some(1))
     });
     kill9(&mut child);
 
@@ -92,17 +131,89 @@ fn kill_9_during_a_run_leaves_it_interrupted_and_the_rest_intact() {
     env.ok(&["task", "run", "1"], 1);
 }
 
+#[test]
+fn sigterm_during_a_task_run_ends_the_scan_and_records_it_interrupted() {
+    let env = Env::new();
+    let big = env.path("scan/big");
+    std::fs::create_dir_all(&big).unwrap();
+    std::fs::write(big.join("hit.bin"), b"hit").unwrap();
+    for i in 0..40 {
+        std::fs::File::create(big.join(format!("f{i:02}")))
+            .unwrap()
+            .set_len(200 << 20)
+            .unwrap();
+    }
+    let hit_ioc = env.ioc(
+        "hit.ioc",
+        ioc_xml("hit-ioc", "Hit", s(&big.join("hit.bin"))),
+    );
+    let hash_ioc = env.ioc("hash.ioc", hash_everything_ioc());
+    env.ok(
+        &[
+            "task",
+            "create",
+            "--name",
+            "slow",
+            "--ioc",
+            s(&hit_ioc),
+            s(&hash_ioc),
+            "--no-critical-areas",
+            "--scope",
+            s(&big),
+        ],
+        0,
+    );
+    let child = env
+        .cmd(&["task", "run", "1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for(120, "the run to start", || {
+        env.json_lines(&["results", "--json"])
+            .first()
+            .is_some_and(|r| r["status"] == "running")
+    });
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let run = &env.json_lines(&["results", "--json"])[0];
+    assert_eq!(run["status"], "interrupted");
+    assert!(
+        run["ended_at"].is_string(),
+        "a stopped run records its end: {run}"
+    );
+    assert!(open(&env).check_consistency().unwrap().is_empty());
+}
+
 /// 20,000 finished runs from 40 to 60 days ago, 2 detections each.
 fn seed_old_runs(env: &Env) -> usize {
     let clock = Arc::new(ManualClock::new(Utc::now() - Duration::days(61)));
-    let store = Store::open(env.db(), OpenOptions { clock, ..Default::default() }).unwrap();
+    let store = Store::open(
+        env.db(),
+        OpenOptions {
+            clock,
+            ..Default::default()
+        },
+    )
+    .unwrap();
     let xml = ioc_xml("old", "Old", "/nonexistent");
     let parsed = ioc_scan::openioc::parse_bytes("old.ioc", xml.as_bytes()).unwrap();
     let task = store
         .create_task(NewTask {
             name: "old".into(),
             description: String::new(),
-            collection: NewCollection { files: vec![IocFile { name: "old.ioc".into(), bytes: xml.into_bytes() }], iocs: vec![parsed.ioc] },
+            collection: NewCollection {
+                files: vec![IocFile {
+                    name: "old.ioc".into(),
+                    bytes: xml.into_bytes(),
+                }],
+                iocs: vec![parsed.ioc],
+            },
             scope: ScopeV1::default(),
             response: ResponseSettingsV1::default(),
             schedule: Schedule::Manual,
@@ -148,21 +259,45 @@ fn kill_9_during_pruning_leaves_a_consistent_database() {
     let scan = env.path("scan");
     std::fs::write(scan.join("evil.bin"), b"x").unwrap();
     let hit = env.ioc("hit.ioc", ioc_xml("hit", "Hit", s(&scan.join("evil.bin"))));
-    env.ok(&["task", "create", "--name", "recent", "--ioc", s(&hit), "--no-critical-areas"], 0);
+    env.ok(
+        &[
+            "task",
+            "create",
+            "--name",
+            "recent",
+            "--ioc",
+            s(&hit),
+            "--no-critical-areas",
+        ],
+        0,
+    );
     env.ok(&["task", "run", "1"], 1);
     let seeded = seed_old_runs(&env);
 
     // `agent --once` prunes first. Kill it right away (during its open), then
     // twice just after it committed a pruning transaction (so during the next).
     let count = || open(&env).run_count().unwrap();
-    let mut child = env.cmd(&["agent", "--once"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let mut child = env
+        .cmd(&["agent", "--once"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     kill9(&mut child);
-    assert_eq!(open(&env).check_consistency().unwrap(), Vec::<String>::new());
+    assert_eq!(
+        open(&env).check_consistency().unwrap(),
+        Vec::<String>::new()
+    );
     let mut remaining = vec![count()];
     assert_eq!(remaining[0], seeded as u64 + 1);
     for _ in 0..2 {
         let before = *remaining.last().unwrap();
-        let mut child = env.cmd(&["agent", "--once"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        let mut child = env
+            .cmd(&["agent", "--once"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
         wait_for(120, "a pruning commit", || count() < before);
         kill9(&mut child);
         let store = open(&env);
@@ -184,23 +319,61 @@ fn results_and_task_create_work_while_an_agent_holds_the_database() {
     let scan = env.path("scan");
     std::fs::write(scan.join("evil.bin"), b"x").unwrap();
     let hit = env.ioc("hit.ioc", ioc_xml("hit", "Hit", s(&scan.join("evil.bin"))));
-    env.ok(&["task", "create", "--name", "every", "--ioc", s(&hit), "--no-critical-areas", "--schedule", "every:1h"], 0);
+    env.ok(
+        &[
+            "task",
+            "create",
+            "--name",
+            "every",
+            "--ioc",
+            s(&hit),
+            "--no-critical-areas",
+            "--schedule",
+            "every:1h",
+        ],
+        0,
+    );
     let mut agent = env
         .cmd(&["agent", "--device-name", "ag", "--tick", "1"])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    wait_for(60, "the agent's first run", || env.json_lines(&["results", "--json"]).len() == 1);
+    wait_for(60, "the agent's first run", || {
+        env.json_lines(&["results", "--json"]).len() == 1
+    });
     // A write from another process while the agent is running.
-    env.ok(&["task", "create", "--name", "second", "--ioc", s(&hit), "--no-critical-areas", "--schedule", "every:1h"], 0);
+    env.ok(
+        &[
+            "task",
+            "create",
+            "--name",
+            "second",
+            "--ioc",
+            s(&hit),
+            "--no-critical-areas",
+            "--schedule",
+            "every:1h",
+        ],
+        0,
+    );
     wait_for(60, "the agent to pick up the new task", || {
         env.json_lines(&["results", "--json", "--task", "2"]).len() == 1
     });
     let table = env.ok(&["results", "--device", "ag"], 0);
-    assert!(table.contains("every") && table.contains("second"), "{table}");
-    assert!(agent.try_wait().unwrap().is_none(), "the agent is still running");
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(agent.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
+    assert!(
+        table.contains("every") && table.contains("second"),
+        "{table}"
+    );
+    assert!(
+        agent.try_wait().unwrap().is_none(),
+        "the agent is still running"
+    );
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(agent.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
     let out = agent.wait_with_output().unwrap();
     assert!(out.status.success(), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("stopped"));
@@ -217,14 +390,27 @@ fn a_process_holding_the_file_exclusively_is_waited_for_and_named() {
     let me = std::process::id();
 
     // Gives up after IOC_SCAN_DB_WAIT, naming the holder.
-    let out = env.cmd(&["results"]).env("IOC_SCAN_DB_WAIT", "2").output().unwrap();
+    let out = env
+        .cmd(&["results"])
+        .env("IOC_SCAN_DB_WAIT", "2")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("waiting for the database") && err.contains(&format!("pid {me}")), "{err}");
+    assert!(
+        err.contains("waiting for the database") && err.contains(&format!("pid {me}")),
+        "{err}"
+    );
     assert!(err.contains("in use") && err.contains("gave up"), "{err}");
 
     // Waits, and gets in once the holder lets go.
-    let mut child = env.cmd(&["results", "--json"]).env("IOC_SCAN_DB_WAIT", "60").stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut child = env
+        .cmd(&["results", "--json"])
+        .env("IOC_SCAN_DB_WAIT", "60")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
     let mut line = String::new();
     stderr.read_line(&mut line).unwrap();

@@ -12,7 +12,9 @@ fn creates_a_new_database_with_its_folder_and_reopens_it() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state/sub/ioc-scan.redb");
     let store = open_at(&path, clock());
-    let task = store.create_task(new_task("t", collection(&[("a.ioc", "A", "/tmp/a")]))).unwrap();
+    let task = store
+        .create_task(new_task("t", collection(&[("a.ioc", "A", "/tmp/a")])))
+        .unwrap();
     drop(store);
     let store = open_at(&path, clock());
     assert_eq!(store.task(task.id).unwrap().unwrap().name, "t");
@@ -45,7 +47,10 @@ fn random_bytes_are_refused_and_left_unchanged() {
     std::fs::write(&path, &bytes).unwrap();
     let err = Store::open(&path, OpenOptions::default()).unwrap_err();
     assert!(matches!(err, OpenError::NotRedb { .. }), "{err:?}");
-    assert!(err.to_string().contains("not an ioc-scan database"), "{err}");
+    assert!(
+        err.to_string().contains("not an ioc-scan database"),
+        "{err}"
+    );
     assert_eq!(std::fs::read(&path).unwrap(), bytes);
 }
 
@@ -74,7 +79,11 @@ fn a_foreign_redb_file_is_refused_and_left_unchanged() {
     let err = Store::open(&path, OpenOptions::default()).unwrap_err();
     assert!(matches!(err, OpenError::Foreign { .. }), "{err:?}");
     assert!(err.to_string().contains("another program"), "{err}");
-    assert_eq!(std::fs::read(&path).unwrap(), before, "foreign file was modified");
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        before,
+        "foreign file was modified"
+    );
 }
 
 #[test]
@@ -85,18 +94,30 @@ fn a_newer_schema_version_is_refused_and_left_unchanged() {
     {
         let db = redb::Database::create(&path).unwrap();
         let txn = db.begin_write().unwrap();
-        txn.open_table(ioc_scan::store::tables::META).unwrap().insert("schema_version", 99).unwrap();
+        txn.open_table(ioc_scan::store::tables::META)
+            .unwrap()
+            .insert("schema_version", 99)
+            .unwrap();
         txn.commit().unwrap();
     }
     let before = std::fs::read(&path).unwrap();
     let err = Store::open(&path, OpenOptions::default()).unwrap_err();
     match &err {
-        OpenError::TooNew { found, supported, .. } => {
-            assert_eq!((*found, *supported), (99, ioc_scan::store::tables::SCHEMA_VERSION))
+        OpenError::TooNew {
+            found, supported, ..
+        } => {
+            assert_eq!(
+                (*found, *supported),
+                (99, ioc_scan::store::tables::SCHEMA_VERSION)
+            )
         }
         other => panic!("{other:?}"),
     }
-    assert!(err.to_string().contains("newer than this ioc-scan supports"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("newer than this ioc-scan supports"),
+        "{err}"
+    );
     assert_eq!(std::fs::read(&path).unwrap(), before);
 }
 
@@ -106,11 +127,17 @@ fn two_handles_in_one_process_and_sequence_ids_never_repeat() {
     let path = dir.path().join("db.redb");
     let a = open_at(&path, clock());
     let b = open_at(&path, clock());
-    let t1 = a.create_task(new_task("one", collection(&[("a.ioc", "A", "/a")]))).unwrap();
-    let t2 = b.create_task(new_task("two", collection(&[("b.ioc", "B", "/b")]))).unwrap();
+    let t1 = a
+        .create_task(new_task("one", collection(&[("a.ioc", "A", "/a")])))
+        .unwrap();
+    let t2 = b
+        .create_task(new_task("two", collection(&[("b.ioc", "B", "/b")])))
+        .unwrap();
     assert_ne!(t1.id, t2.id);
     assert_eq!(a.tasks().unwrap().len(), 2);
     a.delete_task(t2.id).unwrap();
-    let t3 = b.create_task(new_task("three", collection(&[("c.ioc", "C", "/c")]))).unwrap();
+    let t3 = b
+        .create_task(new_task("three", collection(&[("c.ioc", "C", "/c")])))
+        .unwrap();
     assert!(t3.id > t2.id);
 }

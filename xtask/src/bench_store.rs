@@ -7,8 +7,8 @@
 use anyhow::{bail, Context as _};
 use chrono::{DateTime, Duration, Utc};
 use ioc_scan::store::{
-    DetectionRecordV1, IocFile, ManualClock, NewCollection, NewTask, OpenOptions, PruneBudget, ResponseSettingsV1,
-    RunFilter, RunRecordV1, RunStatus, RunTrigger, Schedule, ScopeV1, Store,
+    DetectionRecordV1, IocFile, ManualClock, NewCollection, NewTask, OpenOptions, PruneBudget,
+    ResponseSettingsV1, RunFilter, RunRecordV1, RunStatus, RunTrigger, Schedule, ScopeV1, Store,
 };
 use std::path::Path;
 use std::sync::Arc;
@@ -37,7 +37,15 @@ const IOC: &str = r#"<?xml version="1.0" encoding="us-ascii"?>
 pub fn run(root: &Path) -> anyhow::Result<()> {
     if cfg!(debug_assertions) {
         let status = std::process::Command::new(env!("CARGO"))
-            .args(["run", "--quiet", "--release", "--package", "xtask", "--", "bench-store"])
+            .args([
+                "run",
+                "--quiet",
+                "--release",
+                "--package",
+                "xtask",
+                "--",
+                "bench-store",
+            ])
             .current_dir(root)
             .status()
             .context("running the release build of xtask")?;
@@ -48,16 +56,27 @@ pub fn run(root: &Path) -> anyhow::Result<()> {
     }
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("bench.redb");
-    let base: DateTime<Utc> = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")?.with_timezone(&Utc);
+    let base: DateTime<Utc> =
+        DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")?.with_timezone(&Utc);
     let clock = Arc::new(ManualClock::new(base));
-    let store = Store::open(&path, OpenOptions { clock: clock.clone(), ..Default::default() })?;
+    let store = Store::open(
+        &path,
+        OpenOptions {
+            clock: clock.clone(),
+            ..Default::default()
+        },
+    )?;
 
-    let parsed = ioc_scan::openioc::parse_bytes("bench.ioc", IOC.as_bytes()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let parsed = ioc_scan::openioc::parse_bytes("bench.ioc", IOC.as_bytes())
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let task = store.create_task(NewTask {
         name: "bench".into(),
         description: String::new(),
         collection: NewCollection {
-            files: vec![IocFile { name: "bench.ioc".into(), bytes: IOC.as_bytes().to_vec() }],
+            files: vec![IocFile {
+                name: "bench.ioc".into(),
+                bytes: IOC.as_bytes().to_vec(),
+            }],
             iocs: vec![parsed.ioc],
         },
         scope: ScopeV1::default(),
@@ -110,7 +129,12 @@ pub fn run(root: &Path) -> anyhow::Result<()> {
     let mut listed = 0;
     for _ in 0..SAMPLES {
         let t = Instant::now();
-        listed = store.list_runs(&RunFilter { device: Some("device-07".into()), ..Default::default() })?.len();
+        listed = store
+            .list_runs(&RunFilter {
+                device: Some("device-07".into()),
+                ..Default::default()
+            })?
+            .len();
         list_ms.push(t.elapsed().as_secs_f64() * 1000.0);
     }
 
@@ -120,7 +144,10 @@ pub fn run(root: &Path) -> anyhow::Result<()> {
     // Day 0 is pruned when now passes day 30; each sample prunes one more day.
     for day in 1..=SAMPLES as i64 {
         clock.set(base + Duration::days(30 + day));
-        let budget = PruneBudget { time: std::time::Duration::from_secs(60), ..Default::default() };
+        let budget = PruneBudget {
+            time: std::time::Duration::from_secs(60),
+            ..Default::default()
+        };
         let t = Instant::now();
         let report = store.prune(retention, budget)?;
         prune_ms.push(t.elapsed().as_secs_f64() * 1000.0);
@@ -133,7 +160,10 @@ pub fn run(root: &Path) -> anyhow::Result<()> {
     let list = median(&mut list_ms);
     let prune = median(&mut prune_ms);
     println!("list one device's results ({listed} runs): median {list:.1} ms of {SAMPLES} (target < {TARGET_MS} ms)");
-    println!("prune one day ({} runs each): median {prune:.1} ms of {SAMPLES} (target < {TARGET_MS} ms)", pruned[0]);
+    println!(
+        "prune one day ({} runs each): median {prune:.1} ms of {SAMPLES} (target < {TARGET_MS} ms)",
+        pruned[0]
+    );
     if list >= TARGET_MS || prune >= TARGET_MS {
         println!("TARGET MISSED");
     }

@@ -24,7 +24,11 @@ pub struct EngineScanner {
 
 impl Default for EngineScanner {
     fn default() -> Self {
-        EngineScanner { max_file_size: DEFAULT_MAX_FILE_SIZE, threads: 0, collectors: Vec::new }
+        EngineScanner {
+            max_file_size: DEFAULT_MAX_FILE_SIZE,
+            threads: 0,
+            collectors: Vec::new,
+        }
     }
 }
 
@@ -53,7 +57,10 @@ pub fn summary_counts(s: &ScanSummary) -> Vec<(String, u64)> {
     for c in &s.collectors {
         counts.push((format!("{}_objects", c.document), c.objects));
     }
-    counts.push(("elapsed_ms".to_string(), (s.elapsed_seconds * 1000.0) as u64));
+    counts.push((
+        "elapsed_ms".to_string(),
+        (s.elapsed_seconds * 1000.0) as u64,
+    ));
     counts
 }
 
@@ -69,11 +76,16 @@ impl Scanner for EngineScanner {
         if scopes.is_empty() && !task.scope.critical_areas {
             return if task.scope.ioc_paths {
                 // The paths the IOCs name do not exist here: nothing to find.
-                ScanReport { counts: vec![("files_examined".into(), 0)], error: None }
+                ScanReport {
+                    counts: vec![("files_examined".into(), 0)],
+                    error: None,
+                }
             } else {
                 ScanReport {
                     counts: Vec::new(),
-                    error: Some("nothing to scan: critical areas off, no custom path, IOC paths off".into()),
+                    error: Some(
+                        "nothing to scan: critical areas off, no custom path, IOC paths off".into(),
+                    ),
                 }
             };
         }
@@ -108,9 +120,18 @@ impl Scanner for EngineScanner {
                 }
             }
             match worker.join() {
-                Ok(Ok(summary)) => ScanReport { counts: summary_counts(&summary), error: None },
-                Ok(Err(e)) => ScanReport { counts: Vec::new(), error: Some(e.to_string()) },
-                Err(_) => ScanReport { counts: Vec::new(), error: Some("the scan panicked".into()) },
+                Ok(Ok(summary)) => ScanReport {
+                    counts: summary_counts(&summary),
+                    error: None,
+                },
+                Ok(Err(e)) => ScanReport {
+                    counts: Vec::new(),
+                    error: Some(e.to_string()),
+                },
+                Err(_) => ScanReport {
+                    counts: Vec::new(),
+                    error: Some("the scan panicked".into()),
+                },
             }
         })
     }

@@ -2,8 +2,8 @@
 //! they come, finish it (or leave it `interrupted` when stopped).
 
 use crate::store::{
-    CollectionRecordV1, DetectionRecordV1, RunError, RunOutcome, RunRecordV1, RunStart, RunTrigger, RunWriter,
-    Store, TaskError, TaskRecordV1,
+    CollectionRecordV1, DetectionRecordV1, RunError, RunOutcome, RunRecordV1, RunStart, RunTrigger,
+    RunWriter, Store, TaskError, TaskRecordV1,
 };
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -76,28 +76,53 @@ pub fn execute(
     stop: &AtomicBool,
     on_detection: &mut dyn FnMut(&DetectionRecordV1),
 ) -> Result<RunRecordV1, RunError> {
-    let mut writer = store.begin_run(RunStart { task_id, device: device.to_string(), trigger })?;
+    let mut writer = store.begin_run(RunStart {
+        task_id,
+        device: device.to_string(),
+        trigger,
+    })?;
     let (task, collection) = match load(store, task_id, writer.run().collection_version) {
         Ok(found) => found,
         Err(e) => {
             let message = e.to_string();
-            writer.finish(RunOutcome { counts: Vec::new(), error: Some(message) })?;
+            writer.finish(RunOutcome {
+                counts: Vec::new(),
+                error: Some(message),
+            })?;
             return Err(RunError::TaskNotFound(task_id));
         }
     };
-    let mut recorder = Recorder { writer: &mut writer, on_detection, error: None };
-    let report = scanner.scan(&ScanJob { task: &task, collection: &collection, stop }, &mut recorder);
+    let mut recorder = Recorder {
+        writer: &mut writer,
+        on_detection,
+        error: None,
+    };
+    let report = scanner.scan(
+        &ScanJob {
+            task: &task,
+            collection: &collection,
+            stop,
+        },
+        &mut recorder,
+    );
     if let Some(e) = recorder.error {
         // Dropping the writer marks the run interrupted.
         return Err(e);
     }
     if stop.load(Ordering::SeqCst) {
-        return Ok(writer.interrupt()?);
+        return writer.interrupt();
     }
-    writer.finish(RunOutcome { counts: report.counts, error: report.error })
+    writer.finish(RunOutcome {
+        counts: report.counts,
+        error: report.error,
+    })
 }
 
-fn load(store: &Store, task: u64, version: u32) -> Result<(TaskRecordV1, CollectionRecordV1), TaskError> {
+fn load(
+    store: &Store,
+    task: u64,
+    version: u32,
+) -> Result<(TaskRecordV1, CollectionRecordV1), TaskError> {
     let t = store.task(task)?.ok_or(TaskError::NotFound(task))?;
     Ok((t, store.collection(task, version)?))
 }

@@ -3,7 +3,8 @@
 
 use super::execute::{execute, Scanner};
 use crate::store::{
-    clock, PruneBudget, RunError, RunRecordV1, RunTrigger, Schedule, Store, StoreError, TaskRecordV1,
+    clock, PruneBudget, RunError, RunRecordV1, RunTrigger, Schedule, Store, StoreError,
+    TaskRecordV1,
 };
 use chrono::{DateTime, TimeZone, Utc};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -25,8 +26,14 @@ pub fn due_tasks<Tz: TimeZone>(
             }
             continue;
         }
-        let last = store.schedule_state(task.id)?.last_fired_at.map(clock::from_millis);
-        if let Some(at) = task.schedule.next_due(clock::from_millis(task.created_at), last, tz) {
+        let last = store
+            .schedule_state(task.id)?
+            .last_fired_at
+            .map(clock::from_millis);
+        if let Some(at) = task
+            .schedule
+            .next_due(clock::from_millis(task.created_at), last, tz)
+        {
             if at <= now {
                 due.push((task, RunTrigger::Schedule));
             }
@@ -39,8 +46,14 @@ pub fn due_tasks<Tz: TimeZone>(
 fn next_wake<Tz: TimeZone>(store: &Store, tz: &Tz) -> Result<Option<DateTime<Utc>>, StoreError> {
     let mut next: Option<DateTime<Utc>> = None;
     for task in store.tasks()? {
-        let last = store.schedule_state(task.id)?.last_fired_at.map(clock::from_millis);
-        if let Some(at) = task.schedule.next_due(clock::from_millis(task.created_at), last, tz) {
+        let last = store
+            .schedule_state(task.id)?
+            .last_fired_at
+            .map(clock::from_millis);
+        if let Some(at) = task
+            .schedule
+            .next_due(clock::from_millis(task.created_at), last, tz)
+        {
             next = Some(next.map_or(at, |n| n.min(at)));
         }
     }
@@ -88,7 +101,12 @@ impl<Tz: TimeZone> Agent<'_, Tz> {
     /// Runs due tasks until `stop` is set (or once, with `once`). Errors of a
     /// single run are reported to `events` and do not stop the agent; a
     /// failing store does.
-    pub fn run(&self, once: bool, stop: &AtomicBool, events: &mut dyn AgentEvents) -> Result<(), StoreError> {
+    pub fn run(
+        &self,
+        once: bool,
+        stop: &AtomicBool,
+        events: &mut dyn AgentEvents,
+    ) -> Result<(), StoreError> {
         let mut starting = true;
         let mut last_prune: Option<Instant> = None;
         loop {
@@ -103,7 +121,10 @@ impl<Tz: TimeZone> Agent<'_, Tz> {
             }
             let now = self.store.clock().now();
             let sleep = match next_wake(self.store, &self.tz)? {
-                Some(at) => (at - now).to_std().unwrap_or(Duration::ZERO).min(self.config.tick),
+                Some(at) => (at - now)
+                    .to_std()
+                    .unwrap_or(Duration::ZERO)
+                    .min(self.config.tick),
                 None => self.config.tick,
             };
             sleep_unless_stopped(sleep, stop);
@@ -114,7 +135,12 @@ impl<Tz: TimeZone> Agent<'_, Tz> {
     }
 
     /// Runs every task due now, one after the other.
-    pub fn run_due(&self, starting: bool, stop: &AtomicBool, events: &mut dyn AgentEvents) -> Result<(), StoreError> {
+    pub fn run_due(
+        &self,
+        starting: bool,
+        stop: &AtomicBool,
+        events: &mut dyn AgentEvents,
+    ) -> Result<(), StoreError> {
         let now = self.store.clock().now();
         for (task, trigger) in due_tasks(self.store, now, &self.tz, starting)? {
             if stop.load(Ordering::SeqCst) {
@@ -124,7 +150,15 @@ impl<Tz: TimeZone> Agent<'_, Tz> {
             // retried in a loop, it waits for its next due time.
             self.store.record_fire(task.id, now)?;
             events.run_started(&task, trigger);
-            let result = execute(self.store, task.id, &self.config.device, trigger, self.scanner, stop, &mut |_| {});
+            let result = execute(
+                self.store,
+                task.id,
+                &self.config.device,
+                trigger,
+                self.scanner,
+                stop,
+                &mut |_| {},
+            );
             events.run_finished(&result);
         }
         Ok(())
@@ -132,7 +166,9 @@ impl<Tz: TimeZone> Agent<'_, Tz> {
 
     fn prune(&self, stop: &AtomicBool, events: &mut dyn AgentEvents) -> Result<(), StoreError> {
         loop {
-            let report = self.store.prune(self.config.retention, PruneBudget::default())?;
+            let report = self
+                .store
+                .prune(self.config.retention, PruneBudget::default())?;
             if report.runs_deleted > 0 {
                 events.pruned(report.runs_deleted);
             }

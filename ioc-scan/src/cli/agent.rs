@@ -28,16 +28,28 @@ struct Log;
 
 impl AgentEvents for Log {
     fn run_started(&mut self, task: &TaskRecordV1, trigger: RunTrigger) {
-        eprintln!("ioc-scan agent: running task {} {} ({trigger:?})", task.id, printable(&task.name));
+        eprintln!(
+            "ioc-scan agent: running task {} {} ({trigger:?})",
+            task.id,
+            printable(&task.name)
+        );
     }
     fn run_finished(&mut self, run: &Result<RunRecordV1, RunError>) {
         match run {
-            Ok(run) => eprintln!("ioc-scan agent: run {}: {} ({})", run.id, run.status, super::results::summary(run)),
+            Ok(run) => eprintln!(
+                "ioc-scan agent: run {}: {} ({})",
+                run.id,
+                run.status,
+                super::results::summary(run)
+            ),
             Err(e) => eprintln!("ioc-scan agent: run failed: {e}"),
         }
     }
     fn pruned(&mut self, runs: u64) {
-        eprintln!("ioc-scan agent: pruned {runs} old result{}", if runs == 1 { "" } else { "s" });
+        eprintln!(
+            "ioc-scan agent: pruned {runs} old result{}",
+            if runs == 1 { "" } else { "s" }
+        );
     }
 }
 
@@ -45,14 +57,26 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     catch_stop_signals()?;
     let store = args.db.open(false)?;
     let config = AgentConfig {
-        device: args.device_name.clone().unwrap_or_else(agent::default_device_name),
+        device: args
+            .device_name
+            .clone()
+            .unwrap_or_else(agent::default_device_name),
         tick: Duration::from_secs(args.tick.max(1)),
         retention: args.db.retention()?,
         ..Default::default()
     };
-    eprintln!("ioc-scan agent: device {}, database {}", printable(&config.device), store.path().display());
+    eprintln!(
+        "ioc-scan agent: device {}, database {}",
+        printable(&config.device),
+        store.path().display()
+    );
     let scanner = engine();
-    let agent = Agent { store: &store, scanner: &scanner, config, tz: chrono::Local };
+    let agent = Agent {
+        store: &store,
+        scanner: &scanner,
+        config,
+        tz: chrono::Local,
+    };
     agent.run(args.once, &STOP, &mut Log)?;
     eprintln!("ioc-scan agent: stopped");
     Ok(ExitCode::SUCCESS)

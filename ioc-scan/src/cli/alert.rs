@@ -21,7 +21,11 @@ pub struct Args {
     pub db: DbArgs,
 }
 
-fn find_item<'c>(c: Option<&'c CollectionRecordV1>, ioc_id: &str, item_id: &str) -> Option<(&'c Ioc, &'c Item)> {
+fn find_item<'c>(
+    c: Option<&'c CollectionRecordV1>,
+    ioc_id: &str,
+    item_id: &str,
+) -> Option<(&'c Ioc, &'c Item)> {
     let ioc = c?.iocs.iter().find(|i| i.id == ioc_id)?;
     Some((ioc, ioc.items().find(|i| i.id == item_id)?))
 }
@@ -62,7 +66,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         writeln!(out, "{doc}")?;
     } else {
         writeln!(out, "Run {}: {}", run.id, run.status)?;
-        writeln!(out, "Task: {} {} (collection version {})", run.task_id, printable(&run.task_name), run.collection_version)?;
+        writeln!(
+            out,
+            "Task: {} {} (collection version {})",
+            run.task_id,
+            printable(&run.task_name),
+            run.collection_version
+        )?;
         writeln!(out, "Device: {}", printable(&run.device))?;
         let ended = run.ended_at.map(fmt_time).unwrap_or_else(|| "-".into());
         writeln!(out, "Started: {}  Ended: {ended}", fmt_time(run.started_at))?;
@@ -73,7 +83,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         for (n, d) in detections.iter().enumerate() {
             writeln!(out)?;
-            writeln!(out, "Detection {}: IOC {} {}", n + 1, printable(&d.ioc_id), printable(&d.ioc_name))?;
+            writeln!(
+                out,
+                "Detection {}: IOC {} {}",
+                n + 1,
+                printable(&d.ioc_id),
+                printable(&d.ioc_name)
+            )?;
             if let Some(desc) = d.ioc_description.as_deref().filter(|s| !s.is_empty()) {
                 writeln!(out, "  Description: {}", printable(desc))?;
             }
@@ -90,15 +106,30 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                         item.condition.as_str(),
                         printable(&item.content.value)
                     )?,
-                    None => writeln!(out, "    {} (not in collection version {})", printable(id), run.collection_version)?,
+                    None => writeln!(
+                        out,
+                        "    {} (not in collection version {})",
+                        printable(id),
+                        run.collection_version
+                    )?,
                 }
             }
             if d.responses.is_empty() {
                 writeln!(out, "  Response: none")?;
             }
             for r in &d.responses {
-                let detail = r.detail.as_deref().map(|s| format!(": {s}")).unwrap_or_default();
-                writeln!(out, "  Response {}: {}{}", printable(&r.action), printable(&r.outcome), printable(&detail))?;
+                let detail = r
+                    .detail
+                    .as_deref()
+                    .map(|s| format!(": {s}"))
+                    .unwrap_or_default();
+                writeln!(
+                    out,
+                    "  Response {}: {}{}",
+                    printable(&r.action),
+                    printable(&r.outcome),
+                    printable(&detail)
+                )?;
             }
         }
     }

@@ -40,9 +40,17 @@ fn parse_since(s: &str) -> Result<DateTime<Utc>, String> {
         return Ok(t.with_timezone(&Utc));
     }
     let local = |naive: NaiveDateTime| {
-        chrono::Local.from_local_datetime(&naive).earliest().map(|t| t.with_timezone(&Utc))
+        chrono::Local
+            .from_local_datetime(&naive)
+            .earliest()
+            .map(|t| t.with_timezone(&Utc))
     };
-    for fmt in ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"] {
+    for fmt in [
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%dT%H:%M",
+    ] {
         if let Some(t) = NaiveDateTime::parse_from_str(s, fmt).ok().and_then(local) {
             return Ok(t);
         }
@@ -51,7 +59,9 @@ fn parse_since(s: &str) -> Result<DateTime<Utc>, String> {
         .ok()
         .and_then(|d| d.and_hms_opt(0, 0, 0))
         .and_then(local)
-        .ok_or_else(|| format!("{s:?} is not a date (YYYY-MM-DD, YYYY-MM-DD HH:MM[:SS] or RFC 3339)"))
+        .ok_or_else(|| {
+            format!("{s:?} is not a date (YYYY-MM-DD, YYYY-MM-DD HH:MM[:SS] or RFC 3339)")
+        })
 }
 
 /// One line saying what a run found.
@@ -85,7 +95,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let runs = store.list_runs(&filter)?;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     if !args.json {
-        writeln!(out, "{:>6}  {:<15}  {:<16}  {:<19}  {:<20}  RESULT", "RUN", "STATUS", "DEVICE", "DATE AND TIME", "TASK")?;
+        writeln!(
+            out,
+            "{:>6}  {:<15}  {:<16}  {:<19}  {:<20}  RESULT",
+            "RUN", "STATUS", "DEVICE", "DATE AND TIME", "TASK"
+        )?;
     }
     for run in &runs {
         if args.json {

@@ -9,9 +9,9 @@ use ioc_scan::agent;
 use ioc_scan::indicator::{Ioc, Node, Operator};
 use ioc_scan::openioc;
 use ioc_scan::store::{
-    self, clock, CollectionRecordV1, DetectionRecordV1, Holder, IocFile, NewCollection, NewTask, OpenOptions,
-    PruneBudget, ResponseAction, ResponseSettingsV1, RunStatus, RunTrigger, Schedule, ScopeV1, Store,
-    TaskRecordV1,
+    self, clock, CollectionRecordV1, DetectionRecordV1, Holder, IocFile, NewCollection, NewTask,
+    OpenOptions, PruneBudget, ResponseAction, ResponseSettingsV1, RunStatus, RunTrigger, Schedule,
+    ScopeV1, Store, TaskRecordV1,
 };
 use serde_json::json;
 use std::io::{Read, Write};
@@ -56,7 +56,9 @@ impl DbArgs {
         let days = match self.retention_days {
             Some(d) => d,
             None => match std::env::var("IOC_SCAN_RETENTION_DAYS") {
-                Ok(v) => v.trim().parse().with_context(|| format!("IOC_SCAN_RETENTION_DAYS={v:?} is not a number of days"))?,
+                Ok(v) => v.trim().parse().with_context(|| {
+                    format!("IOC_SCAN_RETENTION_DAYS={v:?} is not a number of days")
+                })?,
                 Err(_) => store::DEFAULT_RETENTION_DAYS,
             },
         };
@@ -71,19 +73,28 @@ impl DbArgs {
         let path = self.path()?;
         let shown = path.display().to_string();
         // How long to wait for another process holding the database.
-        let wait = std::env::var("IOC_SCAN_DB_WAIT").ok().and_then(|v| v.trim().parse().ok()).unwrap_or(30);
+        let wait = std::env::var("IOC_SCAN_DB_WAIT")
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(30);
         let options = OpenOptions {
             wait: std::time::Duration::from_secs(wait),
             on_wait: Some(Arc::new(move |holders: &[Holder]| {
                 let who: Vec<String> = holders.iter().map(|h| h.to_string()).collect();
-                let who = if who.is_empty() { String::new() } else { format!(", in use by {}", who.join(", ")) };
+                let who = if who.is_empty() {
+                    String::new()
+                } else {
+                    format!(", in use by {}", who.join(", "))
+                };
                 eprintln!("ioc-scan: waiting for the database {shown}{who}...");
             })),
             ..Default::default()
         };
         let store = Store::open(&path, options)?;
         if write {
-            store.prune(self.retention()?, PruneBudget::default()).context("pruning old results")?;
+            store
+                .prune(self.retention()?, PruneBudget::default())
+                .context("pruning old results")?;
         }
         Ok(store)
     }
@@ -268,19 +279,30 @@ fn read_collection(paths: &[PathBuf]) -> anyhow::Result<NewCollection> {
         match openioc::parse_bytes_with(&name, &bytes, &limits) {
             Ok(parsed) => {
                 for d in &parsed.diagnostics {
-                    eprintln!("ioc-scan: {}: {}", path.display(), printable(&d.to_string()));
+                    eprintln!(
+                        "ioc-scan: {}: {}",
+                        path.display(),
+                        printable(&d.to_string())
+                    );
                 }
                 iocs.push(parsed.ioc);
             }
             Err(e) => {
-                eprintln!("ioc-scan: {}: {}", path.display(), printable(&e.to_string()));
+                eprintln!(
+                    "ioc-scan: {}: {}",
+                    path.display(),
+                    printable(&e.to_string())
+                );
                 failed += 1;
             }
         }
         files.push(IocFile { name, bytes });
     }
     if failed > 0 {
-        bail!("{failed} IOC file{} could not be loaded; nothing was changed", if failed == 1 { "" } else { "s" });
+        bail!(
+            "{failed} IOC file{} could not be loaded; nothing was changed",
+            if failed == 1 { "" } else { "s" }
+        );
     }
     Ok(NewCollection { files, iocs })
 }
@@ -288,7 +310,9 @@ fn read_collection(paths: &[PathBuf]) -> anyhow::Result<NewCollection> {
 fn read_bounded(path: &Path, max: u64) -> anyhow::Result<Vec<u8>> {
     let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let mut bytes = Vec::new();
-    file.take(max + 1).read_to_end(&mut bytes).with_context(|| format!("reading {}", path.display()))?;
+    file.take(max + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("reading {}", path.display()))?;
     if bytes.len() as u64 > max {
         bail!("{}: larger than {max} bytes", path.display());
     }
@@ -339,7 +363,11 @@ fn create(db: &DbArgs, a: CreateArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn edit(db: &DbArgs, a: EditArgs) -> anyhow::Result<ExitCode> {
-    let collection = if a.iocs.is_empty() { None } else { Some(read_collection(&a.iocs)?) };
+    let collection = if a.iocs.is_empty() {
+        None
+    } else {
+        Some(read_collection(&a.iocs)?)
+    };
     let store = db.open(true)?;
     let s = &a.settings;
     let task = store.edit_task(a.id, collection, |t| {
@@ -378,13 +406,21 @@ fn edit(db: &DbArgs, a: EditArgs) -> anyhow::Result<ExitCode> {
             t.schedule = sc;
         }
     })?;
-    println!("task {} {} is at collection version {}", task.id, printable(&task.name), task.collection_version);
+    println!(
+        "task {} {} is at collection version {}",
+        task.id,
+        printable(&task.name),
+        task.collection_version
+    );
     Ok(ExitCode::SUCCESS)
 }
 
 /// Local date and time of a stored time.
 pub(crate) fn fmt_time(ms: i64) -> String {
-    clock::from_millis(ms).with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M:%S").to_string()
+    clock::from_millis(ms)
+        .with_timezone(&chrono::Local)
+        .format("%Y-%m-%d %H:%M:%S")
+        .to_string()
 }
 
 pub(crate) fn rfc3339(ms: i64) -> String {
@@ -392,8 +428,14 @@ pub(crate) fn rfc3339(ms: i64) -> String {
 }
 
 fn next_due(store: &Store, task: &TaskRecordV1) -> anyhow::Result<Option<i64>> {
-    let last = store.schedule_state(task.id)?.last_fired_at.map(clock::from_millis);
-    Ok(task.schedule.next_due(clock::from_millis(task.created_at), last, &chrono::Local).map(clock::to_millis))
+    let last = store
+        .schedule_state(task.id)?
+        .last_fired_at
+        .map(clock::from_millis);
+    Ok(task
+        .schedule
+        .next_due(clock::from_millis(task.created_at), last, &chrono::Local)
+        .map(clock::to_millis))
 }
 
 fn response_text(r: &ResponseSettingsV1) -> String {
@@ -405,7 +447,11 @@ fn response_text(r: &ResponseSettingsV1) -> String {
     }
 }
 
-fn task_json(store: &Store, task: &TaskRecordV1, c: &CollectionRecordV1) -> anyhow::Result<serde_json::Value> {
+fn task_json(
+    store: &Store,
+    task: &TaskRecordV1,
+    c: &CollectionRecordV1,
+) -> anyhow::Result<serde_json::Value> {
     Ok(json!({
         "id": task.id,
         "name": task.name,
@@ -432,14 +478,20 @@ fn list(db: &DbArgs, a: ListArgs) -> anyhow::Result<ExitCode> {
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let tasks = store.tasks()?;
     if !a.json {
-        writeln!(out, "{:>4}  {:<24} {:>7} {:>5}  {:<28} {:<19}  RESPONSE", "ID", "NAME", "VERSION", "IOCS", "SCHEDULE", "NEXT RUN")?;
+        writeln!(
+            out,
+            "{:>4}  {:<24} {:>7} {:>5}  {:<28} {:<19}  RESPONSE",
+            "ID", "NAME", "VERSION", "IOCS", "SCHEDULE", "NEXT RUN"
+        )?;
     }
     for task in &tasks {
         let c = store.collection(task.id, task.collection_version)?;
         if a.json {
             writeln!(out, "{}", task_json(&store, task, &c)?)?;
         } else {
-            let next = next_due(&store, task)?.map(fmt_time).unwrap_or_else(|| "-".into());
+            let next = next_due(&store, task)?
+                .map(fmt_time)
+                .unwrap_or_else(|| "-".into());
             writeln!(
                 out,
                 "{:>4}  {:<24} {:>7} {:>5}  {:<28} {:<19}  {}",
@@ -523,29 +575,89 @@ fn show(db: &DbArgs, a: ShowArgs) -> anyhow::Result<ExitCode> {
             writeln!(out, "Description: {}", printable(&task.description))?;
         }
         let versions = store.collection_versions(task.id)?;
-        writeln!(out, "Collection version: {version} (versions: {})", join(&versions))?;
+        writeln!(
+            out,
+            "Collection version: {version} (versions: {})",
+            join(&versions)
+        )?;
         writeln!(out, "IOC files:")?;
         for f in &c.files {
-            writeln!(out, "  {}  {} bytes  sha256 {}", printable(&f.name), f.size, f.sha256)?;
+            writeln!(
+                out,
+                "  {}  {} bytes  sha256 {}",
+                printable(&f.name),
+                f.size,
+                f.sha256
+            )?;
         }
         writeln!(out, "Scope:")?;
-        writeln!(out, "  critical areas: {}", if task.scope.critical_areas { "on" } else { "off" })?;
+        writeln!(
+            out,
+            "  critical areas: {}",
+            if task.scope.critical_areas {
+                "on"
+            } else {
+                "off"
+            }
+        )?;
         if task.scope.ioc_paths {
-            writeln!(out, "  paths named in the IOCs: {}", if c.ioc_paths.is_empty() { "-".into() } else { printable(&c.ioc_paths.join(" ")).into_owned() })?;
+            writeln!(
+                out,
+                "  paths named in the IOCs: {}",
+                if c.ioc_paths.is_empty() {
+                    "-".into()
+                } else {
+                    printable(&c.ioc_paths.join(" ")).into_owned()
+                }
+            )?;
         } else {
             writeln!(out, "  paths named in the IOCs: off")?;
         }
-        writeln!(out, "  custom paths: {}", if task.scope.custom_paths.is_empty() { "-".into() } else { printable(&task.scope.custom_paths.join(" ")).into_owned() })?;
-        writeln!(out, "  exclusions: {}", if task.scope.excludes.is_empty() { "-".into() } else { printable(&task.scope.excludes.join(" ")).into_owned() })?;
+        writeln!(
+            out,
+            "  custom paths: {}",
+            if task.scope.custom_paths.is_empty() {
+                "-".into()
+            } else {
+                printable(&task.scope.custom_paths.join(" ")).into_owned()
+            }
+        )?;
+        writeln!(
+            out,
+            "  exclusions: {}",
+            if task.scope.excludes.is_empty() {
+                "-".into()
+            } else {
+                printable(&task.scope.excludes.join(" ")).into_owned()
+            }
+        )?;
         writeln!(out, "Response: {}", response_text(&task.response))?;
-        let next = next_due(&store, &task)?.map(fmt_time).unwrap_or_else(|| "-".into());
+        let next = next_due(&store, &task)?
+            .map(fmt_time)
+            .unwrap_or_else(|| "-".into());
         writeln!(out, "Schedule: {} (next run: {next})", task.schedule)?;
-        writeln!(out, "Created: {}  Updated: {}", fmt_time(task.created_at), fmt_time(task.updated_at))?;
+        writeln!(
+            out,
+            "Created: {}  Updated: {}",
+            fmt_time(task.created_at),
+            fmt_time(task.updated_at)
+        )?;
         writeln!(out, "Indicators ({}):", c.iocs.len())?;
         for ioc in &c.iocs {
-            writeln!(out, "  {}  {}  ({})", ioc.id, printable(ioc.name()), printable(&ioc.source))?;
+            writeln!(
+                out,
+                "  {}  {}  ({})",
+                ioc.id,
+                printable(ioc.name()),
+                printable(&ioc.source)
+            )?;
             for (depth, line) in item_lines(ioc) {
-                writeln!(out, "    {}{}", "  ".repeat(depth.min(20)), printable(&line))?;
+                writeln!(
+                    out,
+                    "    {}{}",
+                    "  ".repeat(depth.min(20)),
+                    printable(&line)
+                )?;
             }
         }
     }
@@ -554,7 +666,10 @@ fn show(db: &DbArgs, a: ShowArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn join(v: &[u32]) -> String {
-    v.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(", ")
+    v.iter()
+        .map(|x| x.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn export(db: &DbArgs, a: ExportArgs) -> anyhow::Result<ExitCode> {
@@ -567,14 +682,17 @@ fn export(db: &DbArgs, a: ExportArgs) -> anyhow::Result<ExitCode> {
         if f.name.is_empty() || f.name.contains('/') || f.name == "." || f.name == ".." {
             bail!("refusing to export a file named {:?}", f.name);
         }
-        let bytes = store.ioc_file_bytes(&f.sha256)?.with_context(|| format!("the bytes of {} are missing", f.name))?;
+        let bytes = store
+            .ioc_file_bytes(&f.sha256)?
+            .with_context(|| format!("the bytes of {} are missing", f.name))?;
         let path = a.out.join(&f.name);
         let mut file = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .open(&path)
             .with_context(|| format!("creating {}", path.display()))?;
-        file.write_all(&bytes).with_context(|| format!("writing {}", path.display()))?;
+        file.write_all(&bytes)
+            .with_context(|| format!("writing {}", path.display()))?;
         println!("{}", path.display());
     }
     Ok(ExitCode::SUCCESS)
@@ -596,7 +714,11 @@ extern "C" fn on_stop_signal(_: libc::c_int) {
 /// handler is reset after the first).
 pub(crate) fn catch_stop_signals() -> anyhow::Result<()> {
     use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
-    let action = SigAction::new(SigHandler::Handler(on_stop_signal), SaFlags::SA_RESETHAND, SigSet::empty());
+    let action = SigAction::new(
+        SigHandler::Handler(on_stop_signal),
+        SaFlags::SA_RESETHAND,
+        SigSet::empty(),
+    );
     for sig in [Signal::SIGINT, Signal::SIGTERM] {
         // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
         unsafe { sigaction(sig, &action) }.context("installing a signal handler")?;
@@ -616,7 +738,10 @@ pub(crate) fn detection_json(d: &DetectionRecordV1) -> serde_json::Value {
 }
 
 pub(crate) fn object_text(object: &serde_json::Value) -> String {
-    let kind = object.get("kind").and_then(|k| k.as_str()).unwrap_or("object");
+    let kind = object
+        .get("kind")
+        .and_then(|k| k.as_str())
+        .unwrap_or("object");
     let rest: Vec<String> = object
         .as_object()
         .map(|m| {
@@ -635,21 +760,43 @@ pub(crate) fn object_text(object: &serde_json::Value) -> String {
 fn run_now(db: &DbArgs, a: RunArgs) -> anyhow::Result<ExitCode> {
     catch_stop_signals()?;
     let store = db.open(true)?;
-    let device = a.device_name.clone().unwrap_or_else(agent::default_device_name);
+    let device = a
+        .device_name
+        .clone()
+        .unwrap_or_else(agent::default_device_name);
     let json_out = a.json;
     let mut print = |d: &DetectionRecordV1| {
         let mut out = std::io::stdout().lock();
         let _ = if json_out {
             writeln!(out, "{}", detection_json(d))
         } else {
-            writeln!(out, "DETECTED {} {}: {}", d.ioc_id, printable(&d.ioc_name), object_text(&d.object))
+            writeln!(
+                out,
+                "DETECTED {} {}: {}",
+                d.ioc_id,
+                printable(&d.ioc_name),
+                object_text(&d.object)
+            )
         };
     };
-    let run = agent::execute(&store, a.id, &device, RunTrigger::Manual, &engine(), &STOP, &mut print)?;
+    let run = agent::execute(
+        &store,
+        a.id,
+        &device,
+        RunTrigger::Manual,
+        &engine(),
+        &STOP,
+        &mut print,
+    )?;
     if a.json {
         println!("{}", run_json(&run));
     } else {
-        println!("run {}: {} ({})", run.id, run.status, super::results::summary(&run));
+        println!(
+            "run {}: {} ({})",
+            run.id,
+            run.status,
+            super::results::summary(&run)
+        );
     }
     Ok(match run.status {
         RunStatus::IocDetected => ExitCode::from(1),

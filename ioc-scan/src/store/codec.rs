@@ -55,13 +55,19 @@ impl<T: Record> Encoded<'static, T> {
         // with non-string keys, no failing Serialize impls); an empty record
         // would be reported as damaged on read, never silently accepted.
         let bytes = serde_json::to_vec(record).unwrap_or_default();
-        Encoded { bytes: Cow::Owned(bytes), _record: PhantomData }
+        Encoded {
+            bytes: Cow::Owned(bytes),
+            _record: PhantomData,
+        }
     }
 }
 
 impl<T: Record> Encoded<'_, T> {
     pub fn decode(&self) -> Result<T, DecodeError> {
-        serde_json::from_slice(&self.bytes).map_err(|source| DecodeError { type_name: T::TYPE_NAME, source })
+        serde_json::from_slice(&self.bytes).map_err(|source| DecodeError {
+            type_name: T::TYPE_NAME,
+            source,
+        })
     }
 }
 
@@ -83,7 +89,10 @@ impl<T: Record> Value for Json<T> {
     where
         Self: 'a,
     {
-        Encoded { bytes: Cow::Borrowed(data), _record: PhantomData }
+        Encoded {
+            bytes: Cow::Borrowed(data),
+            _record: PhantomData,
+        }
     }
 
     fn as_bytes<'a, 'b: 'a>(value: &'a Encoded<'b, T>) -> &'a [u8]

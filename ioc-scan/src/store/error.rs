@@ -14,7 +14,11 @@ pub enum DbError {
     #[error("damaged database: {0}")]
     Inconsistent(String),
     #[error("{path}: gave up after waiting {waited_secs} s for another process to finish writing{}", holders_suffix(.holders))]
-    Busy { path: PathBuf, holders: Vec<Holder>, waited_secs: u64 },
+    Busy {
+        path: PathBuf,
+        holders: Vec<Holder>,
+        waited_secs: u64,
+    },
 }
 
 fn holders_suffix(holders: &[Holder]) -> String {
@@ -34,7 +38,12 @@ macro_rules! into_db_error {
         }
     )*};
 }
-into_db_error!(redb::TransactionError, redb::TableError, redb::StorageError, redb::CommitError);
+into_db_error!(
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError
+);
 
 /// Who holds the database when we could not get in.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,22 +67,36 @@ impl std::fmt::Display for Holder {
 }
 
 fn holder_suffix(holder: &Option<Holder>) -> String {
-    holder.as_ref().map(|h| format!(" by {h}")).unwrap_or_default()
+    holder
+        .as_ref()
+        .map(|h| format!(" by {h}"))
+        .unwrap_or_default()
 }
 
 /// Opening (or creating) the database file.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}: not an ioc-scan database (not a redb file, or damaged: {detail}); the file was left unchanged")]
     NotRedb { path: PathBuf, detail: String },
     #[error("{path}: a redb database of another program (no ioc-scan metadata); the file was left unchanged")]
     Foreign { path: PathBuf },
     #[error("{path}: database schema version {found} is newer than this ioc-scan supports ({supported}); upgrade ioc-scan")]
-    TooNew { path: PathBuf, found: u64, supported: u64 },
+    TooNew {
+        path: PathBuf,
+        found: u64,
+        supported: u64,
+    },
     #[error("{path}: the database is in use{}, gave up after waiting {waited_secs} s", holder_suffix(.holder))]
-    InUse { path: PathBuf, holder: Option<Holder>, waited_secs: u64 },
+    InUse {
+        path: PathBuf,
+        holder: Option<Holder>,
+        waited_secs: u64,
+    },
     #[error("{path}: {source}")]
     Db { path: PathBuf, source: DbError },
 }
@@ -88,7 +111,11 @@ pub enum TaskError {
     #[error("a task needs at least one IOC file")]
     NoIocFiles,
     #[error("duplicate IOC id {id}: in {first} and in {second}")]
-    DuplicateIoc { id: String, first: String, second: String },
+    DuplicateIoc {
+        id: String,
+        first: String,
+        second: String,
+    },
     #[error("two IOC files are named {0}")]
     DuplicateFileName(String),
     #[error("task name must not be empty")]

@@ -9,12 +9,12 @@
 //!   mode): the agent keeps it open while a user lists results; writes are
 //!   short transactions, and a writer that has to wait says for whom.
 
+pub mod clock;
 mod codec;
 mod error;
 mod liveness;
 mod open;
 mod prune;
-pub mod clock;
 pub mod records;
 pub mod runs;
 pub mod schedule;
@@ -25,7 +25,7 @@ mod verify;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use codec::{DecodeError, Json, Record};
 pub use error::{DbError, Holder, OpenError, PruneError, RunError, StoreError, TaskError};
-pub use open::OpenOptions;
+pub use open::{OpenOptions, WaitNotice};
 pub use prune::{PruneBudget, PruneReport, DEFAULT_RETENTION_DAYS};
 pub use records::*;
 pub use runs::{RunFilter, RunOutcome, RunStart, RunWriter};
@@ -43,12 +43,14 @@ pub struct Store {
     clock: Arc<dyn Clock>,
     /// How long a write waits for another process's write transaction.
     wait: Duration,
-    on_wait: Option<Arc<dyn Fn(&[Holder]) + Send + Sync>>,
+    on_wait: Option<open::WaitNotice>,
 }
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("path", &self.path).finish_non_exhaustive()
+        f.debug_struct("Store")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
     }
 }
 
@@ -110,8 +112,7 @@ impl Store {
 }
 
 /// The next id of a sequence (1, 2, ...), never reused.
-pub(crate) fn next_id(
-txn: &redb::WriteTransaction, sequence: &str) -> Result<u64, DbError> {
+pub(crate) fn next_id(txn: &redb::WriteTransaction, sequence: &str) -> Result<u64, DbError> {
     use redb::ReadableTable;
     let mut seq = txn.open_table(tables::SEQUENCES)?;
     let next = seq.get(sequence)?.map(|v| v.value()).unwrap_or(0) + 1;

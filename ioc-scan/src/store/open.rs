@@ -20,6 +20,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// Told who holds the database when a wait begins.
+pub type WaitNotice = Arc<dyn Fn(&[Holder]) + Send + Sync>;
+
 /// How to open the store.
 #[derive(Clone)]
 pub struct OpenOptions {
@@ -28,7 +31,7 @@ pub struct OpenOptions {
     /// that is in a write transaction, before giving up.
     pub wait: Duration,
     /// Told once, after a second of waiting, who holds the database.
-    pub on_wait: Option<Arc<dyn Fn(&[Holder]) + Send + Sync>>,
+    pub on_wait: Option<WaitNotice>,
     /// redb page cache size.
     pub cache_bytes: usize,
 }
@@ -46,7 +49,9 @@ impl Default for OpenOptions {
 
 impl std::fmt::Debug for OpenOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OpenOptions").field("wait", &self.wait).finish_non_exhaustive()
+        f.debug_struct("OpenOptions")
+            .field("wait", &self.wait)
+            .finish_non_exhaustive()
     }
 }
 
@@ -63,7 +68,10 @@ impl Store {
     /// `interrupted`. Pruning is separate: [`Store::prune`].
     pub fn open(path: impl AsRef<Path>, options: OpenOptions) -> Result<Store, OpenError> {
         let path = path.as_ref().to_path_buf();
-        let io = |source| OpenError::Io { path: path.clone(), source };
+        let io = |source| OpenError::Io {
+            path: path.clone(),
+            source,
+        };
         let fresh = match std::fs::metadata(&path) {
             Ok(meta) => meta.len() == 0,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
@@ -85,7 +93,13 @@ impl Store {
                 Err(e) => return Err(e),
             }
         }
-        let db = with_retry(&path, &options, |b| if fresh { b.create(&path) } else { b.open(&path) })?;
+        let db = with_retry(&path, &options, |b| {
+            if fresh {
+                b.create(&path)
+            } else {
+                b.open(&path)
+            }
+        })?;
         let store = Store {
             db,
             path: path.clone(),
@@ -93,7 +107,10 @@ impl Store {
             wait: options.wait,
             on_wait: options.on_wait.clone(),
         };
-        let db_err = |source| OpenError::Db { path: path.clone(), source };
+        let db_err = |source| OpenError::Db {
+            path: path.clone(),
+            source,
+        };
         let found = {
             let read = store.db.begin_read().map_err(|e| db_err(e.into()))?;
             check_txn(&path, &read)?
@@ -109,10 +126,12 @@ impl Store {
     /// table (re-checked inside the transaction: two processes may race here).
     fn initialize(&self) -> Result<(), DbError> {
         let txn = self.write()?;
-        let untouched = txn.list_tables()?.next().is_none() && txn.list_multimap_tables()?.next().is_none();
+        let untouched =
+            txn.list_tables()?.next().is_none() && txn.list_multimap_tables()?.next().is_none();
         if untouched {
             tables::create_all(&txn)?;
-            txn.open_table(META)?.insert(META_SCHEMA_VERSION, SCHEMA_VERSION)?;
+            txn.open_table(META)?
+                .insert(META_SCHEMA_VERSION, SCHEMA_VERSION)?;
             txn.commit()?;
         }
         Ok(())
@@ -143,7 +162,9 @@ impl Store {
             let mut runs = txn.open_table(tables::RUNS)?;
             for id in dead {
                 // Re-checked in the transaction: another process may have done it.
-                let Some(runner) = runners.remove(id)?.map(|r| r.value().decode()) else { continue };
+                let Some(runner) = runners.remove(id)?.map(|r| r.value().decode()) else {
+                    continue;
+                };
                 if liveness::is_alive(&runner?) {
                     continue;
                 }
@@ -169,7 +190,9 @@ fn with_retry<T>(
     open: impl Fn(&redb::Builder) -> Result<T, DatabaseError>,
 ) -> Result<T, OpenError> {
     let mut builder = redb::Builder::new();
-    builder.set_concurrency_mode(ConcurrencyMode::MultiWriter).set_cache_size(options.cache_bytes);
+    builder
+        .set_concurrency_mode(ConcurrencyMode::MultiWriter)
+        .set_cache_size(options.cache_bytes);
     let start = Instant::now();
     let mut pause = Duration::from_millis(5);
     let mut told = false;
@@ -201,15 +224,24 @@ fn with_retry<T>(
             }
             // redb reports a bad header (magic number, truncated file) as invalid data.
             DatabaseError::Storage(redb::StorageError::Io(source))
-                if matches!(source.kind(), std::io::ErrorKind::InvalidData | std::io::ErrorKind::UnexpectedEof) =>
+                if matches!(
+                    source.kind(),
+                    std::io::ErrorKind::InvalidData | std::io::ErrorKind::UnexpectedEof
+                ) =>
             {
                 return Err(not_redb(path, source.to_string()))
             }
             DatabaseError::Storage(redb::StorageError::Io(source)) => {
-                return Err(OpenError::Io { path: path.to_path_buf(), source })
+                return Err(OpenError::Io {
+                    path: path.to_path_buf(),
+                    source,
+                })
             }
             DatabaseError::UpgradeRequired(v) => {
-                return Err(not_redb(path, format!("written in redb file format {v}, which this build cannot read")))
+                return Err(not_redb(
+                    path,
+                    format!("written in redb file format {v}, which this build cannot read"),
+                ))
             }
             other => return Err(not_redb(path, other.to_string())),
         }
@@ -217,14 +249,19 @@ fn with_retry<T>(
 }
 
 fn not_redb(path: &Path, detail: String) -> OpenError {
-    OpenError::NotRedb { path: path.to_path_buf(), detail }
+    OpenError::NotRedb {
+        path: path.to_path_buf(),
+        detail,
+    }
 }
 
 /// Whether a read-only open failed only because the file needs redb's crash
 /// repair (which a writable open does).
 fn needs_repair(path: &Path, options: &OpenOptions) -> bool {
     let mut builder = redb::Builder::new();
-    builder.set_concurrency_mode(ConcurrencyMode::MultiWriter).set_cache_size(options.cache_bytes);
+    builder
+        .set_concurrency_mode(ConcurrencyMode::MultiWriter)
+        .set_cache_size(options.cache_bytes);
     matches!(
         catch_unwind(AssertUnwindSafe(|| builder.open_read_only(path))),
         Ok(Err(DatabaseError::RepairAborted))
@@ -232,30 +269,55 @@ fn needs_repair(path: &Path, options: &OpenOptions) -> bool {
 }
 
 fn check(path: &Path, db: &redb::ReadOnlyDatabase) -> Result<Found, OpenError> {
-    let read = db.begin_read().map_err(|e| OpenError::Db { path: path.to_path_buf(), source: e.into() })?;
+    let read = db.begin_read().map_err(|e| OpenError::Db {
+        path: path.to_path_buf(),
+        source: e.into(),
+    })?;
     check_txn(path, &read)
 }
 
 /// Is this redb file ours, and of a schema version we read?
 fn check_txn(path: &Path, read: &redb::ReadTransaction) -> Result<Found, OpenError> {
     let path: PathBuf = path.to_path_buf();
-    let db_err = |source: DbError| OpenError::Db { path: path.clone(), source };
+    let db_err = |source: DbError| OpenError::Db {
+        path: path.clone(),
+        source,
+    };
     let meta = match read.open_table(META) {
         Ok(meta) => meta,
         Err(TableError::TableDoesNotExist(_)) => {
-            let empty = read.list_tables().map_err(|e| db_err(e.into()))?.next().is_none()
-                && read.list_multimap_tables().map_err(|e| db_err(e.into()))?.next().is_none();
-            return if empty { Ok(Found::Empty) } else { Err(OpenError::Foreign { path }) };
+            let empty = read
+                .list_tables()
+                .map_err(|e| db_err(e.into()))?
+                .next()
+                .is_none()
+                && read
+                    .list_multimap_tables()
+                    .map_err(|e| db_err(e.into()))?
+                    .next()
+                    .is_none();
+            return if empty {
+                Ok(Found::Empty)
+            } else {
+                Err(OpenError::Foreign { path })
+            };
         }
         Err(TableError::TableTypeMismatch { .. } | TableError::TableIsMultimap(_)) => {
             return Err(OpenError::Foreign { path })
         }
         Err(e) => return Err(db_err(e.into())),
     };
-    let version = meta.get(META_SCHEMA_VERSION).map_err(|e| db_err(e.into()))?.map(|v| v.value());
+    let version = meta
+        .get(META_SCHEMA_VERSION)
+        .map_err(|e| db_err(e.into()))?
+        .map(|v| v.value());
     match version {
         None | Some(0) => Err(OpenError::Foreign { path }),
-        Some(v) if v > SCHEMA_VERSION => Err(OpenError::TooNew { path, found: v, supported: SCHEMA_VERSION }),
+        Some(v) if v > SCHEMA_VERSION => Err(OpenError::TooNew {
+            path,
+            found: v,
+            supported: SCHEMA_VERSION,
+        }),
         // Version 1 is the first layout: nothing to migrate from yet.
         Some(_) => Ok(Found::Ours),
     }

@@ -23,7 +23,10 @@ pub struct PruneBudget {
 
 impl Default for PruneBudget {
     fn default() -> Self {
-        PruneBudget { runs_per_transaction: 1000, time: Duration::from_millis(500) }
+        PruneBudget {
+            runs_per_transaction: 1000,
+            time: Duration::from_millis(500),
+        }
     }
 }
 
@@ -38,7 +41,11 @@ pub struct PruneReport {
 impl Store {
     /// Deletes the runs that started more than `retention` before the
     /// store's clock says now. Runs still in progress are kept.
-    pub fn prune(&self, retention: chrono::Duration, budget: PruneBudget) -> Result<PruneReport, PruneError> {
+    pub fn prune(
+        &self,
+        retention: chrono::Duration,
+        budget: PruneBudget,
+    ) -> Result<PruneReport, PruneError> {
         let cutoff = clock::to_millis(self.clock().now() - retention);
         let start = Instant::now();
         let mut report = PruneReport::default();
@@ -96,15 +103,22 @@ pub(crate) fn delete_run(
     let mut runs = txn.open_table(RUNS)?;
     let run: RunRecordV1 = match runs.get(id)? {
         Some(r) => r.value().decode()?,
-        None => return Err(DbError::Inconsistent(format!("index names missing run {id}"))),
+        None => {
+            return Err(DbError::Inconsistent(format!(
+                "index names missing run {id}"
+            )))
+        }
     };
     if skip_running && run.status == RunStatus::Running {
         return Ok(None);
     }
     runs.remove(id)?;
-    txn.open_table(RUNS_BY_START)?.remove((run.started_at, id))?;
-    txn.open_table(RUNS_BY_DEVICE)?.remove((run.device.as_str(), run.started_at, id))?;
-    txn.open_table(RUNS_BY_TASK)?.remove((run.task_id, run.started_at, id))?;
+    txn.open_table(RUNS_BY_START)?
+        .remove((run.started_at, id))?;
+    txn.open_table(RUNS_BY_DEVICE)?
+        .remove((run.device.as_str(), run.started_at, id))?;
+    txn.open_table(RUNS_BY_TASK)?
+        .remove((run.task_id, run.started_at, id))?;
     txn.open_table(RUNNERS)?.remove(id)?;
     let mut detections = txn.open_table(RUN_DETECTIONS)?;
     let mut n = 0u64;

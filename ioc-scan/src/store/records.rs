@@ -55,7 +55,9 @@ pub enum ResponseAction {
     Delete,
     Terminate,
     /// Cut the device off the network for this many seconds.
-    Isolate { seconds: u64 },
+    Isolate {
+        seconds: u64,
+    },
     CriticalAreasScan,
 }
 
@@ -88,7 +90,10 @@ impl std::str::FromStr for ResponseAction {
             "terminate" => ResponseAction::Terminate,
             "critical-areas-scan" => ResponseAction::CriticalAreasScan,
             "isolate" => ResponseAction::Isolate { seconds: 3600 },
-            _ => match s.strip_prefix("isolate:").or_else(|| s.strip_prefix("isolate=")) {
+            _ => match s
+                .strip_prefix("isolate:")
+                .or_else(|| s.strip_prefix("isolate="))
+            {
                 Some(d) => ResponseAction::Isolate {
                     seconds: super::schedule::parse_duration(d).ok_or_else(err)?,
                 },

@@ -61,7 +61,9 @@ pub struct RunWriter<'s> {
 
 impl std::fmt::Debug for RunWriter<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RunWriter").field("run", &self.run.id).finish_non_exhaustive()
+        f.debug_struct("RunWriter")
+            .field("run", &self.run.id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -94,7 +96,8 @@ impl Store {
             error: None,
         };
         insert_run(&txn, &run)?;
-        txn.open_table(RUNNERS)?.insert(id, Encoded::encode(&liveness::current_runner()))?;
+        txn.open_table(RUNNERS)?
+            .insert(id, Encoded::encode(&liveness::current_runner()))?;
         txn.commit().map_err(DbError::from)?;
         Ok(RunWriter {
             store: self,
@@ -146,7 +149,9 @@ impl Store {
         let keep = |run_id: u64, out: &mut Vec<RunRecordV1>| -> Result<bool, RunError> {
             let got = runs.get(run_id)?;
             let Some(run) = got.map(|r| r.value().decode()).transpose()? else {
-                return Err(DbError::Inconsistent(format!("index names missing run {run_id}")).into());
+                return Err(
+                    DbError::Inconsistent(format!("index names missing run {run_id}")).into(),
+                );
             };
             let wanted = filter.task.is_none_or(|t| run.task_id == t)
                 && filter.device.as_deref().is_none_or(|d| run.device == d)
@@ -158,14 +163,20 @@ impl Store {
         };
         if let Some(device) = filter.device.as_deref() {
             let index = read.open_table(RUNS_BY_DEVICE)?;
-            for entry in index.range((device, since, 0)..=(device, i64::MAX, u64::MAX))?.rev() {
+            for entry in index
+                .range((device, since, 0)..=(device, i64::MAX, u64::MAX))?
+                .rev()
+            {
                 if !keep(entry?.0.value().2, &mut out)? {
                     break;
                 }
             }
         } else if let Some(task) = filter.task {
             let index = read.open_table(RUNS_BY_TASK)?;
-            for entry in index.range((task, since, 0)..=(task, i64::MAX, u64::MAX))?.rev() {
+            for entry in index
+                .range((task, since, 0)..=(task, i64::MAX, u64::MAX))?
+                .rev()
+            {
                 if !keep(entry?.0.value().2, &mut out)? {
                     break;
                 }
@@ -195,7 +206,10 @@ impl Store {
             let collections = txn.open_table(super::tables::COLLECTIONS)?;
             let mut detections = txn.open_table(RUN_DETECTIONS)?;
             for (mut run, dets) in runs {
-                if collections.get((run.task_id, run.collection_version))?.is_none() {
+                if collections
+                    .get((run.task_id, run.collection_version))?
+                    .is_none()
+                {
                     return Err(RunError::MissingCollection {
                         id: run.id,
                         task: run.task_id,
@@ -209,7 +223,8 @@ impl Store {
                 }
                 insert_run(&txn, &run)?;
                 for (seq, det) in dets.iter().enumerate() {
-                    let seq = u32::try_from(seq).map_err(|_| DbError::Inconsistent("too many detections".into()))?;
+                    let seq = u32::try_from(seq)
+                        .map_err(|_| DbError::Inconsistent("too many detections".into()))?;
                     detections.insert((run.id, seq), Encoded::encode(det))?;
                 }
                 ids.push(run.id);
@@ -223,9 +238,12 @@ impl Store {
 /// Writes a run record and its index entries.
 fn insert_run(txn: &WriteTransaction, run: &RunRecordV1) -> Result<(), DbError> {
     txn.open_table(RUNS)?.insert(run.id, Encoded::encode(run))?;
-    txn.open_table(RUNS_BY_DEVICE)?.insert((run.device.as_str(), run.started_at, run.id), ())?;
-    txn.open_table(RUNS_BY_TASK)?.insert((run.task_id, run.started_at, run.id), ())?;
-    txn.open_table(RUNS_BY_START)?.insert((run.started_at, run.id), ())?;
+    txn.open_table(RUNS_BY_DEVICE)?
+        .insert((run.device.as_str(), run.started_at, run.id), ())?;
+    txn.open_table(RUNS_BY_TASK)?
+        .insert((run.task_id, run.started_at, run.id), ())?;
+    txn.open_table(RUNS_BY_START)?
+        .insert((run.started_at, run.id), ())?;
     Ok(())
 }
 
@@ -270,13 +288,16 @@ impl RunWriter<'_> {
             let mut table = txn.open_table(RUN_DETECTIONS)?;
             for det in &self.pending {
                 table.insert((run.id, seq), Encoded::encode(det))?;
-                seq = seq.checked_add(1).ok_or_else(|| DbError::Inconsistent("too many detections".into()))?;
+                seq = seq
+                    .checked_add(1)
+                    .ok_or_else(|| DbError::Inconsistent("too many detections".into()))?;
                 iocs.insert(det.ioc_id.clone());
             }
         }
         run.detections += self.pending.len() as u64;
         run.iocs_detected = iocs.len() as u64;
-        txn.open_table(RUNS)?.insert(run.id, Encoded::<RunRecordV1>::encode(&run))?;
+        txn.open_table(RUNS)?
+            .insert(run.id, Encoded::<RunRecordV1>::encode(&run))?;
         txn.commit().map_err(DbError::from)?;
         // Only once committed does the writer's view move on.
         self.run = run;

@@ -35,7 +35,10 @@ pub struct ParseScheduleError {
 impl FromStr for Schedule {
     type Err = ParseScheduleError;
     fn from_str(spec: &str) -> Result<Self, Self::Err> {
-        let err = |why| ParseScheduleError { spec: spec.to_string(), why };
+        let err = |why| ParseScheduleError {
+            spec: spec.to_string(),
+            why,
+        };
         let (kind, arg) = spec.split_once(':').unwrap_or((spec, ""));
         match kind {
             "manual" if arg.is_empty() => Ok(Schedule::Manual),
@@ -45,7 +48,9 @@ impl FromStr for Schedule {
                 .map_err(|_| err("not an RFC 3339 time such as 2026-05-01T03:00:00Z")),
             "every" => {
                 let (num, unit) = arg.split_at(arg.len().saturating_sub(1));
-                let n: u64 = num.parse().map_err(|_| err("period must be a number followed by m or h"))?;
+                let n: u64 = num
+                    .parse()
+                    .map_err(|_| err("period must be a number followed by m or h"))?;
                 let seconds = match unit {
                     "m" => n.checked_mul(60),
                     "h" => n.checked_mul(3600),
@@ -56,9 +61,13 @@ impl FromStr for Schedule {
                 Ok(Schedule::Every { seconds })
             }
             "daily" => {
-                let t = NaiveTime::parse_from_str(arg, "%H:%M").map_err(|_| err("time must be HH:MM"))?;
+                let t = NaiveTime::parse_from_str(arg, "%H:%M")
+                    .map_err(|_| err("time must be HH:MM"))?;
                 use chrono::Timelike;
-                Ok(Schedule::Daily { hour: t.hour(), minute: t.minute() })
+                Ok(Schedule::Daily {
+                    hour: t.hour(),
+                    minute: t.minute(),
+                })
             }
             _ => Err(err("unknown kind")),
         }
@@ -69,8 +78,14 @@ impl fmt::Display for Schedule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Schedule::Manual => f.write_str("manual"),
-            Schedule::Once(t) => write!(f, "once:{}", t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)),
-            Schedule::Every { seconds } if seconds % 3600 == 0 => write!(f, "every:{}h", seconds / 3600),
+            Schedule::Once(t) => write!(
+                f,
+                "once:{}",
+                t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+            ),
+            Schedule::Every { seconds } if seconds % 3600 == 0 => {
+                write!(f, "every:{}h", seconds / 3600)
+            }
             Schedule::Every { seconds } => write!(f, "every:{}m", seconds / 60),
             Schedule::Daily { hour, minute } => write!(f, "daily:{hour:02}:{minute:02}"),
             Schedule::AgentStart => f.write_str("agent-start"),
@@ -110,7 +125,9 @@ impl Schedule {
             },
             Schedule::Every { seconds } => match last_fired {
                 None => Some(created),
-                Some(last) => Some(last + chrono::Duration::seconds(seconds.min(MAX_PERIOD_SECS) as i64)),
+                Some(last) => {
+                    Some(last + chrono::Duration::seconds(seconds.min(MAX_PERIOD_SECS) as i64))
+                }
             },
             Schedule::Daily { hour, minute } => {
                 let after = last_fired.map_or(created, |l| l.max(created));
@@ -123,7 +140,12 @@ impl Schedule {
 /// The first instant strictly after `after` whose local wall time in `tz` is
 /// HH:MM. A wall time skipped by a DST jump falls on the next valid day; a
 /// repeated one takes its first instant.
-fn next_local_time_after<Tz: TimeZone>(after: DateTime<Utc>, hour: u32, minute: u32, tz: &Tz) -> Option<DateTime<Utc>> {
+fn next_local_time_after<Tz: TimeZone>(
+    after: DateTime<Utc>,
+    hour: u32,
+    minute: u32,
+    tz: &Tz,
+) -> Option<DateTime<Utc>> {
     let time = NaiveTime::from_hms_opt(hour, minute, 0)?;
     let mut day = after.with_timezone(tz).date_naive();
     // A few days suffice for any DST rule; bounded so a strange zone cannot loop.
@@ -148,7 +170,10 @@ pub fn parse_duration(s: &str) -> Option<u64> {
         b'd' => (&s[..s.len() - 1], 86400),
         _ => (s, 60),
     };
-    num.parse::<u64>().ok()?.checked_mul(mult).filter(|&v| v > 0)
+    num.parse::<u64>()
+        .ok()?
+        .checked_mul(mult)
+        .filter(|&v| v > 0)
 }
 
 /// The shortest of `Nd`, `Nh`, `Nm`, `Ns` that says `seconds` exactly.
@@ -172,13 +197,32 @@ mod tests {
 
     #[test]
     fn parses_and_prints_every_kind() {
-        for spec in ["manual", "agent-start", "once:2026-05-01T03:00:00Z", "every:15m", "every:2h", "daily:03:30"] {
+        for spec in [
+            "manual",
+            "agent-start",
+            "once:2026-05-01T03:00:00Z",
+            "every:15m",
+            "every:2h",
+            "daily:03:30",
+        ] {
             let s: Schedule = spec.parse().unwrap();
             assert_eq!(s.to_string(), spec);
         }
-        assert_eq!("every:90m".parse::<Schedule>().unwrap(), Schedule::Every { seconds: 5400 });
-        for bad in ["", "weekly", "every:0m", "every:5x", "every:m", "daily:25:00", "daily:3", "once:tomorrow", "manual:x"]
-        {
+        assert_eq!(
+            "every:90m".parse::<Schedule>().unwrap(),
+            Schedule::Every { seconds: 5400 }
+        );
+        for bad in [
+            "",
+            "weekly",
+            "every:0m",
+            "every:5x",
+            "every:m",
+            "daily:25:00",
+            "daily:3",
+            "once:tomorrow",
+            "manual:x",
+        ] {
             assert!(bad.parse::<Schedule>().is_err(), "{bad} accepted");
         }
     }
@@ -196,8 +240,14 @@ mod tests {
         let s = Schedule::Once(at);
         let created = t("2026-03-01T00:00:00Z");
         assert_eq!(s.next_due(created, None, &Utc), Some(at));
-        assert_eq!(s.next_due(created, Some(t("2026-03-01T12:00:00Z")), &Utc), Some(at));
-        assert_eq!(s.next_due(created, Some(t("2026-03-02T10:00:05Z")), &Utc), None);
+        assert_eq!(
+            s.next_due(created, Some(t("2026-03-01T12:00:00Z")), &Utc),
+            Some(at)
+        );
+        assert_eq!(
+            s.next_due(created, Some(t("2026-03-02T10:00:05Z")), &Utc),
+            None
+        );
     }
 
     #[test]
@@ -205,7 +255,10 @@ mod tests {
         let s: Schedule = "every:30m".parse().unwrap();
         let created = t("2026-03-01T00:00:00Z");
         assert_eq!(s.next_due(created, None, &Utc), Some(created));
-        assert_eq!(s.next_due(created, Some(t("2026-03-01T08:10:00Z")), &Utc), Some(t("2026-03-01T08:40:00Z")));
+        assert_eq!(
+            s.next_due(created, Some(t("2026-03-01T08:10:00Z")), &Utc),
+            Some(t("2026-03-01T08:40:00Z"))
+        );
     }
 
     #[test]
@@ -213,14 +266,21 @@ mod tests {
         let s: Schedule = "daily:03:00".parse().unwrap();
         let created = t("2026-03-01T10:00:00Z");
         // Created after 03:00 UTC: first due tomorrow.
-        assert_eq!(s.next_due(created, None, &Utc), Some(t("2026-03-02T03:00:00Z")));
+        assert_eq!(
+            s.next_due(created, None, &Utc),
+            Some(t("2026-03-02T03:00:00Z"))
+        );
         // Fired at 03:00:07: next is the day after.
-        assert_eq!(s.next_due(created, Some(t("2026-03-02T03:00:07Z")), &Utc), Some(t("2026-03-03T03:00:00Z")));
-        // Agent down for days: due at the first missed occurrence (runs once, now).
-        assert_eq!(s.next_due(created, Some(t("2026-03-02T03:00:07Z")), &Utc) < Some(t("2026-03-06T00:00:00Z")), true);
+        assert_eq!(
+            s.next_due(created, Some(t("2026-03-02T03:00:07Z")), &Utc),
+            Some(t("2026-03-03T03:00:00Z"))
+        );
         // In UTC+2, 03:00 local is 01:00 UTC.
         let tz = FixedOffset::east_opt(2 * 3600).unwrap();
-        assert_eq!(s.next_due(created, None, &tz), Some(t("2026-03-02T01:00:00Z")));
+        assert_eq!(
+            s.next_due(created, None, &tz),
+            Some(t("2026-03-02T01:00:00Z"))
+        );
     }
 
     #[test]

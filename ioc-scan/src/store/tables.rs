@@ -7,7 +7,8 @@
 
 use super::codec::Json;
 use super::records::{
-    CollectionRecordV1, DetectionRecordV1, RunRecordV1, RunnerRecordV1, ScheduleStateV1, TaskRecordV1,
+    CollectionRecordV1, DetectionRecordV1, RunRecordV1, RunnerRecordV1, ScheduleStateV1,
+    TaskRecordV1,
 };
 use redb::TableDefinition;
 
@@ -46,7 +47,8 @@ pub const RUN_DETECTIONS: TableDefinition<(u64, u32), Json<DetectionRecordV1>> =
     TableDefinition::new("run_detections");
 
 /// Index: (device, start ms, run id) → (): one device's results by time.
-pub const RUNS_BY_DEVICE: TableDefinition<(&str, i64, u64), ()> = TableDefinition::new("runs_by_device");
+pub const RUNS_BY_DEVICE: TableDefinition<(&str, i64, u64), ()> =
+    TableDefinition::new("runs_by_device");
 
 /// Index: (task id, start ms, run id) → (): one task's results by time.
 pub const RUNS_BY_TASK: TableDefinition<(u64, i64, u64), ()> = TableDefinition::new("runs_by_task");
@@ -58,7 +60,8 @@ pub const RUNS_BY_START: TableDefinition<(i64, u64), ()> = TableDefinition::new(
 pub const RUNNERS: TableDefinition<u64, Json<RunnerRecordV1>> = TableDefinition::new("runners");
 
 /// Task id → when the agent last started it by its schedule.
-pub const SCHEDULE_STATE: TableDefinition<u64, Json<ScheduleStateV1>> = TableDefinition::new("schedule_state");
+pub const SCHEDULE_STATE: TableDefinition<u64, Json<ScheduleStateV1>> =
+    TableDefinition::new("schedule_state");
 
 /// Creates every table (in a new file's first transaction).
 pub(crate) fn create_all(txn: &redb::WriteTransaction) -> Result<(), redb::TableError> {

@@ -7,7 +7,9 @@
 
 use super::codec::Encoded;
 use super::error::{DbError, TaskError};
-use super::records::{CollectionRecordV1, IocFileRefV1, ResponseSettingsV1, ScheduleStateV1, ScopeV1, TaskRecordV1};
+use super::records::{
+    CollectionRecordV1, IocFileRefV1, ResponseSettingsV1, ScheduleStateV1, ScopeV1, TaskRecordV1,
+};
 use super::schedule::Schedule;
 use super::tables::{COLLECTIONS, IOC_BLOBS, IOC_BLOB_REFS, RUNS_BY_TASK, SCHEDULE_STATE, TASKS};
 use super::{clock, next_id, Store};
@@ -83,8 +85,10 @@ pub fn ioc_paths(iocs: &[Ioc]) -> Vec<String> {
         })
         .filter(|item| {
             let value = item.content.value.trim();
-            matches!(item.context.search.as_str(), "FileItem/FullPath" | "FileItem/FilePath")
-                && matches!(item.condition, Condition::Is | Condition::StartsWith)
+            matches!(
+                item.context.search.as_str(),
+                "FileItem/FullPath" | "FileItem/FilePath"
+            ) && matches!(item.condition, Condition::Is | Condition::StartsWith)
                 && !item.negate
                 && value.starts_with('/')
                 && value != "/"
@@ -155,7 +159,10 @@ impl Store {
             // The highest existing version + 1 (versions of a task are never reused).
             let version = {
                 let collections = txn.open_table(COLLECTIONS)?;
-                let last = collections.range((id, 0)..=(id, u32::MAX))?.next_back().transpose()?;
+                let last = collections
+                    .range((id, 0)..=(id, u32::MAX))?
+                    .next_back()
+                    .transpose()?;
                 last.map(|(k, _)| k.value().1).unwrap_or(0) + 1
             };
             put_collection(&txn, id, version, c, now)?;
@@ -240,14 +247,24 @@ impl Store {
         let read = self.read()?;
         let table = read.open_table(SCHEDULE_STATE)?;
         let got = table.get(task)?;
-        Ok(got.map(|s| s.value().decode()).transpose()?.unwrap_or_default())
+        Ok(got
+            .map(|s| s.value().decode())
+            .transpose()?
+            .unwrap_or_default())
     }
 
     /// Records that the schedule of `task` fired at `at`.
-    pub fn record_fire(&self, task: u64, at: chrono::DateTime<chrono::Utc>) -> Result<(), TaskError> {
+    pub fn record_fire(
+        &self,
+        task: u64,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), TaskError> {
         let txn = self.write()?;
-        let state = ScheduleStateV1 { last_fired_at: Some(clock::to_millis(at)) };
-        txn.open_table(SCHEDULE_STATE)?.insert(task, Encoded::encode(&state))?;
+        let state = ScheduleStateV1 {
+            last_fired_at: Some(clock::to_millis(at)),
+        };
+        txn.open_table(SCHEDULE_STATE)?
+            .insert(task, Encoded::encode(&state))?;
         txn.commit().map_err(DbError::from)?;
         Ok(())
     }
@@ -284,7 +301,11 @@ fn put_collection(
             refs.insert(sha.as_str(), n + 1)?;
             counted.push(sha.clone());
         }
-        files.push(IocFileRefV1 { name: file.name.clone(), sha256: sha, size: file.bytes.len() as u64 });
+        files.push(IocFileRefV1 {
+            name: file.name.clone(),
+            sha256: sha,
+            size: file.bytes.len() as u64,
+        });
     }
     let record = CollectionRecordV1 {
         task_id: task,
@@ -294,7 +315,8 @@ fn put_collection(
         iocs: collection.iocs,
         created_at: now,
     };
-    txn.open_table(COLLECTIONS)?.insert((task, version), Encoded::encode(&record))?;
+    txn.open_table(COLLECTIONS)?
+        .insert((task, version), Encoded::encode(&record))?;
     Ok(())
 }
 
@@ -304,7 +326,12 @@ pub(crate) fn drop_orphan_collections(txn: &WriteTransaction, task: u64) -> Resu
     if txn.open_table(TASKS)?.get(task)?.is_some() {
         return Ok(());
     }
-    if txn.open_table(RUNS_BY_TASK)?.range((task, i64::MIN, 0)..=(task, i64::MAX, u64::MAX))?.next().is_some() {
+    if txn
+        .open_table(RUNS_BY_TASK)?
+        .range((task, i64::MIN, 0)..=(task, i64::MAX, u64::MAX))?
+        .next()
+        .is_some()
+    {
         return Ok(());
     }
     let mut collections = txn.open_table(COLLECTIONS)?;
@@ -312,7 +339,10 @@ pub(crate) fn drop_orphan_collections(txn: &WriteTransaction, task: u64) -> Resu
     let mut refs = txn.open_table(IOC_BLOB_REFS)?;
     let versions: Vec<CollectionRecordV1> = collections
         .extract_from_if((task, 0)..=(task, u32::MAX), |_, _| true)?
-        .map(|e| e.map_err(DbError::from).and_then(|(_, v)| Ok(v.value().decode()?)))
+        .map(|e| {
+            e.map_err(DbError::from)
+                .and_then(|(_, v)| Ok(v.value().decode()?))
+        })
         .collect::<Result<_, _>>()?;
     for version in versions {
         let mut released: Vec<&str> = Vec::new();
@@ -321,7 +351,10 @@ pub(crate) fn drop_orphan_collections(txn: &WriteTransaction, task: u64) -> Resu
                 continue;
             }
             released.push(&file.sha256);
-            let n = refs.get(file.sha256.as_str())?.map(|v| v.value()).unwrap_or(0);
+            let n = refs
+                .get(file.sha256.as_str())?
+                .map(|v| v.value())
+                .unwrap_or(0);
             if n <= 1 {
                 refs.remove(file.sha256.as_str())?;
                 blobs.remove(file.sha256.as_str())?;

@@ -6,8 +6,8 @@
 use super::error::DbError;
 use super::records::RunStatus;
 use super::tables::{
-    COLLECTIONS, IOC_BLOBS, IOC_BLOB_REFS, RUNNERS, RUNS, RUNS_BY_DEVICE, RUNS_BY_START, RUNS_BY_TASK,
-    RUN_DETECTIONS,
+    COLLECTIONS, IOC_BLOBS, IOC_BLOB_REFS, RUNNERS, RUNS, RUNS_BY_DEVICE, RUNS_BY_START,
+    RUNS_BY_TASK, RUN_DETECTIONS,
 };
 use super::Store;
 use redb::{ReadableTable, ReadableTableMetadata};
@@ -34,26 +34,46 @@ pub(super) fn check(store: &Store) -> Result<Vec<String>, DbError> {
         detections_of.insert(id, run.detections);
         versions_used.insert((run.task_id, run.collection_version));
     }
-    let index: BTreeSet<(i64, u64)> =
-        read.open_table(RUNS_BY_START)?.iter()?.map(|e| e.map(|(k, _)| k.value())).collect::<Result<_, _>>()?;
+    let index: BTreeSet<(i64, u64)> = read
+        .open_table(RUNS_BY_START)?
+        .iter()?
+        .map(|e| e.map(|(k, _)| k.value()))
+        .collect::<Result<_, _>>()?;
     if index != by_start {
-        problems.push(format!("runs_by_start has {} entries for {} runs, or wrong ones", index.len(), by_start.len()));
+        problems.push(format!(
+            "runs_by_start has {} entries for {} runs, or wrong ones",
+            index.len(),
+            by_start.len()
+        ));
     }
     let index: BTreeSet<(String, i64, u64)> = read
         .open_table(RUNS_BY_DEVICE)?
         .iter()?
-        .map(|e| e.map(|(k, _)| {
-            let (d, s, i) = k.value();
-            (d.to_string(), s, i)
-        }))
+        .map(|e| {
+            e.map(|(k, _)| {
+                let (d, s, i) = k.value();
+                (d.to_string(), s, i)
+            })
+        })
         .collect::<Result<_, _>>()?;
     if index != by_device {
-        problems.push(format!("runs_by_device has {} entries for {} runs, or wrong ones", index.len(), by_device.len()));
+        problems.push(format!(
+            "runs_by_device has {} entries for {} runs, or wrong ones",
+            index.len(),
+            by_device.len()
+        ));
     }
-    let index: BTreeSet<(u64, i64, u64)> =
-        read.open_table(RUNS_BY_TASK)?.iter()?.map(|e| e.map(|(k, _)| k.value())).collect::<Result<_, _>>()?;
+    let index: BTreeSet<(u64, i64, u64)> = read
+        .open_table(RUNS_BY_TASK)?
+        .iter()?
+        .map(|e| e.map(|(k, _)| k.value()))
+        .collect::<Result<_, _>>()?;
     if index != by_task {
-        problems.push(format!("runs_by_task has {} entries for {} runs, or wrong ones", index.len(), by_task.len()));
+        problems.push(format!(
+            "runs_by_task has {} entries for {} runs, or wrong ones",
+            index.len(),
+            by_task.len()
+        ));
     }
     let mut counted: BTreeMap<u64, u64> = BTreeMap::new();
     for entry in read.open_table(RUN_DETECTIONS)?.iter()? {
@@ -64,15 +84,19 @@ pub(super) fn check(store: &Store) -> Result<Vec<String>, DbError> {
     for (run, n) in &counted {
         match detections_of.get(run) {
             None => problems.push(format!("{n} detections of missing run {run}")),
-            Some(recorded) if recorded != n => {
-                problems.push(format!("run {run} records {recorded} detections, {n} stored"))
-            }
+            Some(recorded) if recorded != n => problems.push(format!(
+                "run {run} records {recorded} detections, {n} stored"
+            )),
             Some(_) => {}
         }
     }
     for entry in read.open_table(RUNNERS)?.iter()? {
         let id = entry?.0.value();
-        let status = runs.get(id)?.map(|r| r.value().decode()).transpose()?.map(|r| r.status);
+        let status = runs
+            .get(id)?
+            .map(|r| r.value().decode())
+            .transpose()?
+            .map(|r| r.status);
         if status != Some(RunStatus::Running) {
             problems.push(format!("runner record for run {id}, which is {status:?}"));
         }
@@ -80,7 +104,9 @@ pub(super) fn check(store: &Store) -> Result<Vec<String>, DbError> {
     let collections = read.open_table(COLLECTIONS)?;
     for (task, version) in &versions_used {
         if collections.get((*task, *version))?.is_none() {
-            problems.push(format!("collection version {version} of task {task} is missing"));
+            problems.push(format!(
+                "collection version {version} of task {task} is missing"
+            ));
         }
     }
     let mut refs: BTreeMap<String, u64> = BTreeMap::new();
@@ -101,7 +127,11 @@ pub(super) fn check(store: &Store) -> Result<Vec<String>, DbError> {
     }
     let blobs = read.open_table(IOC_BLOBS)?;
     if blobs.len()? != refs.len() as u64 {
-        problems.push(format!("{} blobs stored for {} referenced", blobs.len()?, refs.len()));
+        problems.push(format!(
+            "{} blobs stored for {} referenced",
+            blobs.len()?,
+            refs.len()
+        ));
     }
     for sha in refs.keys() {
         match blobs.get(sha.as_str())? {
