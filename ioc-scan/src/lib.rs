@@ -5,8 +5,11 @@
 //! [`collect`] (files, /proc, eBPF observations) → verdicts → [`respond`] →
 //! [`store`] → CLI / console / agent.
 
+pub mod agent;
 pub mod collect;
 pub mod eval;
 pub mod indicator;
 pub mod openioc;
+pub mod store;
 pub mod terms;
+pub mod scan;

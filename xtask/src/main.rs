@@ -1,4 +1,6 @@
 //! Build, generate and test helpers: `cargo xtask --help`.
+mod bench_scan;
+mod bench_store;
 mod gen_terms;
 mod test_all;
 
@@ -15,6 +17,18 @@ enum Cmd {
     },
     /// Run every test: unit, integration, and the kernel tests (as root).
     Test,
+    /// Benchmark the results store: 100,000 runs, list one device, prune a day.
+    BenchStore,
+    /// Benchmark `ioc-scan scan` on a synthetic tree (built once in
+    /// target/bench-tree) against find|xargs sha256sum and raw SHA-256.
+    BenchScan {
+        /// Measured runs per case (after one warm-up run); the median is reported.
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// Also measure peak memory on 1,000,000 empty files (built once; slow).
+        #[arg(long)]
+        million: bool,
+    },
 }
 
 /// The workspace root (xtask lives one level below it).
@@ -26,5 +40,7 @@ fn main() -> anyhow::Result<()> {
     match Cmd::parse() {
         Cmd::GenTerms { check } => gen_terms::run(&workspace_root(), check),
         Cmd::Test => test_all::run(&workspace_root()),
+        Cmd::BenchStore => bench_store::run(&workspace_root()),
+        Cmd::BenchScan { runs, million } => bench_scan::run(&workspace_root(), bench_scan::Options { runs, million }),
     }
 }

@@ -1,9 +1,13 @@
 //! Command-line interface: argument parsing and output (human, JSON lines).
 //! One file per command; each has its `Args` and a `run` returning the exit code.
 
+pub mod agent;
+pub mod alert;
 pub mod indicators;
 pub mod monitor;
+pub mod results;
 pub mod scan;
+pub mod task;
 pub mod validate;
 
 use clap::{Parser, Subcommand};
@@ -27,6 +31,14 @@ pub enum Command {
     /// Watch the host through kernel sensors (eBPF) and evaluate process,
     /// connection and DNS indicators live; optionally kill and block.
     Monitor(monitor::Args),
+    /// Manage IOC Scan tasks (IOC files, scope, response, schedule).
+    Task(task::Args),
+    /// List the results of task runs.
+    Results(results::Args),
+    /// Show the alert details of a run.
+    Alert(alert::Args),
+    /// Run this device's scheduled tasks until stopped.
+    Agent(agent::Args),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -35,5 +47,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Indicators(args) => indicators::run(args),
         Command::Scan(args) => scan::run(args),
         Command::Monitor(args) => monitor::run(args),
+        Command::Task(args) => task::run(args),
+        Command::Results(args) => results::run(args),
+        Command::Alert(args) => alert::run(args),
+        Command::Agent(args) => agent::run(args),
     }
 }

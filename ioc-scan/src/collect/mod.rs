@@ -21,3 +21,4 @@ pub mod system;
 pub mod task;
 pub mod user;
 pub mod volume;
+pub mod files;

@@ -1,0 +1,24 @@
+//! The agent: the long-running ioc-scan process of a device. It runs the
+//! tasks whose schedule is due ([`scheduler`]), records each run in the store
+//! ([`execute`]), and prunes old results on its period.
+//!
+//! The scan itself is behind [`Scanner`], so that scheduling and recording
+//! are tested with a scripted scanner; [`EngineScanner`] runs the real one
+//! ([`crate::scan`]).
+
+pub mod engine;
+pub mod execute;
+pub mod scheduler;
+
+pub use engine::EngineScanner;
+pub use execute::{execute, RunSink, ScanJob, ScanReport, Scanner};
+pub use scheduler::{due_tasks, Agent, AgentConfig, AgentEvents};
+
+/// The device name used when none is given: the host name.
+pub fn default_device_name() -> String {
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_string())
+}

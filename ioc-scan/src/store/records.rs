@@ -1,0 +1,266 @@
+//! The records stored in the tables of [`super::tables`]. Every record type
+//! carries its layout version in its name (`...V1`) and in its redb type name;
+//! a later layout gets a new type and a migration, never an in-place change.
+//! Times are milliseconds since the Unix epoch, UTC.
+
+use super::codec::Record;
+use super::schedule::Schedule;
+use crate::indicator::Ioc;
+use serde::{Deserialize, Serialize};
+
+/// An IOC Scan task: what to look for, where, what to do, and when.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskRecordV1 {
+    pub id: u64,
+    pub name: String,
+    pub description: String,
+    /// The collection version new runs use (versions start at 1).
+    pub collection_version: u32,
+    pub scope: ScopeV1,
+    pub response: ResponseSettingsV1,
+    pub schedule: Schedule,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl Record for TaskRecordV1 {
+    const TYPE_NAME: &'static str = "ioc_scan::TaskRecordV1";
+}
+
+/// Where a task scans. The paths named in the IOCs are derived from the
+/// collection ([`CollectionRecordV1::ioc_paths`]), not stored here.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ScopeV1 {
+    /// Scan the built-in critical areas (system binaries, autostart...).
+    pub critical_areas: bool,
+    /// Also scan the paths the IOCs name.
+    pub ioc_paths: bool,
+    pub custom_paths: Vec<String>,
+    /// Glob patterns of paths not to scan.
+    pub excludes: Vec<String>,
+}
+
+/// The "apply response actions" switch and the chosen actions.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ResponseSettingsV1 {
+    pub apply: bool,
+    pub actions: Vec<ResponseAction>,
+}
+
+/// A response to a detection (carried out by the response module).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "action")]
+pub enum ResponseAction {
+    Quarantine,
+    Delete,
+    Terminate,
+    /// Cut the device off the network for this many seconds.
+    Isolate {
+        seconds: u64,
+    },
+    CriticalAreasScan,
+}
+
+impl std::fmt::Display for ResponseAction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ResponseAction::Quarantine => f.write_str("quarantine"),
+            ResponseAction::Delete => f.write_str("delete"),
+            ResponseAction::Terminate => f.write_str("terminate"),
+            ResponseAction::Isolate { seconds } => {
+                write!(f, "isolate:{}", super::schedule::format_duration(*seconds))
+            }
+            ResponseAction::CriticalAreasScan => f.write_str("critical-areas-scan"),
+        }
+    }
+}
+
+/// Why a response action could not be parsed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown response action {0:?} (expected quarantine, delete, terminate, isolate[:DURATION], critical-areas-scan)")]
+pub struct ParseActionError(pub String);
+
+impl std::str::FromStr for ResponseAction {
+    type Err = ParseActionError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let err = || ParseActionError(s.to_string());
+        Ok(match s {
+            "quarantine" => ResponseAction::Quarantine,
+            "delete" => ResponseAction::Delete,
+            "terminate" => ResponseAction::Terminate,
+            "critical-areas-scan" => ResponseAction::CriticalAreasScan,
+            "isolate" => ResponseAction::Isolate { seconds: 3600 },
+            _ => match s
+                .strip_prefix("isolate:")
+                .or_else(|| s.strip_prefix("isolate="))
+            {
+                Some(d) => ResponseAction::Isolate {
+                    seconds: super::schedule::parse_duration(d).ok_or_else(err)?,
+                },
+                None => return Err(err()),
+            },
+        })
+    }
+}
+
+/// One immutable version of a task's IOC collection.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CollectionRecordV1 {
+    pub task_id: u64,
+    pub version: u32,
+    /// The IOC files as uploaded; their bytes are in `IOC_BLOBS` by sha256.
+    pub files: Vec<IocFileRefV1>,
+    /// The indicators read from the files.
+    pub iocs: Vec<Ioc>,
+    /// Paths the IOCs name (file path items), derived when the version was made.
+    pub ioc_paths: Vec<String>,
+    pub created_at: i64,
+}
+
+impl Record for CollectionRecordV1 {
+    const TYPE_NAME: &'static str = "ioc_scan::CollectionRecordV1";
+}
+
+/// An uploaded IOC file: its name and the key of its bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IocFileRefV1 {
+    pub name: String,
+    /// Lowercase hex sha256 of the bytes.
+    pub sha256: String,
+    pub size: u64,
+}
+
+/// Outcome of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RunStatus {
+    IocDetected,
+    NoIocDetected,
+    Error,
+    Running,
+    Interrupted,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::IocDetected => "ioc-detected",
+            RunStatus::NoIocDetected => "no-ioc-detected",
+            RunStatus::Error => "error",
+            RunStatus::Running => "running",
+            RunStatus::Interrupted => "interrupted",
+        }
+    }
+}
+
+impl std::fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for RunStatus {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        [
+            RunStatus::IocDetected,
+            RunStatus::NoIocDetected,
+            RunStatus::Error,
+            RunStatus::Running,
+            RunStatus::Interrupted,
+        ]
+        .into_iter()
+        .find(|st| st.as_str() == s)
+        .ok_or_else(|| {
+            format!("unknown status {s:?} (expected ioc-detected, no-ioc-detected, error, running, interrupted)")
+        })
+    }
+}
+
+/// What started a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RunTrigger {
+    Manual,
+    Schedule,
+    AgentStart,
+}
+
+/// One run of a task on one device: the row of the results table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunRecordV1 {
+    pub id: u64,
+    pub task_id: u64,
+    /// The task's name when the run started (the task may be renamed or deleted).
+    pub task_name: String,
+    pub collection_version: u32,
+    pub device: String,
+    pub trigger: RunTrigger,
+    pub started_at: i64,
+    pub ended_at: Option<i64>,
+    pub status: RunStatus,
+    /// Detections recorded so far.
+    pub detections: u64,
+    /// Distinct IOCs detected.
+    pub iocs_detected: u64,
+    /// Named counters of the scan (files scanned, errors...), in order.
+    pub counts: Vec<(String, u64)>,
+    /// Why the run ended in `error`.
+    pub error: Option<String>,
+}
+
+impl Record for RunRecordV1 {
+    const TYPE_NAME: &'static str = "ioc_scan::RunRecordV1";
+}
+
+/// One detection of a run: the alert details.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DetectionRecordV1 {
+    pub ioc_id: String,
+    pub ioc_name: String,
+    pub ioc_description: Option<String>,
+    /// Ids of the indicator items that matched (look them up in the run's
+    /// collection version for term, condition and value).
+    pub matched_items: Vec<String>,
+    /// The matched object, `{"kind":"file","path":...}`.
+    pub object: serde_json::Value,
+    pub responses: Vec<ResponseOutcomeV1>,
+}
+
+impl Record for DetectionRecordV1 {
+    const TYPE_NAME: &'static str = "ioc_scan::DetectionRecordV1";
+}
+
+/// What a response action did about one detection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResponseOutcomeV1 {
+    pub action: String,
+    /// e.g. `done`, `failed`, `skipped`.
+    pub outcome: String,
+    pub detail: Option<String>,
+}
+
+/// The process running a `running` run, to tell a live run from one whose
+/// process was killed: pid plus its start time (pids are reused) and the boot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunnerRecordV1 {
+    pub pid: u32,
+    /// Field 22 of /proc/PID/stat: start time in clock ticks since boot.
+    pub start_ticks: u64,
+    /// /proc/sys/kernel/random/boot_id
+    pub boot_id: String,
+}
+
+impl Record for RunnerRecordV1 {
+    const TYPE_NAME: &'static str = "ioc_scan::RunnerRecordV1";
+}
+
+/// When the agent last started a task by its schedule.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ScheduleStateV1 {
+    pub last_fired_at: Option<i64>,
+}
+
+impl Record for ScheduleStateV1 {
+    const TYPE_NAME: &'static str = "ioc_scan::ScheduleStateV1";
+}

@@ -1,0 +1,552 @@
+//! `ioc-scan task|results|alert|agent` end to end, through the binary, on
+//! real redb files in tempdirs.
+use crate::common::ioc_scan;
+use serde_json::Value;
+use sha2::Digest;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// An OpenIOC 1.0 file with one `FileItem/FullPath is PATH` item.
+pub fn ioc_xml(id: &str, name: &str, path: &str) -> String {
+    format!(
+        r#"<?xml version="1.0" encoding="us-ascii"?>
+<ioc xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xmlns:xsd="http://www.w3.org/2001/XMLSchema" id="{id}" last-modified="2013-01-01T00:00:00" xmlns="http://schemas.mandiant.com/2010/ioc">
+  <short_description>{name}</short_description>
+  <description>{name} description</description>
+  <definition>
+    <Indicator operator="OR" id="{id}-ind">
+      <IndicatorItem id="{id}-item" condition="is">
+        <Context document="FileItem" search="FileItem/FullPath" type="mir" />
+        <Content type="string">{path}</Content>
+      </IndicatorItem>
+    </Indicator>
+  </definition>
+</ioc>
+"#
+    )
+}
+
+/// A tempdir with a database path, an `iocs/` folder and a `scan/` tree.
+pub struct Env {
+    pub dir: tempfile::TempDir,
+}
+
+impl Env {
+    pub fn new() -> Env {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("iocs")).unwrap();
+        std::fs::create_dir_all(dir.path().join("scan")).unwrap();
+        Env { dir }
+    }
+
+    pub fn db(&self) -> PathBuf {
+        self.dir.path().join("state/ioc-scan.redb")
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    /// Writes an IOC file under iocs/ and returns its path.
+    pub fn ioc(&self, file: &str, bytes: impl AsRef<[u8]>) -> PathBuf {
+        let p = self.path("iocs").join(file);
+        std::fs::write(&p, bytes).unwrap();
+        p
+    }
+
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = ioc_scan();
+        c.args(args)
+            .env("IOC_SCAN_DB", self.db())
+            .env_remove("IOC_SCAN_RETENTION_DAYS");
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().unwrap()
+    }
+
+    /// Runs and expects this exit code; returns stdout.
+    pub fn ok(&self, args: &[&str], code: i32) -> String {
+        let out = self.run(args);
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "ioc-scan {args:?}\nstdout: {}\nstderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    pub fn json(&self, args: &[&str]) -> Value {
+        serde_json::from_str(&self.ok(args, 0)).unwrap()
+    }
+
+    pub fn json_lines(&self, args: &[&str]) -> Vec<Value> {
+        self.ok(args, 0)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+}
+
+pub fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+#[test]
+fn task_create_list_show_edit_delete() {
+    let env = Env::new();
+    let evil = env.path("scan/evil.bin");
+    let a = env.ioc("a.ioc", ioc_xml("aaaa-1111", "Evil A", s(&evil)));
+    let out = env.ok(
+        &[
+            "task",
+            "create",
+            "--name",
+            "first",
+            "--description",
+            "the first task",
+            "--ioc",
+            s(&a),
+            "--scope",
+            "/srv",
+            "--exclude",
+            "*.log",
+            "--respond",
+            "quarantine",
+            "isolate:30m",
+            "critical-areas-scan",
+            "--schedule",
+            "daily:03:30",
+        ],
+        0,
+    );
+    assert!(
+        out.contains("created task 1 first (1 IOC from 1 file)"),
+        "{out}"
+    );
+
+    let list = env.ok(&["task", "list"], 0);
+    assert!(
+        list.contains("first")
+            && list.contains("daily:03:30")
+            && list.contains("quarantine,isolate:30m,critical-areas-scan"),
+        "{list}"
+    );
+    let tasks = env.json_lines(&["task", "list", "--json"]);
+    assert_eq!(tasks.len(), 1);
+    let t = &tasks[0];
+    assert_eq!(t["id"], 1);
+    assert_eq!(t["schedule"], "daily:03:30");
+    assert_eq!(t["scope"]["critical_areas"], true);
+    assert_eq!(t["scope"]["custom_paths"][0], "/srv");
+    assert_eq!(t["scope"]["excludes"][0], "*.log");
+    assert_eq!(t["scope"]["ioc_paths"][0], s(&evil));
+    assert_eq!(t["response"]["apply"], true);
+    assert_eq!(
+        t["response"]["actions"],
+        serde_json::json!(["quarantine", "isolate:30m", "critical-areas-scan"])
+    );
+    assert!(t["next_due"].is_string());
+
+    let show = env.ok(&["task", "show", "1"], 0);
+    for want in [
+        "Task 1: first",
+        "the first task",
+        "a.ioc",
+        "aaaa-1111",
+        "Evil A",
+        "FileItem/FullPath is",
+        "aaaa-1111-item",
+        "daily:03:30",
+    ] {
+        assert!(show.contains(want), "missing {want} in\n{show}");
+    }
+    let shown = env.json(&["task", "show", "1", "--json"]);
+    assert_eq!(
+        shown["indicators"][0]["items"][0]["term"],
+        "FileItem/FullPath"
+    );
+    assert_eq!(shown["indicators"][0]["items"][0]["value"], s(&evil));
+
+    // Edit: settings only (same collection version), then the IOC files.
+    env.ok(
+        &[
+            "task",
+            "edit",
+            "1",
+            "--name",
+            "renamed",
+            "--no-critical-areas",
+            "--schedule",
+            "every:2h",
+            "--apply-response",
+            "off",
+            "--clear-excludes",
+        ],
+        0,
+    );
+    let t = &env.json_lines(&["task", "list", "--json"])[0];
+    assert_eq!(t["name"], "renamed");
+    assert_eq!(t["collection_version"], 1);
+    assert_eq!(t["scope"]["critical_areas"], false);
+    assert_eq!(t["scope"]["excludes"], serde_json::json!([]));
+    assert_eq!(t["scope"]["custom_paths"][0], "/srv");
+    assert_eq!(t["schedule"], "every:2h");
+    assert_eq!(t["response"]["apply"], false);
+    assert_eq!(t["response"]["actions"][0], "quarantine");
+    let b = env.ioc("b.ioc", ioc_xml("bbbb-2222", "Evil B", "/nonexistent/b"));
+    let out = env.ok(&["task", "edit", "1", "--ioc", s(&b)], 0);
+    assert!(out.contains("collection version 2"), "{out}");
+    let shown = env.json(&["task", "show", "1", "--json"]);
+    assert_eq!(shown["versions"], serde_json::json!([1, 2]));
+    assert_eq!(shown["indicators"][0]["id"], "bbbb-2222");
+    let old = env.json(&["task", "show", "1", "--json", "--version", "1"]);
+    assert_eq!(old["indicators"][0]["id"], "aaaa-1111");
+
+    // Bad input is refused with a message, nothing stored.
+    let out = env.run(&[
+        "task",
+        "create",
+        "--name",
+        "x",
+        "--ioc",
+        s(&a),
+        "--schedule",
+        "weekly",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bad schedule"));
+    let out = env.run(&[
+        "task",
+        "create",
+        "--name",
+        "x",
+        "--ioc",
+        s(&a),
+        "--respond",
+        "explode",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown response action"));
+    let broken = env.ioc("broken.ioc", "<ioc><unclosed>");
+    let out = env.run(&["task", "create", "--name", "x", "--ioc", s(&broken)]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("broken.ioc"));
+    assert_eq!(env.json_lines(&["task", "list", "--json"]).len(), 1);
+
+    let out = env.ok(&["task", "delete", "1"], 0);
+    assert!(out.contains("deleted task 1"), "{out}");
+    assert!(env.json_lines(&["task", "list", "--json"]).is_empty());
+    let out = env.run(&["task", "show", "1"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no task with id 1"));
+}
+
+#[test]
+fn duplicate_ioc_ids_are_refused_naming_both_files() {
+    let env = Env::new();
+    let a = env.ioc("first.ioc", ioc_xml("dup-id", "A", "/x"));
+    let b = env.ioc("second.ioc", ioc_xml("dup-id", "B", "/y"));
+    let out = env.run(&["task", "create", "--name", "dup", "--ioc", s(&a), s(&b)]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("duplicate IOC id dup-id")
+            && err.contains("first.ioc")
+            && err.contains("second.ioc"),
+        "{err}"
+    );
+}
+
+#[test]
+fn export_writes_the_files_byte_for_byte_including_bom_and_crlf() {
+    let env = Env::new();
+    let plain = ioc_xml("plain-1", "Plain", "/x").into_bytes();
+    let mut bom_crlf = b"\xEF\xBB\xBF".to_vec();
+    bom_crlf.extend(
+        ioc_xml("bom-2", "Bom", "/y")
+            .replace('\n', "\r\n")
+            .into_bytes(),
+    );
+    let p1 = env.ioc("plain.ioc", &plain);
+    let p2 = env.ioc("windows.ioc", &bom_crlf);
+    env.ok(
+        &["task", "create", "--name", "t", "--ioc", s(&p1), s(&p2)],
+        0,
+    );
+    let out = env.path("export1");
+    env.ok(&["task", "export", "1", "--out", s(&out)], 0);
+    assert_eq!(
+        sha256(&std::fs::read(out.join("plain.ioc")).unwrap()),
+        sha256(&plain)
+    );
+    assert_eq!(
+        sha256(&std::fs::read(out.join("windows.ioc")).unwrap()),
+        sha256(&bom_crlf)
+    );
+
+    // After an edit, --version 1 still exports the original upload.
+    let p3 = env.ioc("new.ioc", ioc_xml("new-3", "New", "/z"));
+    env.ok(&["task", "edit", "1", "--ioc", s(&p3)], 0);
+    let out2 = env.path("export2");
+    env.ok(
+        &["task", "export", "1", "--out", s(&out2), "--version", "1"],
+        0,
+    );
+    assert_eq!(std::fs::read(out2.join("windows.ioc")).unwrap(), bom_crlf);
+    let out3 = env.path("export3");
+    env.ok(&["task", "export", "1", "--out", s(&out3)], 0);
+    assert!(out3.join("new.ioc").exists() && !out3.join("plain.ioc").exists());
+    // Existing files are not overwritten.
+    let again = env.run(&["task", "export", "1", "--out", s(&out3)]);
+    assert_eq!(again.status.code(), Some(2));
+}
+
+#[test]
+fn runs_keep_their_collection_version_and_alerts_show_the_indicators_they_used() {
+    let env = Env::new();
+    let scan = env.path("scan");
+    let evil = scan.join("evil.bin");
+    std::fs::write(&evil, b"evil").unwrap();
+    let a = env.ioc("old.ioc", ioc_xml("old-ioc", "Old IOC", s(&evil)));
+    env.ok(
+        &[
+            "task",
+            "create",
+            "--name",
+            "t",
+            "--ioc",
+            s(&a),
+            "--no-critical-areas",
+            "--scope",
+            s(&scan),
+        ],
+        0,
+    );
+
+    let out = env.ok(&["task", "run", "1", "--device-name", "host-a"], 1);
+    assert!(
+        out.contains("DETECTED old-ioc") && out.contains("evil.bin"),
+        "{out}"
+    );
+    assert!(out.contains("ioc-detected"), "{out}");
+
+    let b = env.ioc("new.ioc", ioc_xml("new-ioc", "New IOC", "/nonexistent/new"));
+    env.ok(&["task", "edit", "1", "--ioc", s(&b)], 0);
+    let lines = env.json_lines(&["task", "run", "1", "--json", "--device-name", "host-b"]);
+    let run = lines.last().unwrap();
+    assert_eq!(run["kind"], "run");
+    assert_eq!(run["status"], "no-ioc-detected");
+    assert_eq!(run["collection_version"], 2);
+
+    let results = env.json_lines(&["results", "--json"]);
+    assert_eq!(results.len(), 2);
+    assert_eq!(results[0]["id"], 2, "newest first");
+    assert_eq!(results[1]["status"], "ioc-detected");
+    assert_eq!(results[1]["collection_version"], 1);
+    let human = env.ok(&["results"], 0);
+    assert!(
+        human.contains("ioc-detected")
+            && human.contains("no-ioc-detected")
+            && human.contains("host-a"),
+        "{human}"
+    );
+    assert!(human.contains("1 detection of 1 IOC"), "{human}");
+
+    // The old run's alert shows the old indicators, looked up in version 1.
+    let alert = env.json(&["alert", "1", "--json"]);
+    assert_eq!(alert["run"]["collection_version"], 1);
+    let det = &alert["detections"][0];
+    assert_eq!(det["ioc"]["id"], "old-ioc");
+    assert_eq!(det["ioc"]["name"], "Old IOC");
+    assert_eq!(det["ioc"]["description"], "Old IOC description");
+    assert_eq!(det["matched_items"][0]["id"], "old-ioc-item");
+    assert_eq!(det["matched_items"][0]["term"], "FileItem/FullPath");
+    assert_eq!(det["matched_items"][0]["condition"], "is");
+    assert_eq!(det["matched_items"][0]["value"], s(&evil));
+    assert_eq!(det["object"]["kind"], "file");
+    assert_eq!(det["object"]["path"], s(&evil));
+    assert_eq!(det["responses"], serde_json::json!([]));
+    assert_eq!(alert["indicators"][0]["id"], "old-ioc");
+    let text = env.ok(&["alert", "1"], 0);
+    for want in [
+        "Run 1: ioc-detected",
+        "Old IOC",
+        "FileItem/FullPath is",
+        "evil.bin",
+        "Response: none",
+        "collection version 1",
+    ] {
+        assert!(text.contains(want), "missing {want} in\n{text}");
+    }
+    let missing = env.run(&["alert", "99"]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no run with id 99"));
+}
+
+#[test]
+fn results_filter_by_task_device_status_and_date() {
+    let env = Env::new();
+    let scan = env.path("scan");
+    std::fs::write(scan.join("evil.bin"), b"x").unwrap();
+    let hit = env.ioc("hit.ioc", ioc_xml("hit", "Hit", s(&scan.join("evil.bin"))));
+    let miss = env.ioc("miss.ioc", ioc_xml("miss", "Miss", "/nonexistent/miss"));
+    env.ok(
+        &[
+            "task",
+            "create",
+            "--name",
+            "hit",
+            "--ioc",
+            s(&hit),
+            "--no-critical-areas",
+        ],
+        0,
+    );
+    env.ok(
+        &[
+            "task",
+            "create",
+            "--name",
+            "miss",
+            "--ioc",
+            s(&miss),
+            "--no-critical-areas",
+        ],
+        0,
+    );
+    env.ok(&["task", "run", "1", "--device-name", "d1"], 1);
+    env.ok(&["task", "run", "2", "--device-name", "d1"], 0);
+    env.ok(&["task", "run", "2", "--device-name", "d2"], 0);
+    let ids = |args: &[&str]| -> Vec<u64> {
+        let mut a = vec!["results", "--json"];
+        a.extend_from_slice(args);
+        env.json_lines(&a)
+            .iter()
+            .map(|r| r["id"].as_u64().unwrap())
+            .collect()
+    };
+    assert_eq!(ids(&[]), vec![3, 2, 1]);
+    assert_eq!(ids(&["--task", "2"]), vec![3, 2]);
+    assert_eq!(ids(&["--device", "d1"]), vec![2, 1]);
+    assert_eq!(ids(&["--status", "ioc-detected"]), vec![1]);
+    assert_eq!(ids(&["--task", "2", "--device", "d2"]), vec![3]);
+    assert_eq!(ids(&["--since", "2000-01-01"]), vec![3, 2, 1]);
+    assert_eq!(ids(&["--since", "2999-01-01T00:00:00Z"]), Vec::<u64>::new());
+    let bad = env.run(&["results", "--status", "fine"]);
+    assert_eq!(bad.status.code(), Some(2));
+}
+
+#[test]
+fn agent_once_runs_the_due_and_agent_start_tasks() {
+    let env = Env::new();
+    let scan = env.path("scan");
+    std::fs::write(scan.join("evil.bin"), b"x").unwrap();
+    let hit = env.ioc("hit.ioc", ioc_xml("hit", "Hit", s(&scan.join("evil.bin"))));
+    env.ok(
+        &[
+            "task",
+            "create",
+            "--name",
+            "every",
+            "--ioc",
+            s(&hit),
+            "--no-critical-areas",
+            "--schedule",
+            "every:1h",
+        ],
+        0,
+    );
+    env.ok(
+        &[
+            "task",
+            "create",
+            "--name",
+            "start",
+            "--ioc",
+            s(&hit),
+            "--no-critical-areas",
+            "--schedule",
+            "agent-start",
+        ],
+        0,
+    );
+    env.ok(
+        &[
+            "task",
+            "create",
+            "--name",
+            "manual",
+            "--ioc",
+            s(&hit),
+            "--no-critical-areas",
+        ],
+        0,
+    );
+    env.ok(
+        &[
+            "task",
+            "create",
+            "--name",
+            "later",
+            "--ioc",
+            s(&hit),
+            "--no-critical-areas",
+            "--schedule",
+            "once:2999-01-01T00:00:00Z",
+        ],
+        0,
+    );
+    env.ok(&["agent", "--once", "--device-name", "agent-dev"], 0);
+    let runs = env.json_lines(&["results", "--json"]);
+    let mut tasks: Vec<u64> = runs
+        .iter()
+        .map(|r| r["task_id"].as_u64().unwrap())
+        .collect();
+    tasks.sort();
+    assert_eq!(tasks, vec![1, 2]);
+    assert!(runs
+        .iter()
+        .all(|r| r["device"] == "agent-dev" && r["status"] == "ioc-detected"));
+    // Again at once: `every:1h` is not due yet; agent-start runs on each start.
+    env.ok(&["agent", "--once", "--device-name", "agent-dev"], 0);
+    let runs = env.json_lines(&["results", "--json", "--task", "1"]);
+    assert_eq!(runs.len(), 1);
+    assert_eq!(
+        env.json_lines(&["results", "--json", "--task", "2"]).len(),
+        2
+    );
+}
+
+#[test]
+fn a_damaged_or_foreign_database_file_is_refused_by_every_command_and_left_unchanged() {
+    let env = Env::new();
+    std::fs::create_dir_all(env.db().parent().unwrap()).unwrap();
+    let garbage: Vec<u8> = (0..20000u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
+    std::fs::write(env.db(), &garbage).unwrap();
+    let a = env.ioc("a.ioc", ioc_xml("a", "A", "/x"));
+    for args in [
+        vec!["results"],
+        vec!["task", "list"],
+        vec!["task", "create", "--name", "x", "--ioc", s(&a)],
+        vec!["agent", "--once"],
+    ] {
+        let out = env.run(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("not an ioc-scan database") && err.contains("left unchanged"),
+            "{args:?}: {err}"
+        );
+    }
+    assert_eq!(std::fs::read(env.db()).unwrap(), garbage);
+}
