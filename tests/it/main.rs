@@ -1,2 +1,3 @@
 //! Integration tests against the built `ioc-scan` binary and the library.
 mod common;
+mod eval;

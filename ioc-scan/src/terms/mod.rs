@@ -3,6 +3,7 @@
 //! ioc-scan evaluates it.
 
 mod dictionary;
+pub mod support;
 
 pub use dictionary::{ids, TERMS};
 
