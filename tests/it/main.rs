@@ -1,3 +1,4 @@
 //! Integration tests against the built `ioc-scan` binary and the library.
 mod common;
 mod eval;
+mod walk;

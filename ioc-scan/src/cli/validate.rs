@@ -1,9 +1,135 @@
-//! `ioc-scan validate` (not yet implemented).
+//! `ioc-scan validate PATH...`: load IOC files and tell, per file, whether it
+//! loaded and what is wrong in it.
+//!
+//! Human output: per file `OK path (N IOCs, M items)` or
+//! `ERROR path:line:col: message`, followed by its diagnostics
+//! (`path:line:col: warning|error: message [ioc id / item id]`), then a count
+//! line. `--json`: the same as JSON lines (`"kind"`: `file`, `diagnostic`,
+//! `summary`).
+//!
+//! Exit status: 0 when every file loaded and no diagnostic is an error
+//! (warnings do not fail validation), 2 otherwise.
+
+use anyhow::Context as _;
+use ioc_scan::openioc::{self, Collection, Diagnostic};
+use serde_json::json;
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// IOC files, or directories searched for *.ioc and *.xml files.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// Print JSON lines instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
 
-pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("not implemented yet")
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let collection = openioc::load_files(&args.paths);
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    if args.json { write_json(&mut out, &collection) } else { write_human(&mut out, &collection) }
+        .and_then(|()| out.flush())
+        .context("writing the report")?;
+    Ok(if collection.error_count() == 0 { ExitCode::SUCCESS } else { ExitCode::from(2) })
+}
+
+fn diagnostics_by_file(collection: &Collection) -> HashMap<&str, Vec<&Diagnostic>> {
+    let mut by_file: HashMap<&str, Vec<&Diagnostic>> = HashMap::new();
+    for d in &collection.diagnostics {
+        by_file.entry(d.file.as_str()).or_default().push(d);
+    }
+    by_file
+}
+
+fn write_human(out: &mut impl Write, collection: &Collection) -> std::io::Result<()> {
+    let by_file = diagnostics_by_file(collection);
+    for file in &collection.files {
+        match &file.error {
+            None => writeln!(
+                out,
+                "OK {} ({} IOC{}, {} item{})",
+                printable(&file.source),
+                file.iocs,
+                plural(file.iocs),
+                file.items,
+                plural(file.items)
+            )?,
+            Some(err) => writeln!(out, "ERROR {}", printable(&err.to_string()))?,
+        }
+        for d in by_file.get(file.source.as_str()).into_iter().flatten() {
+            writeln!(out, "{}", printable(&d.to_string()))?;
+        }
+    }
+    let failed = collection.errors.len();
+    writeln!(
+        out,
+        "{} file{}: {} loaded, {} failed; {} IOC{}, {} item{}; {} error{}, {} warning{}",
+        collection.files.len(),
+        plural(collection.files.len()),
+        collection.files.len() - failed.min(collection.files.len()),
+        failed,
+        collection.iocs.len(),
+        plural(collection.iocs.len()),
+        collection.item_count(),
+        plural(collection.item_count()),
+        collection.error_count(),
+        plural(collection.error_count()),
+        collection.warning_count(),
+        plural(collection.warning_count()),
+    )
+}
+
+fn write_json(out: &mut impl Write, collection: &Collection) -> std::io::Result<()> {
+    let by_file = diagnostics_by_file(collection);
+    for file in &collection.files {
+        let line = match &file.error {
+            None => json!({
+                "kind": "file", "file": file.source, "status": "ok", "iocs": file.iocs, "items": file.items,
+            }),
+            Some(err) => json!({
+                "kind": "file", "file": file.source, "status": "error", "line": err.line, "column": err.column,
+                "error": err.kind, "message": err.message,
+            }),
+        };
+        writeln!(out, "{line}")?;
+        for d in by_file.get(file.source.as_str()).into_iter().flatten() {
+            let mut line = serde_json::to_value(d).map_err(std::io::Error::other)?;
+            if let Some(map) = line.as_object_mut() {
+                map.insert("kind".into(), "diagnostic".into());
+            }
+            writeln!(out, "{line}")?;
+        }
+    }
+    let summary = json!({
+        "kind": "summary",
+        "files": collection.files.len(),
+        "failed": collection.errors.len(),
+        "iocs": collection.iocs.len(),
+        "items": collection.item_count(),
+        "errors": collection.error_count(),
+        "warnings": collection.warning_count(),
+    });
+    writeln!(out, "{summary}")
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+/// `s` with control characters escaped: IOC files are untrusted, and their
+/// text must not drive the terminal (escape sequences, carriage returns).
+pub(crate) fn printable(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(char::is_control) {
+        return Cow::Borrowed(s);
+    }
+    Cow::Owned(s.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect())
 }

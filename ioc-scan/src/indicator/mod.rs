@@ -121,6 +121,20 @@ pub struct Item {
     pub preserve_case: bool,
     /// Where the `<IndicatorItem>` starts in its file.
     pub position: Position,
+    /// Why this item cannot be evaluated (unknown condition, missing
+    /// `<Context>` or `<Content>`...), as reported by the reader. Such an item
+    /// is kept so that it is listed, but it never matches: see
+    /// [`Item::evaluable`].
+    #[serde(default)]
+    pub problem: Option<String>,
+}
+
+impl Item {
+    /// False when the reader found the item unusable ([`Item::problem`]);
+    /// evaluation must then treat it as never matching.
+    pub fn evaluable(&self) -> bool {
+        self.problem.is_none()
+    }
 }
 
 /// One `<Indicator>`: AND/OR over its children.
@@ -209,6 +223,7 @@ mod tests {
             negate: false,
             preserve_case: false,
             position: Position::default(),
+            problem: None,
         })
     }
 
