@@ -3,6 +3,7 @@
 
 pub mod indicators;
 pub mod scan;
+pub mod terms;
 pub mod validate;
 
 use clap::{Parser, Subcommand};
@@ -23,6 +24,8 @@ pub enum Command {
     Indicators(indicators::Args),
     /// Evaluate an IOC collection against this host.
     Scan(scan::Args),
+    /// List the OpenIOC terms and whether ioc-scan evaluates each.
+    Terms(terms::Args),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -30,5 +33,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Validate(args) => validate::run(args),
         Command::Indicators(args) => indicators::run(args),
         Command::Scan(args) => scan::run(args),
+        Command::Terms(args) => terms::run(args),
     }
 }

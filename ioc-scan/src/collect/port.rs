@@ -91,7 +91,6 @@ pub const TERMS: &[TermId] = &[
     ids::PortItem_remoteIP,
     ids::PortItem_remotePort,
     ids::PortItem_state,
-    ids::PortItem_CreationTime,
 ];
 
 impl Observation for PortObservation {
