@@ -2,3 +2,5 @@
 mod common;
 mod eval;
 mod walk;
+mod collect_config;
+mod collect_util;
