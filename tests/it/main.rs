@@ -4,3 +4,5 @@ mod eval;
 mod walk;
 mod collect_config;
 mod collect_util;
+mod collect_logs;
+mod collect_kernel;
