@@ -6,3 +6,4 @@ mod collect_config;
 mod collect_util;
 mod collect_logs;
 mod collect_kernel;
+mod collect_process;
