@@ -84,6 +84,7 @@ fn ioc(id: &str, tree: T) -> Ioc {
                 content: Content { content_type: s.content_type.into(), value: s.value },
                 negate: s.negate,
                 preserve_case: s.preserve_case,
+                problem: None,
                 position,
             })),
         }
@@ -652,6 +653,7 @@ fn nested_100000_deep_compiles_and_evaluates() {
             content: Content { content_type: "string".into(), value: name.into() },
             negate: false,
             preserve_case: false,
+            problem: None,
             position: Position::default(),
         })
     };

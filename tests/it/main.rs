@@ -11,3 +11,8 @@ mod store_open;
 mod store_runs;
 mod walk;
 mod scan;
+mod collect_config;
+mod collect_util;
+mod collect_logs;
+mod collect_kernel;
+mod collect_process;

@@ -8,6 +8,7 @@ pub mod monitor;
 pub mod results;
 pub mod scan;
 pub mod task;
+pub mod terms;
 pub mod validate;
 
 use clap::{Parser, Subcommand};
@@ -39,6 +40,8 @@ pub enum Command {
     Alert(alert::Args),
     /// Run this device's scheduled tasks until stopped.
     Agent(agent::Args),
+    /// List the OpenIOC terms and whether ioc-scan evaluates each.
+    Terms(terms::Args),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -51,5 +54,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Results(args) => results::run(args),
         Command::Alert(args) => alert::run(args),
         Command::Agent(args) => agent::run(args),
+        Command::Terms(args) => terms::run(args),
     }
 }

@@ -133,7 +133,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         cross_filesystems: args.cross_filesystems,
         threads: args.threads,
     };
-    let mut scan = Scan::new(&compiled, options);
+    let mut scan = Scan::new(&compiled, options)
+        .with_collectors(ioc_scan::collect::host::scan_collectors(&compiled, &ioc_scan::collect::host::HostRoot::system()));
     let show_progress = !args.json && !args.no_progress && std::io::stderr().is_terminal();
     let progress = show_progress.then(|| ProgressLine::start(scan.progress()));
     let bar = progress.as_ref().map(|p| p.bar.clone());

@@ -187,6 +187,7 @@ mod tests {
                         content: Content { content_type: "string".into(), value: value.to_string() },
                         negate: *negate,
                         preserve_case: false,
+                        problem: None,
                         position: Position::default(),
                         problem: None,
                     })

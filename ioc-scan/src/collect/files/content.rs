@@ -86,7 +86,10 @@ impl Default for ContentReader {
 
 impl ContentReader {
     pub fn new(read_size: usize) -> ContentReader {
-        ContentReader { buf: Vec::new(), read_size: read_size.max(1) }
+        ContentReader {
+            buf: Vec::new(),
+            read_size: read_size.max(1),
+        }
     }
 
     /// Read `file` (stat'ed at `expected_size` bytes) to its end, but no more
@@ -187,7 +190,12 @@ mod tests {
     use super::*;
 
     fn all() -> ContentNeeds {
-        ContentNeeds { md5: true, sha1: true, sha256: true, strings: true }
+        ContentNeeds {
+            md5: true,
+            sha1: true,
+            sha256: true,
+            strings: true,
+        }
     }
 
     #[test]
@@ -201,13 +209,22 @@ mod tests {
             hex::encode(d.sha256.unwrap()),
             "d7a8fbb307d7809469ca9abcb0082e4f8d5651e46d3cdb762d02d0bf37c9e592"
         );
-        assert_eq!(rep, ReadReport { bytes_read: 43, ..Default::default() });
+        assert_eq!(
+            rep,
+            ReadReport {
+                bytes_read: 43,
+                ..Default::default()
+            }
+        );
     }
 
     #[test]
     fn only_needed_digests_are_computed() {
         let mut r = ContentReader::default();
-        let needs = ContentNeeds { sha1: true, ..Default::default() };
+        let needs = ContentNeeds {
+            sha1: true,
+            ..Default::default()
+        };
         let (d, _) = r.read_from(&mut &b"x"[..], 1, u64::MAX, needs, None).unwrap();
         assert!(d.md5.is_none() && d.sha256.is_none() && d.sha1.is_some());
     }
@@ -233,7 +250,10 @@ mod tests {
         assert_eq!(tape.1, 1000usize.div_ceil(64));
         // Not fed when strings are not needed.
         let mut tape = Tape::default();
-        let needs = ContentNeeds { md5: true, ..Default::default() };
+        let needs = ContentNeeds {
+            md5: true,
+            ..Default::default()
+        };
         r.read_from(&mut &data[..], 1000, u64::MAX, needs, Some(&mut tape)).unwrap();
         assert!(tape.0.is_empty());
     }
@@ -241,7 +261,10 @@ mod tests {
     #[test]
     fn growing_shrinking_and_limited_files_are_noted() {
         let mut r = ContentReader::new(4);
-        let needs = ContentNeeds { sha256: true, ..Default::default() };
+        let needs = ContentNeeds {
+            sha256: true,
+            ..Default::default()
+        };
         let (_, rep) = r.read_from(&mut &b"0123456789"[..], 5, u64::MAX, needs, None).unwrap();
         assert!(rep.grew && !rep.truncated && rep.bytes_read == 10);
         let (_, rep) = r.read_from(&mut &b"0123"[..], 5, u64::MAX, needs, None).unwrap();

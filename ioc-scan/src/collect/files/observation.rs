@@ -204,7 +204,10 @@ impl Observation for FileObservation<'_> {
         let mut fields = Map::new();
         fields.insert("path".into(), json!(self.path));
         if self.lossy {
-            fields.insert("path_bytes_hex".into(), json!(hex::encode(self.entry.path().as_os_str().as_bytes())));
+            fields.insert(
+                "path_bytes_hex".into(),
+                json!(hex::encode(self.entry.path().as_os_str().as_bytes())),
+            );
         }
         if let Ok(meta) = self.entry.metadata() {
             fields.insert("size".into(), json!(meta.size));
@@ -283,9 +286,15 @@ mod tests {
     fn content_terms_are_pending_then_known_or_absent() {
         with_obs("x", |o| {
             assert_eq!(o.field(ids::FileItem_Md5sum), Field::Pending);
-            let d = Digests { sha256: Some([7; 32]), ..Default::default() };
+            let d = Digests {
+                sha256: Some([7; 32]),
+                ..Default::default()
+            };
             o.set_content(d, None, ReadReport::default());
-            assert_eq!(o.field(ids::FileItem_Sha256sum), Field::One(Value::Digest(Cow::Borrowed(&[7u8; 32][..]))));
+            assert_eq!(
+                o.field(ids::FileItem_Sha256sum),
+                Field::One(Value::Digest(Cow::Borrowed(&[7u8; 32][..])))
+            );
             assert_eq!(o.field(ids::FileItem_Md5sum), Field::Pending);
             o.finish_content();
             assert_eq!(o.field(ids::FileItem_Md5sum), Field::Absent);

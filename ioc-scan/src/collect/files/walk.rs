@@ -139,7 +139,11 @@ pub struct WalkError {
 
 impl WalkError {
     pub fn new(path: &Path, op: WalkOp, source: impl Into<std::io::Error>) -> WalkError {
-        WalkError { path: path.to_path_buf(), op, source: source.into() }
+        WalkError {
+            path: path.to_path_buf(),
+            op,
+            source: source.into(),
+        }
     }
 }
 
@@ -157,7 +161,12 @@ impl<'a> FileEntry<'a> {
     /// An entry for `name` in the open directory `dir`; `path` is the full
     /// path it is reported under.
     pub fn new(dir: BorrowedFd<'a>, name: &'a CStr, path: &'a Path) -> FileEntry<'a> {
-        FileEntry { dir, name, path, meta: OnceCell::new() }
+        FileEntry {
+            dir,
+            name,
+            path,
+            meta: OnceCell::new(),
+        }
     }
 
     fn with_meta(self, meta: Meta) -> FileEntry<'a> {
@@ -272,7 +281,10 @@ impl WalkBuilder {
         } else {
             self.threads
         };
-        WalkParallel { builder: self.clone(), threads }
+        WalkParallel {
+            builder: self.clone(),
+            threads,
+        }
     }
 }
 
@@ -346,7 +358,9 @@ impl WalkParallel {
     {
         let held = AtomicUsize::new(0);
         // Keep well below the descriptor limit: the visitor opens files too.
-        let soft = rustix::process::getrlimit(rustix::process::Resource::Nofile).current.unwrap_or(1024);
+        let soft = rustix::process::getrlimit(rustix::process::Resource::Nofile)
+            .current
+            .unwrap_or(1024);
         let max_held = (soft / 4).clamp(16, 4096) as usize;
         let shared = Shared {
             queue: Mutex::new(Queue {
@@ -355,7 +369,13 @@ impl WalkParallel {
                     .roots
                     .iter()
                     .rev()
-                    .map(|p| Job { path: p.clone(), parent: None, root_dev: None, parent_dev: None, is_root: true })
+                    .map(|p| Job {
+                        path: p.clone(),
+                        parent: None,
+                        root_dev: None,
+                        parent_dev: None,
+                        is_root: true,
+                    })
                     .collect(),
                 active: 0,
             }),
@@ -372,8 +392,11 @@ impl WalkParallel {
             for _ in 0..self.threads {
                 s.spawn(|| {
                     let mut visitor = make_visitor();
-                    let mut local =
-                        Local { dirbuf: Vec::with_capacity(DIRBUF_SIZE), path: PathBuf::new(), batch: Vec::new() };
+                    let mut local = Local {
+                        dirbuf: Vec::with_capacity(DIRBUF_SIZE),
+                        path: PathBuf::new(),
+                        batch: Vec::new(),
+                    };
                     shared.work(&mut visitor, &mut local);
                 });
             }
@@ -547,7 +570,11 @@ impl<'h> Shared<'h> {
                 Ok(e) => e,
                 Err(e) => {
                     let state = visitor.visit(WalkEvent::Error(WalkError::new(path, WalkOp::ReadDir, e)));
-                    return if state == WalkState::Quit { WalkState::Quit } else { WalkState::Continue };
+                    return if state == WalkState::Quit {
+                        WalkState::Quit
+                    } else {
+                        WalkState::Continue
+                    };
                 }
             };
             let name = entry.file_name();
@@ -591,7 +618,10 @@ impl<'h> Shared<'h> {
         visitor: &mut V,
     ) -> WalkState {
         if self.excluded(path) {
-            return visitor.visit(WalkEvent::Skipped { path, reason: SkipReason::Excluded });
+            return visitor.visit(WalkEvent::Skipped {
+                path,
+                reason: SkipReason::Excluded,
+            });
         }
         let mut known_meta = None;
         let file_type = if file_type == FileType::Unknown {
@@ -601,7 +631,12 @@ impl<'h> Shared<'h> {
                     known_meta = Some(m);
                     m.file_type()
                 }
-                Err(Errno::NOENT) => return visitor.visit(WalkEvent::Skipped { path, reason: SkipReason::Vanished }),
+                Err(Errno::NOENT) => {
+                    return visitor.visit(WalkEvent::Skipped {
+                        path,
+                        reason: SkipReason::Vanished,
+                    })
+                }
                 Err(e) => return visitor.visit(WalkEvent::Error(WalkError::new(path, WalkOp::Stat, e))),
             }
         } else {
@@ -618,9 +653,16 @@ impl<'h> Shared<'h> {
             }
             FileType::Directory => {
                 if dir_policy(path) == DirPolicy::Deny {
-                    return visitor.visit(WalkEvent::Skipped { path, reason: SkipReason::PseudoFilesystem });
+                    return visitor.visit(WalkEvent::Skipped {
+                        path,
+                        reason: SkipReason::PseudoFilesystem,
+                    });
                 }
-                let parent = if self.held.load(Ordering::Relaxed) < self.max_held { Some(dir.clone()) } else { None };
+                let parent = if self.held.load(Ordering::Relaxed) < self.max_held {
+                    Some(dir.clone())
+                } else {
+                    None
+                };
                 batch.push(Job {
                     path: path.to_path_buf(),
                     parent,
@@ -630,8 +672,14 @@ impl<'h> Shared<'h> {
                 });
                 WalkState::Continue
             }
-            FileType::Symlink => visitor.visit(WalkEvent::Skipped { path, reason: SkipReason::Symlink }),
-            _ => visitor.visit(WalkEvent::Skipped { path, reason: SkipReason::Special }),
+            FileType::Symlink => visitor.visit(WalkEvent::Skipped {
+                path,
+                reason: SkipReason::Symlink,
+            }),
+            _ => visitor.visit(WalkEvent::Skipped {
+                path,
+                reason: SkipReason::Special,
+            }),
         }
     }
 }
