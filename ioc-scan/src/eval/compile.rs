@@ -107,7 +107,10 @@ impl CompiledCollection {
         iocs: &[Ioc],
         support: fn(TermId) -> support::Support,
     ) -> (CompiledCollection, Vec<Diagnostic>) {
-        let mut b = Builder { support: Some(support), ..Builder::default() };
+        let mut b = Builder {
+            support: Some(support),
+            ..Builder::default()
+        };
         for (i, ioc) in iocs.iter().enumerate() {
             b.add_ioc(i as u32, ioc);
         }

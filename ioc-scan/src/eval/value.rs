@@ -140,9 +140,8 @@ pub(crate) fn compile_operand(
             term.text()
         ))
     };
-    if item.preserve_case && kind != Kind::Str {
-        // Harmless (the spec says it applies only to strings): ignore it.
-    }
+    // `preserve-case` on other types is harmless (the spec says it applies
+    // only to strings): ignored.
     if term == ids::FileItem_StringList_string {
         return match cond {
             Condition::Is | Condition::Contains => {
