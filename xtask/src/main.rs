@@ -1,5 +1,6 @@
 //! Build, generate and test helpers: `cargo xtask --help`.
 mod gen_terms;
+mod test_all;
 
 use clap::Parser;
 use std::path::PathBuf;
@@ -12,6 +13,8 @@ enum Cmd {
         #[arg(long)]
         check: bool,
     },
+    /// Run every test: unit, integration, and the kernel tests (as root).
+    Test,
 }
 
 /// The workspace root (xtask lives one level below it).
@@ -22,5 +25,6 @@ fn workspace_root() -> PathBuf {
 fn main() -> anyhow::Result<()> {
     match Cmd::parse() {
         Cmd::GenTerms { check } => gen_terms::run(&workspace_root(), check),
+        Cmd::Test => test_all::run(&workspace_root()),
     }
 }
