@@ -536,6 +536,12 @@ fn permissions_octal_or_symbolic() {
         f(0o4755)
     ));
     assert!(!matches_one(is("FileItem/Permissions", "0644"), f(0o755)));
+    // a whole st_mode (regular file 0o100755), or the mode as text
+    assert!(matches_one(is("FileItem/Permissions", "0755"), f(0o100755)));
+    assert!(matches_one(
+        is("FileItem/Permissions", "755"),
+        file("f").s(ids::FileItem_Permissions, "-rwxr-xr-x")
+    ));
 }
 
 // ----------------------------------------------------------------- negate

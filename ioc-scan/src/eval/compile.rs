@@ -812,3 +812,17 @@ fn node_id(ioc: &Ioc, n: usize) -> &str {
         None => "",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shareable_between_threads() {
+        fn send_sync<T: Send + Sync>() {}
+        fn send<T: Send>() {}
+        send_sync::<CompiledCollection>();
+        send::<Matcher<'static>>();
+        send::<super::super::Verdicts>();
+    }
+}
