@@ -1050,6 +1050,34 @@ fn index_evaluates_only_the_right_candidate_among_100000_hashes() {
 }
 
 #[test]
+fn hash_list_under_a_common_condition_is_indexed_per_hash() {
+    // AND(FileExtension is exe, OR(500 digests)): one group per digest.
+    let md5 = |i: usize| format!("{:032x}", i + 1);
+    let tree = T::And(vec![
+        is("FileItem/FileExtension", "exe"),
+        T::Or((0..500).map(|i| is(MD5, md5(i))).collect()),
+    ]);
+    let (c, _) = compile(&[ioc("x", tree)]);
+    assert_eq!(c.group_count(), 500);
+    let mut m = c.matcher();
+    let obj = |ext: &str, i: usize| {
+        file("f").s(ids::FileItem_FileExtension, ext).with(
+            ids::FileItem_Md5sum,
+            Value::Digest(hex::decode(md5(i)).unwrap().into()),
+        )
+    };
+    let before = m.groups_evaluated();
+    assert_eq!(m.evaluate(&obj("exe", 9999)), Outcome::NoMatch);
+    assert_eq!(m.groups_evaluated() - before, 0);
+    let before = m.groups_evaluated();
+    let h = hits(&mut m, &obj("EXE", 7));
+    assert_eq!(m.groups_evaluated() - before, 1);
+    assert_eq!(h[0].matched_items.len(), 2);
+    // Same object rule still holds: the digest of a non-exe does not match.
+    assert_eq!(m.evaluate(&obj("dll", 7)), Outcome::NoMatch);
+}
+
+#[test]
 fn substring_index_among_many_contains() {
     let iocs: Vec<Ioc> = (0..5000)
         .map(|i| {
