@@ -22,4 +22,3 @@ pub mod system;
 pub mod task;
 pub mod user;
 pub mod volume;
-pub mod files;
