@@ -189,7 +189,6 @@ mod tests {
                         preserve_case: false,
                         problem: None,
                         position: Position::default(),
-                        problem: None,
                     })
                 })
                 .collect(),
