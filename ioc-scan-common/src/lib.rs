@@ -380,3 +380,43 @@ mod tests {
         assert_eq!(read::kind(&bytes[..3]), None);
     }
 }
+
+// ---------------------------------------------------------------- network isolation
+
+/// `cgroup_skb/egress`: network isolation (drops all but loopback and the allow list).
+pub const PROG_ISOLATE_EGRESS: &str = "isolate_egress";
+/// `cgroup_skb/ingress`: network isolation.
+pub const PROG_ISOLATE_INGRESS: &str = "isolate_ingress";
+/// Array with one [`IsolateState`] at index 0.
+pub const MAP_ISOLATE_STATE: &str = "ISOLATE_STATE";
+/// LPM trie `{prefix_len: u32, addr: [u8; 4]}` → `u8`: IPv4 peers always allowed.
+pub const MAP_ISOLATE_ALLOW_V4: &str = "ISOLATE_ALLOW_V4";
+/// LPM trie `{prefix_len: u32, addr: [u8; 16]}` → `u8`: IPv6 peers always allowed.
+pub const MAP_ISOLATE_ALLOW_V6: &str = "ISOLATE_ALLOW_V6";
+/// Entries of each allow list.
+pub const ISOLATE_ALLOW_MAX: u32 = 1024;
+
+/// [`IsolateState::flags`]: isolation is on (until `expires_boot_ns`).
+pub const ISOLATE_ON: u32 = 1 << 0;
+/// Let DHCP (UDP ports 67/68, DHCPv6 546/547) through, so the device keeps
+/// its address while isolated.
+pub const ISOLATE_ALLOW_DHCP: u32 = 1 << 1;
+
+/// The isolation programs' settings ([`MAP_ISOLATE_STATE`], index 0). The
+/// programs drop nothing once `CLOCK_BOOTTIME` reaches `expires_boot_ns`:
+/// expiry holds even when no ioc-scan process runs to lift it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IsolateState {
+    /// `bpf_ktime_get_boot_ns()` at which isolation ends.
+    pub expires_boot_ns: u64,
+    /// `ISOLATE_*` bits.
+    pub flags: u32,
+    pub _pad: u32,
+}
+
+const _: () = assert!(size_of::<IsolateState>() == 16);
+
+#[cfg(feature = "user")]
+// SAFETY: #[repr(C)], integers only, explicit padding: any bit pattern is valid.
+unsafe impl aya::Pod for IsolateState {}

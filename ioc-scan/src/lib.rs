@@ -10,6 +10,7 @@ pub mod collect;
 pub mod eval;
 pub mod indicator;
 pub mod openioc;
+pub mod respond;
 pub mod store;
 pub mod terms;
 pub mod scan;
