@@ -12,6 +12,10 @@ fn creates_a_new_database_with_its_folder_and_reopens_it() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state/sub/ioc-scan.redb");
     let store = open_at(&path, clock());
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&path), 0o600);
+    assert_eq!(mode(path.parent().unwrap()), 0o700);
     let task = store
         .create_task(new_task("t", collection(&[("a.ioc", "A", "/tmp/a")])))
         .unwrap();

@@ -15,6 +15,7 @@ use super::records::RunStatus;
 use super::tables::{self, META, META_SCHEMA_VERSION, SCHEMA_VERSION};
 use super::Store;
 use redb::{ConcurrencyMode, DatabaseError, ReadableDatabase, ReadableTable, TableError};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -78,8 +79,23 @@ impl Store {
             Err(e) => return Err(io(e)),
         };
         if fresh {
+            // Results say where a host is compromised: owner-only folder and file.
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir).map_err(io)?;
+                std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(dir)
+                    .map_err(io)?;
+            }
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)
+            {
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(io(e)),
             }
         } else {
             // Check before any writable open touches the file.
