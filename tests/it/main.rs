@@ -2,4 +2,5 @@
 mod cli_validate;
 mod common;
 mod eval;
+mod monitor_cli;
 mod openioc;

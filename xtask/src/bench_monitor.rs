@@ -117,15 +117,42 @@ impl Drop for BenchCgroup {
     }
 }
 
-fn time_execs(n: usize) -> Result<f64> {
-    let start = Instant::now();
-    for _ in 0..n {
-        let status = Command::new("/bin/true").status().context("running /bin/true")?;
-        if !status.success() {
-            bail!("/bin/true failed");
+/// CPU seconds (user + system) used so far by this process and by its
+/// reaped children.
+fn cpu_now() -> f64 {
+    let secs = |who| {
+        // SAFETY: getrusage fills the struct it is given.
+        let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+        unsafe { libc::getrusage(who, &mut ru) };
+        let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+        tv(ru.ru_utime) + tv(ru.ru_stime)
+    };
+    secs(libc::RUSAGE_SELF) + secs(libc::RUSAGE_CHILDREN)
+}
+
+/// Wall and CPU seconds of one workload.
+#[derive(Clone, Copy)]
+struct Cost {
+    wall: f64,
+    cpu: f64,
+}
+
+fn measure(f: impl FnOnce() -> Result<()>) -> Result<Cost> {
+    let (start, cpu) = (Instant::now(), cpu_now());
+    f()?;
+    Ok(Cost { wall: start.elapsed().as_secs_f64(), cpu: cpu_now() - cpu })
+}
+
+fn time_execs(n: usize) -> Result<Cost> {
+    measure(|| {
+        for _ in 0..n {
+            let status = Command::new("/bin/true").status().context("running /bin/true")?;
+            if !status.success() {
+                bail!("/bin/true failed");
+            }
         }
-    }
-    Ok(start.elapsed().as_secs_f64())
+        Ok(())
+    })
 }
 
 /// Close with RST (SO_LINGER 0): no TIME_WAIT piles up over 100,000s of connects.
@@ -137,7 +164,10 @@ fn reset_on_close(stream: &TcpStream) {
     }
 }
 
-fn time_connects(n: usize) -> Result<f64> {
+/// `n` loopback connections, one at a time: connect, wait for the server
+/// to accept and close (EOF), close with RST. Waiting keeps the accept
+/// queue from overflowing (a dropped SYN costs a 1 s retransmit).
+fn time_connects(n: usize) -> Result<Cost> {
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let addr = listener.local_addr()?;
     let server = std::thread::spawn(move || {
@@ -148,14 +178,17 @@ fn time_connects(n: usize) -> Result<f64> {
             }
         }
     });
-    let start = Instant::now();
-    for _ in 0..n {
-        let s = TcpStream::connect(addr).context("loopback connect")?;
-        reset_on_close(&s);
-    }
-    let elapsed = start.elapsed().as_secs_f64();
+    let cost = measure(|| {
+        let mut buf = [0u8; 1];
+        for _ in 0..n {
+            let mut s = TcpStream::connect(addr).context("loopback connect")?;
+            let _ = std::io::Read::read(&mut s, &mut buf);
+            reset_on_close(&s);
+        }
+        Ok(())
+    });
     server.join().ok();
-    Ok(elapsed)
+    cost
 }
 
 struct Monitor {
@@ -264,13 +297,21 @@ pub fn run(root: &Path, p: &Params) -> Result<()> {
         p.indicators,
         cgroup.path.display()
     );
-    let (mut exec_without, mut exec_with, mut conn_without, mut conn_with) = (vec![], vec![], vec![], vec![]);
+    // Per workload: (wall without, wall with, cpu without, cpu with).
+    let mut exec: [Vec<f64>; 4] = Default::default();
+    let mut conn: [Vec<f64>; 4] = Default::default();
     let mut lost_total = 0u64;
     let mut events_total = 0u64;
-    let mut cpu_total = 0.0;
+    let mut monitor_cpu = 0.0;
     // Warm-up (page cache, binaries), not counted.
     time_execs(p.execs / 20)?;
     time_connects(p.connects / 20)?;
+    let record = |into: &mut [Vec<f64>; 4], without: Cost, with: Cost| {
+        into[0].push(without.wall);
+        into[1].push(with.wall);
+        into[2].push(without.cpu);
+        into[3].push(with.cpu);
+    };
     for round in 0..p.rounds {
         let ew = time_execs(p.execs)?;
         let cw = time_connects(p.connects)?;
@@ -283,25 +324,29 @@ pub fn run(root: &Path, p: &Params) -> Result<()> {
         let lost = summary["lost_events"].as_u64().unwrap_or(u64::MAX);
         let events = summary["events"].as_u64().unwrap_or(0);
         println!(
-            "round {}: exec {:.2}s -> {:.2}s ({:+.1}%), connect {:.2}s -> {:.2}s ({:+.1}%), monitor: {} events, {} lost, {:.2} CPU s",
+            "round {}: exec {:.2}s -> {:.2}s wall ({:+.1}%), {:.2} -> {:.2} CPU s ({:+.1}%); connect {:.2}s -> {:.2}s wall ({:+.1}%), {:.2} -> {:.2} CPU s ({:+.1}%); monitor: {} events, {} lost, {:.2} CPU s",
             round + 1,
-            ew,
-            em,
-            (em / ew - 1.0) * 100.0,
-            cw,
-            cm,
-            (cm / cw - 1.0) * 100.0,
+            ew.wall,
+            em.wall,
+            (em.wall / ew.wall - 1.0) * 100.0,
+            ew.cpu,
+            em.cpu,
+            (em.cpu / ew.cpu - 1.0) * 100.0,
+            cw.wall,
+            cm.wall,
+            (cm.wall / cw.wall - 1.0) * 100.0,
+            cw.cpu,
+            cm.cpu,
+            (cm.cpu / cw.cpu - 1.0) * 100.0,
             events,
             lost,
             cpu
         );
-        exec_without.push(ew);
-        exec_with.push(em);
-        conn_without.push(cw);
-        conn_with.push(cm);
+        record(&mut exec, ew, em);
+        record(&mut conn, cw, cm);
         lost_total = lost_total.saturating_add(lost);
         events_total += events;
-        cpu_total += cpu;
+        monitor_cpu += cpu;
     }
 
     // Exec-to-kill latency.
@@ -310,12 +355,20 @@ pub fn run(root: &Path, p: &Params) -> Result<()> {
     let (mut killed_times, killed) = spawn_times(&kill_bin, p.kill_samples)?;
     let kill_summary = m.stop()?;
 
-    let (ew, em, cw, cm) = (median(&mut exec_without), median(&mut exec_with), median(&mut conn_without), median(&mut conn_with));
     let (spare_ms, kill_ms) = (median(&mut spare), median(&mut killed_times));
     println!();
-    println!("exec    (median of {}): {:.3}s without, {:.3}s with: ratio {:.3} ({:+.1}%, target <= +5%)", p.rounds, ew, em, em / ew, (em / ew - 1.0) * 100.0);
-    println!("connect (median of {}): {:.3}s without, {:.3}s with: ratio {:.3} ({:+.1}%, target <= +5%)", p.rounds, cw, cm, cm / cw, (cm / cw - 1.0) * 100.0);
-    println!("lost events: {lost_total} of {events_total} (target 0); monitor CPU: {cpu_total:.2} s over the timed runs with it");
+    for (name, v) in [("exec", &mut exec), ("connect", &mut conn)] {
+        let (ww, wm, cw, cm) = (median(&mut v[0]), median(&mut v[1]), median(&mut v[2]), median(&mut v[3]));
+        println!(
+            "{name:<7} median of {}: wall {ww:.3}s -> {wm:.3}s (ratio {:.3}, {:+.1}%), workload CPU {cw:.3}s -> {cm:.3}s (ratio {:.3}, {:+.1}%); target <= +5%",
+            p.rounds,
+            wm / ww,
+            (wm / ww - 1.0) * 100.0,
+            cm / cw,
+            (cm / cw - 1.0) * 100.0
+        );
+    }
+    println!("lost events: {lost_total} of {events_total} (target 0); the monitor itself used {monitor_cpu:.2} CPU s over the timed runs");
     println!(
         "exec-to-kill: {killed}/{} killed at exec, spawn-to-reaped median {:.3} ms (an identical binary left alone: {:.3} ms, {} killed); lost in that run: {}",
         p.kill_samples,
