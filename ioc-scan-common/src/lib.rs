@@ -132,6 +132,10 @@ pub struct Config {
     pub flags: u32,
     /// ioc-scan's own process id: never killed.
     pub self_tgid: u32,
+    /// Wake user space up only once this many bytes wait in the ring
+    /// buffer (it also polls on a timer); 0: wake up on every event.
+    pub wakeup_bytes: u32,
+    pub _pad: u32,
     pub offsets: TaskOffsets,
 }
 
@@ -309,7 +313,7 @@ pub struct SockOwner {
 
 // The layouts are part of the kernel/user contract: a change must be seen.
 const _: () = assert!(size_of::<TaskOffsets>() == 56);
-const _: () = assert!(size_of::<Config>() == 64);
+const _: () = assert!(size_of::<Config>() == 72);
 const _: () = assert!(size_of::<InodeKey>() == 16);
 const _: () = assert!(size_of::<Block4Key>() == 8);
 const _: () = assert!(size_of::<Block6Key>() == 20);

@@ -17,7 +17,7 @@ use ioc_scan_common::{
     DnsEvent, DNS_INGRESS, DNS_IPV6, DNS_OWNER_KNOWN, DNS_PAYLOAD_LEN, DNS_TRUNCATED, EVENT_DNS,
 };
 
-use crate::maps::{count_lost, COOKIE_OWNER, EVENTS};
+use crate::maps::{config, count_lost, submit_flags, COOKIE_OWNER, EVENTS};
 
 const PASS: i32 = 1;
 const ETH_P_IP: u16 = 0x0800;
@@ -41,6 +41,17 @@ pub fn dns_ingress(ctx: SkBuffContext) -> i32 {
 
 fn try_dns(ctx: &SkBuffContext, ingress: bool) -> Result<(), i64> {
     let skb = ctx.skb.skb;
+    // Fast path for every other packet, without a helper call: the
+    // socket's own ports. A connected socket whose peer is not port 53 (and
+    // that is not itself port 53) carries no DNS; unconnected sockets (peer
+    // port 0) go on to the packet headers.
+    let local = ctx.skb.local_port();
+    let remote = ctx.skb.remote_port();
+    // remote_port holds the big-endian port, shifted up 16 bits on some kernels.
+    let remote = u16::from_be(if remote > 0xffff { remote >> 16 } else { remote } as u16);
+    if local != u32::from(DNS_PORT) && remote != DNS_PORT && remote != 0 {
+        return Ok(());
+    }
     // SAFETY: the context the kernel passed; the verifier checks the access.
     let protocol = u16::from_be(unsafe { (*skb).protocol } as u16);
     let mut src = [0u8; 16];
@@ -134,6 +145,6 @@ fn try_dns(ctx: &SkBuffContext, ingress: bool) -> Result<(), i64> {
             }
         }
     }
-    entry.submit(0);
+    entry.submit(submit_flags(&config()));
     Ok(())
 }

@@ -25,7 +25,7 @@ use ioc_scan_common::{
 };
 
 use crate::maps::{
-    config, count_lost, ExecScratch, EVENTS, EXEC_SCRATCH, KILL_COMM, KILL_INODE, KILL_PATH,
+    config, count_lost, submit_flags, ExecScratch, EVENTS, EXEC_SCRATCH, KILL_COMM, KILL_INODE, KILL_PATH,
 };
 
 /// `__data_loc char[] filename` of the tracepoint record (see its format file).
@@ -101,7 +101,7 @@ fn try_sched_process_exec(ctx: &TracePointContext) -> Result<(), i64> {
         }
     }
 
-    if EVENTS.output::<ExecEvent>(&scratch.event, 0).is_err() {
+    if EVENTS.output::<ExecEvent>(&scratch.event, submit_flags(&cfg)).is_err() {
         count_lost(EVENT_EXEC);
     }
     Ok(())

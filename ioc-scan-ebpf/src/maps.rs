@@ -65,6 +65,22 @@ pub fn config() -> Config {
     CONFIG.get(0).copied().unwrap_or_default()
 }
 
+/// Flags for a ring buffer submit: no wake-up while little is waiting (user
+/// space polls on a timer too), a forced one past the configured amount.
+/// Waking the reader on every event would cost more than the event.
+#[inline(always)]
+pub fn submit_flags(cfg: &Config) -> u64 {
+    use aya_ebpf::bindings::{BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP};
+    if cfg.wakeup_bytes == 0 {
+        return 0;
+    }
+    if EVENTS.query(u64::from(BPF_RB_AVAIL_DATA)) >= u64::from(cfg.wakeup_bytes) {
+        u64::from(BPF_RB_FORCE_WAKEUP)
+    } else {
+        u64::from(BPF_RB_NO_WAKEUP)
+    }
+}
+
 /// Count one event of `kind` that did not fit in the ring buffer.
 #[inline(always)]
 pub fn count_lost(kind: u32) {

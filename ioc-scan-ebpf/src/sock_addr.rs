@@ -7,7 +7,7 @@ use ioc_scan_common::{
     EVENT_BLOCKED, EVENT_CONN,
 };
 
-use crate::maps::{config, count_lost, current_owner, BLOCK_V4, BLOCK_V6, COOKIE_OWNER, EVENTS};
+use crate::maps::{config, count_lost, current_owner, submit_flags, BLOCK_V4, BLOCK_V6, COOKIE_OWNER, EVENTS};
 
 /// Return values of cgroup sock_addr programs.
 pub const ALLOW: i32 = 1;
@@ -85,7 +85,7 @@ pub fn on_sock_addr(ctx: &SockAddrContext, v6: bool, from: u32) -> Result<i32, i
         time_ns: unsafe { generated::bpf_ktime_get_boot_ns() },
         comm: owner.comm,
     };
-    if EVENTS.output::<ConnEvent>(&ev, 0).is_err() {
+    if EVENTS.output::<ConnEvent>(&ev, submit_flags(&cfg)).is_err() {
         count_lost(kind);
     }
     Ok(if blocked { DENY } else { ALLOW })

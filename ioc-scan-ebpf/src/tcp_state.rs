@@ -12,7 +12,7 @@ use ioc_scan_common::{
     TCP_CLOSE, TCP_ESTABLISHED, TCP_LISTEN, TCP_SYN_SENT,
 };
 
-use crate::maps::{count_lost, current_owner, EVENTS, TCP_OWNER};
+use crate::maps::{config, count_lost, current_owner, submit_flags, EVENTS, TCP_OWNER};
 
 const AF_INET6: u16 = 10;
 const IPPROTO_TCP: u16 = 6;
@@ -94,7 +94,7 @@ fn try_inet_sock_set_state(ctx: &TracePointContext) -> Result<(), i32> {
         ev.uid = owner.uid;
         ev.comm = owner.comm;
     }
-    if EVENTS.output::<ConnEvent>(&ev, 0).is_err() {
+    if EVENTS.output::<ConnEvent>(&ev, submit_flags(&config())).is_err() {
         count_lost(EVENT_CONN);
     }
     Ok(())

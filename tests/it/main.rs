@@ -2,6 +2,7 @@
 mod cli_validate;
 mod common;
 mod eval;
+mod monitor_cli;
 mod openioc;
 mod cli_task;
 mod store_agent;

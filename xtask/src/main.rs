@@ -1,7 +1,11 @@
 //! Build, generate and test helpers: `cargo xtask --help`.
 mod bench_scan;
 mod bench_store;
+mod bench_monitor;
+mod ebpf;
 mod gen_terms;
+mod kernel_tests;
+mod setup;
 mod test_all;
 
 use clap::Parser;
@@ -29,6 +33,36 @@ enum Cmd {
         #[arg(long)]
         million: bool,
     },
+    /// Install what building the eBPF programs needs (llvm-22-dev,
+    /// bpf-linker, nightly rust-src), each only if missing.
+    Setup,
+    /// Build the eBPF programs on their own (cargo build does it too).
+    BuildEbpf {
+        /// Debug profile instead of release (the embedded object is release).
+        #[arg(long)]
+        debug: bool,
+    },
+    /// Run the root + BPF tests (tests/kernel) one at a time.
+    KernelTests {
+        /// Passed to the test binary (e.g. a test name filter).
+        args: Vec<String>,
+    },
+    /// Time exec and connect storms without and with `ioc-scan monitor`,
+    /// count lost events, measure the exec-to-kill latency (root).
+    BenchMonitor {
+        #[arg(long, default_value_t = 20_000)]
+        execs: usize,
+        #[arg(long, default_value_t = 20_000)]
+        connects: usize,
+        /// Rounds (without, then with the monitor); medians are reported.
+        #[arg(long, default_value_t = 5)]
+        rounds: usize,
+        #[arg(long, default_value_t = 1000)]
+        indicators: usize,
+        /// Execs of the kill binary for the latency figure.
+        #[arg(long, default_value_t = 200)]
+        kill_samples: usize,
+    },
 }
 
 /// The workspace root (xtask lives one level below it).
@@ -42,5 +76,11 @@ fn main() -> anyhow::Result<()> {
         Cmd::Test => test_all::run(&workspace_root()),
         Cmd::BenchStore => bench_store::run(&workspace_root()),
         Cmd::BenchScan { runs, million } => bench_scan::run(&workspace_root(), bench_scan::Options { runs, million }),
+        Cmd::Setup => setup::run_setup(),
+        Cmd::BuildEbpf { debug } => ebpf::run(&workspace_root(), !debug),
+        Cmd::KernelTests { args } => kernel_tests::run(&workspace_root(), &args),
+        Cmd::BenchMonitor { execs, connects, rounds, indicators, kill_samples } => {
+            bench_monitor::run(&workspace_root(), &bench_monitor::Params { execs, connects, rounds, indicators, kill_samples })
+        }
     }
 }

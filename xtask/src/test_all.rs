@@ -21,6 +21,7 @@ fn cargo(root: &Path, args: &[&str]) -> Result<()> {
 
 pub fn run(root: &Path) -> Result<()> {
     crate::gen_terms::run(root, true)?;
+    crate::setup::run_setup()?;
     cargo(root, &["test", "--workspace", "--no-fail-fast"])?;
     cargo(root, &["test", "-p", "ioc-scan", "--test", "kernel", "--", "--ignored", "--test-threads=1"])?;
     Ok(())

@@ -80,6 +80,9 @@ pub struct Args {
     /// How often lost-event counters are read, in milliseconds.
     #[arg(long, hide = true, default_value_t = 1000)]
     pub lost_interval_ms: u64,
+    /// How often the ring buffer is drained without a wake-up, in milliseconds.
+    #[arg(long, hide = true, default_value_t = 20)]
+    pub poll_ms: u64,
     /// Wait this long after `ready` before reading events (tests: make the
     /// ring buffer overflow on purpose).
     #[arg(long, hide = true, default_value_t = 0)]
@@ -243,22 +246,19 @@ impl Monitor<'_> {
         let sleep = tokio::time::sleep(deadline.unwrap_or(Duration::from_secs(u64::from(u32::MAX))));
         tokio::pin!(sleep);
         let mut lost_timer = tokio::time::interval(Duration::from_millis(args.lost_interval_ms.max(10)));
+        let mut poll_timer = tokio::time::interval(Duration::from_millis(args.poll_ms.max(1)));
+        poll_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut batch = Vec::with_capacity(BATCH);
         loop {
             tokio::select! {
                 read = reader.read(&mut batch, BATCH) => {
                     read.context("reading the event ring buffer")?;
-                    for record in batch.drain(..) {
-                        self.stats.events += 1;
-                        match record {
-                            Ok(event) => self.handle(event),
-                            Err(err) => {
-                                self.stats.decode_errors += 1;
-                                eprintln!("ioc-scan: bad kernel event: {err}");
-                            }
-                        }
+                    self.handle_batch(&mut batch);
+                }
+                _ = poll_timer.tick() => {
+                    while reader.drain(&mut batch, BATCH) > 0 {
+                        self.handle_batch(&mut batch);
                     }
-                    self.out.flush().ok();
                 }
                 _ = lost_timer.tick() => {
                     self.report_lost();
@@ -270,17 +270,24 @@ impl Monitor<'_> {
             }
         }
         // What is still in the ring buffer when asked to stop.
-        let mut rest = Vec::new();
-        while let Ok(Ok(())) = tokio::time::timeout(Duration::from_millis(50), reader.read(&mut rest, BATCH)).await {
-            for record in rest.drain(..) {
-                self.stats.events += 1;
-                match record {
-                    Ok(event) => self.handle(event),
-                    Err(_) => self.stats.decode_errors += 1,
+        while reader.drain(&mut batch, BATCH) > 0 {
+            self.handle_batch(&mut batch);
+        }
+        Ok(())
+    }
+
+    fn handle_batch(&mut self, batch: &mut Vec<Result<Event, ioc_scan::collect::ebpf::events::DecodeError>>) {
+        for record in batch.drain(..) {
+            self.stats.events += 1;
+            match record {
+                Ok(event) => self.handle(event),
+                Err(err) => {
+                    self.stats.decode_errors += 1;
+                    eprintln!("ioc-scan: bad kernel event: {err}");
                 }
             }
         }
-        Ok(())
+        self.out.flush().ok();
     }
 
     fn evaluate(&mut self, obs: &dyn Observation) -> Vec<Detection> {

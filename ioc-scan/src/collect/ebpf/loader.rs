@@ -75,6 +75,7 @@ pub struct ProgramStatus {
 pub struct Kernel {
     ebpf: Ebpf,
     cgroup: PathBuf,
+    ring_buffer_bytes: u32,
     /// The struct offsets given to the exec program, or why there are none.
     pub offsets: Result<k::TaskOffsets, String>,
     pub programs: Vec<ProgramStatus>,
@@ -168,7 +169,7 @@ impl Kernel {
             }
         })?;
         let offsets = Btf::from_sys_fs().and_then(|b| b.task_offsets()).map_err(|e| e.to_string());
-        Ok(Kernel { ebpf, cgroup, offsets, programs: Vec::new() })
+        Ok(Kernel { ebpf, cgroup, ring_buffer_bytes: opts.ring_buffer_bytes, offsets, programs: Vec::new() })
     }
 
     /// Write the settings and the kill / block lists to the maps.
@@ -215,7 +216,9 @@ impl Kernel {
                 self.block(rule.ip, rule.port)?;
             }
         }
-        let config = k::Config { flags, self_tgid: std::process::id(), offsets };
+        // Wake the reader once 1/16 of the ring is waiting; it polls on a
+        // timer for the rest (see `reader`).
+        let config = k::Config { flags, self_tgid: std::process::id(), wakeup_bytes: self.ring_buffer_bytes / 16, _pad: 0, offsets };
         let map = self.ebpf.map_mut(k::MAP_CONFIG).ok_or(LoadError::Map { map: k::MAP_CONFIG, reason: "missing".into() })?;
         let mut array: Array<&mut MapData, k::Config> = Array::try_from(map).map_err(|e| map_err(k::MAP_CONFIG, &e))?;
         array.set(0, config, 0).map_err(|e| map_err(k::MAP_CONFIG, &e))

@@ -5,8 +5,10 @@ use aya::maps::{MapData, RingBuf};
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 
-/// The ring buffer, registered with the tokio reactor (epoll): the kernel
-/// wakes it when events are submitted.
+/// The ring buffer, registered with the tokio reactor (epoll). The programs
+/// wake the reader only once a good part of the ring is waiting (a wake-up
+/// per event would cost more than the event), so the owner also calls
+/// [`EventReader::drain`] on a short timer.
 pub struct EventReader {
     fd: AsyncFd<RingBuf<MapData>>,
 }
@@ -18,6 +20,18 @@ impl EventReader {
         // for as long as the AsyncFd owns the RingBuf.
         let fd = unsafe { AsyncFd::register_with_interest(ring, Interest::READABLE) }.map_err(|e| e.into_parts().1)?;
         Ok(EventReader { fd })
+    }
+
+    /// Take at most `max` waiting events now, without waiting.
+    pub fn drain(&mut self, out: &mut Vec<Result<Event, DecodeError>>, max: usize) -> usize {
+        let ring = self.fd.get_mut();
+        let mut n = 0;
+        while n < max {
+            let Some(item) = ring.next() else { break };
+            out.push(decode(&item));
+            n += 1;
+        }
+        n
     }
 
     /// Wait until events are there, then take at most `max` of them.

@@ -1,0 +1,384 @@
+//! `cargo xtask bench-monitor`: what `ioc-scan monitor` costs the host.
+//!
+//! In one run, alternating without and with a monitor (1,000 indicators,
+//! `--kill --block`, network programs on a bench cgroup the workload runs
+//! in): N fork+exec of /bin/true and N loopback TCP connects, timed; the
+//! median of several rounds gives the slowdown (target: at most 5%). The
+//! monitor's summary gives the events it lost (target: 0). Then the
+//! exec-to-kill latency: spawn-to-reaped time of a binary the kernel kills
+//! at exec, next to the same time for an identical binary it leaves alone.
+
+use anyhow::{bail, Context, Result};
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::net::{TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{channel, Receiver};
+use std::time::{Duration, Instant};
+
+pub struct Params {
+    pub execs: usize,
+    pub connects: usize,
+    pub rounds: usize,
+    pub indicators: usize,
+    pub kill_samples: usize,
+}
+
+const KILL_NAME: &str = "iocbenchkill";
+const SPARE_NAME: &str = "iocbenchspare";
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    let mid = v.len() / 2;
+    if v.len() % 2 == 1 {
+        v[mid]
+    } else {
+        (v[mid - 1] + v[mid]) / 2.0
+    }
+}
+
+/// One OpenIOC 1.1 file with one item.
+fn ioc_xml(id: &str, term: &str, value: &str) -> String {
+    let doc = term.split('/').next().unwrap_or(term);
+    format!(
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<OpenIOC id=\"{id}\" xmlns=\"http://openioc.org/schemas/OpenIOC_1.1\"><metadata><short_description>{id}</short_description></metadata><criteria><Indicator operator=\"OR\" id=\"{id}-root\"><IndicatorItem id=\"{id}-item\" condition=\"is\"><Context document=\"{doc}\" search=\"{term}\" type=\"mir\"/><Content type=\"string\">{value}</Content></IndicatorItem></Indicator></criteria></OpenIOC>\n"
+    )
+}
+
+/// `indicators` IOCs on the three live documents, none of which the
+/// workload matches, one of them naming the kill binary.
+fn write_iocs(dir: &Path, indicators: usize) -> Result<PathBuf> {
+    let iocs = dir.join("iocs");
+    std::fs::create_dir_all(&iocs)?;
+    for i in 0..indicators.saturating_sub(1) {
+        let (term, value) = match i % 5 {
+            0 | 1 => ("ProcessItem/name", format!("bench-nomatch-{i}")),
+            2 => ("ProcessItem/path", format!("/opt/bench/nomatch/{i}")),
+            // Addresses nobody uses, so that the block list harms no one.
+            3 => ("PortItem/remoteIP", format!("127.255.{}.{}", (i / 250) % 250, i % 250 + 1)),
+            _ => ("DnsEntryItem/RecordName", format!("nomatch-{i}.bench.invalid")),
+        };
+        std::fs::write(iocs.join(format!("bench-{i}.ioc")), ioc_xml(&format!("bench-{i}"), term, &value))?;
+    }
+    std::fs::write(iocs.join("bench-kill.ioc"), ioc_xml("bench-kill", "ProcessItem/name", KILL_NAME))?;
+    Ok(iocs)
+}
+
+fn cgroup2_root() -> Result<PathBuf> {
+    let mounts = std::fs::read_to_string("/proc/self/mounts")?;
+    mounts
+        .lines()
+        .find_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.get(2) == Some(&"cgroup2")).then(|| PathBuf::from(f[1]))
+        })
+        .context("no cgroup v2 mount")
+}
+
+/// This process's cgroup v2 path (relative to the mount).
+fn own_cgroup() -> Result<String> {
+    let text = std::fs::read_to_string("/proc/self/cgroup")?;
+    text.lines().find_map(|l| l.strip_prefix("0::").map(str::to_string)).context("no cgroup v2 entry in /proc/self/cgroup")
+}
+
+/// The bench runs inside its own cgroup (the monitor's network programs
+/// attach there, never to the host's root); it moves back when dropped.
+struct BenchCgroup {
+    path: PathBuf,
+    back: PathBuf,
+}
+
+impl BenchCgroup {
+    fn enter() -> Result<BenchCgroup> {
+        let root = cgroup2_root()?;
+        let back = root.join(own_cgroup()?.trim_start_matches('/'));
+        let path = root.join(format!("ioc-scan-bench-{}", std::process::id()));
+        std::fs::create_dir_all(&path).with_context(|| format!("creating {}", path.display()))?;
+        std::fs::write(path.join("cgroup.procs"), std::process::id().to_string()).context("joining the bench cgroup")?;
+        Ok(BenchCgroup { path, back })
+    }
+}
+
+impl Drop for BenchCgroup {
+    fn drop(&mut self) {
+        let _ = std::fs::write(self.back.join("cgroup.procs"), std::process::id().to_string());
+        for _ in 0..50 {
+            if std::fs::remove_dir(&self.path).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// CPU seconds (user + system) used so far by this process and by its
+/// reaped children.
+fn cpu_now() -> f64 {
+    let secs = |who| {
+        // SAFETY: getrusage fills the struct it is given.
+        let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+        unsafe { libc::getrusage(who, &mut ru) };
+        let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+        tv(ru.ru_utime) + tv(ru.ru_stime)
+    };
+    secs(libc::RUSAGE_SELF) + secs(libc::RUSAGE_CHILDREN)
+}
+
+/// Wall and CPU seconds of one workload.
+#[derive(Clone, Copy)]
+struct Cost {
+    wall: f64,
+    cpu: f64,
+}
+
+fn measure(f: impl FnOnce() -> Result<()>) -> Result<Cost> {
+    let (start, cpu) = (Instant::now(), cpu_now());
+    f()?;
+    Ok(Cost { wall: start.elapsed().as_secs_f64(), cpu: cpu_now() - cpu })
+}
+
+fn time_execs(n: usize) -> Result<Cost> {
+    measure(|| {
+        for _ in 0..n {
+            let status = Command::new("/bin/true").status().context("running /bin/true")?;
+            if !status.success() {
+                bail!("/bin/true failed");
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Close with RST (SO_LINGER 0): no TIME_WAIT piles up over 100,000s of connects.
+fn reset_on_close(stream: &TcpStream) {
+    let linger = libc::linger { l_onoff: 1, l_linger: 0 };
+    // SAFETY: setsockopt on an open socket with a valid struct.
+    unsafe {
+        libc::setsockopt(stream.as_raw_fd(), libc::SOL_SOCKET, libc::SO_LINGER, (&linger as *const libc::linger).cast(), std::mem::size_of::<libc::linger>() as u32);
+    }
+}
+
+/// `n` loopback connections, one at a time: connect, wait for the server
+/// to accept and close (EOF), close with RST. Waiting keeps the accept
+/// queue from overflowing (a dropped SYN costs a 1 s retransmit).
+fn time_connects(n: usize) -> Result<Cost> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let addr = listener.local_addr()?;
+    let server = std::thread::spawn(move || {
+        for _ in 0..n {
+            match listener.accept() {
+                Ok((s, _)) => drop(s),
+                Err(_) => break,
+            }
+        }
+    });
+    let cost = measure(|| {
+        let mut buf = [0u8; 1];
+        for _ in 0..n {
+            let mut s = TcpStream::connect(addr).context("loopback connect")?;
+            let _ = std::io::Read::read(&mut s, &mut buf);
+            reset_on_close(&s);
+        }
+        Ok(())
+    });
+    server.join().ok();
+    cost
+}
+
+struct Monitor {
+    child: Child,
+    lines: Receiver<Value>,
+}
+
+impl Monitor {
+    fn start(binary: &Path, iocs: &Path, cgroup: &Path) -> Result<Monitor> {
+        let mut child = Command::new(binary)
+            .args(["monitor", "--json", "--kill", "--block", "--ioc"])
+            .arg(iocs)
+            .arg("--cgroup")
+            .arg(cgroup)
+            .stdout(Stdio::piped())
+            .spawn()
+            .context("starting ioc-scan monitor")?;
+        let stdout = child.stdout.take().context("monitor stdout")?;
+        let (tx, rx) = channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Ok(v) = serde_json::from_str::<Value>(&line) {
+                    if tx.send(v).is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+        let m = Monitor { child, lines: rx };
+        loop {
+            match m.lines.recv_timeout(Duration::from_secs(120)) {
+                Ok(v) if v["type"] == "ready" => return Ok(m),
+                Ok(_) => {}
+                Err(_) => bail!("the monitor did not get ready"),
+            }
+        }
+    }
+
+    /// CPU seconds (user + system) the monitor used so far.
+    fn cpu_seconds(&self) -> f64 {
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())) else { return f64::NAN };
+        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else { return f64::NAN };
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let ticks = |i: usize| f.get(i).and_then(|s| s.parse::<f64>().ok()).unwrap_or(f64::NAN);
+        (ticks(11) + ticks(12)) / 100.0
+    }
+
+    /// SIGINT it and return its summary line.
+    fn stop(mut self) -> Result<Value> {
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGINT) };
+        let mut summary = Value::Null;
+        while let Ok(v) = self.lines.recv_timeout(Duration::from_secs(60)) {
+            if v["type"] == "summary" {
+                summary = v;
+            }
+        }
+        self.child.wait()?;
+        Ok(summary)
+    }
+}
+
+/// Spawn-to-reaped times (ms) of `program`, and how many died of SIGKILL.
+fn spawn_times(program: &Path, n: usize) -> Result<(Vec<f64>, usize)> {
+    let mut times = Vec::with_capacity(n);
+    let mut killed = 0;
+    for _ in 0..n {
+        let start = Instant::now();
+        let status = Command::new(program).status()?;
+        times.push(start.elapsed().as_secs_f64() * 1000.0);
+        if status.signal() == Some(libc::SIGKILL) {
+            killed += 1;
+        }
+    }
+    Ok((times, killed))
+}
+
+pub fn run(root: &Path, p: &Params) -> Result<()> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        bail!("bench-monitor needs root (it loads eBPF programs)");
+    }
+    println!("building ioc-scan (release)");
+    let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+        .args(["build", "--release", "-p", "ioc-scan"])
+        .current_dir(root)
+        .status()?;
+    if !status.success() {
+        bail!("cargo build --release failed");
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
+    let binary = target.join("release/ioc-scan");
+    let dir = tempfile::Builder::new().prefix("ioc-scan-bench").tempdir()?;
+    let iocs = write_iocs(dir.path(), p.indicators)?;
+    let kill_bin = dir.path().join(KILL_NAME);
+    let spare_bin = dir.path().join(SPARE_NAME);
+    std::fs::copy("/bin/true", &kill_bin)?;
+    std::fs::copy("/bin/true", &spare_bin)?;
+    let cgroup = BenchCgroup::enter()?;
+
+    println!(
+        "{} rounds of {} execs of /bin/true and {} loopback connects, without and with `ioc-scan monitor` ({} indicators, --kill --block, cgroup {})",
+        p.rounds,
+        p.execs,
+        p.connects,
+        p.indicators,
+        cgroup.path.display()
+    );
+    // Per workload: (wall without, wall with, cpu without, cpu with).
+    let mut exec: [Vec<f64>; 4] = Default::default();
+    let mut conn: [Vec<f64>; 4] = Default::default();
+    let mut lost_total = 0u64;
+    let mut events_total = 0u64;
+    let mut monitor_cpu = 0.0;
+    // Warm-up (page cache, binaries), not counted.
+    time_execs(p.execs / 20)?;
+    time_connects(p.connects / 20)?;
+    let record = |into: &mut [Vec<f64>; 4], without: Cost, with: Cost| {
+        into[0].push(without.wall);
+        into[1].push(with.wall);
+        into[2].push(without.cpu);
+        into[3].push(with.cpu);
+    };
+    for round in 0..p.rounds {
+        let ew = time_execs(p.execs)?;
+        let cw = time_connects(p.connects)?;
+        let m = Monitor::start(&binary, &iocs, &cgroup.path)?;
+        let cpu0 = m.cpu_seconds();
+        let em = time_execs(p.execs)?;
+        let cm = time_connects(p.connects)?;
+        let cpu = m.cpu_seconds() - cpu0;
+        let summary = m.stop()?;
+        let lost = summary["lost_events"].as_u64().unwrap_or(u64::MAX);
+        let events = summary["events"].as_u64().unwrap_or(0);
+        println!(
+            "round {}: exec {:.2}s -> {:.2}s wall ({:+.1}%), {:.2} -> {:.2} CPU s ({:+.1}%); connect {:.2}s -> {:.2}s wall ({:+.1}%), {:.2} -> {:.2} CPU s ({:+.1}%); monitor: {} events, {} lost, {:.2} CPU s",
+            round + 1,
+            ew.wall,
+            em.wall,
+            (em.wall / ew.wall - 1.0) * 100.0,
+            ew.cpu,
+            em.cpu,
+            (em.cpu / ew.cpu - 1.0) * 100.0,
+            cw.wall,
+            cm.wall,
+            (cm.wall / cw.wall - 1.0) * 100.0,
+            cw.cpu,
+            cm.cpu,
+            (cm.cpu / cw.cpu - 1.0) * 100.0,
+            events,
+            lost,
+            cpu
+        );
+        record(&mut exec, ew, em);
+        record(&mut conn, cw, cm);
+        lost_total = lost_total.saturating_add(lost);
+        events_total += events;
+        monitor_cpu += cpu;
+    }
+
+    // Exec-to-kill latency.
+    let m = Monitor::start(&binary, &iocs, &cgroup.path)?;
+    let (mut spare, spare_killed) = spawn_times(&spare_bin, p.kill_samples)?;
+    let (mut killed_times, killed) = spawn_times(&kill_bin, p.kill_samples)?;
+    let kill_summary = m.stop()?;
+
+    let (spare_ms, kill_ms) = (median(&mut spare), median(&mut killed_times));
+    println!();
+    for (name, v) in [("exec", &mut exec), ("connect", &mut conn)] {
+        let (ww, wm, cw, cm) = (median(&mut v[0]), median(&mut v[1]), median(&mut v[2]), median(&mut v[3]));
+        println!(
+            "{name:<7} median of {}: wall {ww:.3}s -> {wm:.3}s (ratio {:.3}, {:+.1}%), workload CPU {cw:.3}s -> {cm:.3}s (ratio {:.3}, {:+.1}%); target <= +5%",
+            p.rounds,
+            wm / ww,
+            (wm / ww - 1.0) * 100.0,
+            cm / cw,
+            (cm / cw - 1.0) * 100.0
+        );
+    }
+    println!("lost events: {lost_total} of {events_total} (target 0); the monitor itself used {monitor_cpu:.2} CPU s over the timed runs");
+    println!(
+        "exec-to-kill: {killed}/{} killed at exec, spawn-to-reaped median {:.3} ms (an identical binary left alone: {:.3} ms, {} killed); lost in that run: {}",
+        p.kill_samples,
+        kill_ms,
+        spare_ms,
+        spare_killed,
+        kill_summary["lost_events"]
+    );
+    if killed != p.kill_samples || spare_killed != 0 {
+        bail!("the kill binary was not killed every time, or the spare one was");
+    }
+    Ok(())
+}
