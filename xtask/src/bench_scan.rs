@@ -52,7 +52,7 @@ impl Rng {
 }
 
 fn build_small(dir: &Path) -> Result<()> {
-    let stamp = dir.join(".complete");
+    let stamp = dir.with_extension("complete");
     if stamp.exists() {
         return Ok(());
     }
@@ -77,7 +77,7 @@ fn build_small(dir: &Path) -> Result<()> {
 }
 
 fn build_large(dir: &Path) -> Result<()> {
-    let stamp = dir.join(".complete");
+    let stamp = dir.with_extension("complete");
     if stamp.exists() {
         return Ok(());
     }
@@ -99,7 +99,7 @@ fn build_large(dir: &Path) -> Result<()> {
 }
 
 fn build_million(dir: &Path) -> Result<()> {
-    let stamp = dir.join(".complete");
+    let stamp = dir.with_extension("complete");
     if stamp.exists() {
         return Ok(());
     }

@@ -86,19 +86,8 @@ impl<'s, 'c> FileVisitor<'s, 'c> {
     /// fail is counted and leaves the content terms absent.
     fn read_content(&mut self, entry: &FileEntry<'_>, obs: &mut FileObservation<'_>, needs: ContentNeeds) {
         let shared = self.shared;
-        let meta = match entry.metadata() {
-            Ok(m) => m,
-            Err(e) => {
-                if e == rustix::io::Errno::NOENT {
-                    self.counters.skip(SkipReason::Vanished);
-                } else {
-                    shared.error(entry.path(), &format!("stat: {}", std::io::Error::from(e)));
-                }
-                obs.set_content_unavailable();
-                return;
-            }
-        };
-        if meta.size > shared.options.max_file_size {
+        let too_large = |size: u64| size > shared.options.max_file_size;
+        if entry.cached_metadata().is_some_and(|m| too_large(m.size)) {
             self.counters.skip(SkipReason::TooLarge);
             obs.set_content_unavailable();
             return;
@@ -121,6 +110,11 @@ impl<'s, 'c> FileVisitor<'s, 'c> {
                 return;
             }
         };
+        if too_large(meta.size) {
+            self.counters.skip(SkipReason::TooLarge);
+            obs.set_content_unavailable();
+            return;
+        }
         let mut scanner = if needs.strings { shared.compiled.content_patterns().map(|p| p.scanner()) } else { None };
         let sink = scanner.as_mut().map(|s| s as &mut dyn ContentSink);
         let read = self.reader.read(&mut file, meta.size, shared.options.max_file_size, needs, sink);

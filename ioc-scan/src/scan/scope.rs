@@ -106,7 +106,7 @@ pub fn paths_named_by(iocs: &[Ioc]) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for ioc in iocs {
         for item in ioc.items() {
-            if item.negate || !matches!(item.condition, Condition::Is | Condition::StartsWith) {
+            if item.negate || !item.evaluable() || !matches!(item.condition, Condition::Is | Condition::StartsWith) {
                 continue;
             }
             let term = terms::lookup(&item.context.search);
@@ -188,6 +188,7 @@ mod tests {
                         negate: *negate,
                         preserve_case: false,
                         position: Position::default(),
+                        problem: None,
                     })
                 })
                 .collect(),

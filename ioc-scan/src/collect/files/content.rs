@@ -139,6 +139,10 @@ impl ContentReader {
                 break;
             }
             report.bytes_read += n as u64;
+            // A read that did not fill the buffer and reached the stat'ed
+            // size met the end of the file: skip the read() that would
+            // return 0 (most files are read in one call).
+            let at_end = n < room && report.bytes_read == expected_size;
             let new = &self.buf[..n];
             if let Some(h) = md5.as_mut() {
                 h.update(new);
@@ -158,7 +162,10 @@ impl ContentReader {
             }
             if !searching && md5.is_none() && sha1.is_none() && sha256.is_none() {
                 // Only the search wanted the bytes, and it has seen enough.
-                report.stopped_early = true;
+                report.stopped_early = !at_end;
+                break;
+            }
+            if at_end {
                 break;
             }
         }
@@ -238,6 +245,30 @@ mod tests {
         assert!(tape.0.is_empty());
     }
 
+    /// Counts read calls.
+    struct Calls<'a>(&'a [u8], usize);
+
+    impl Read for Calls<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            self.1 += 1;
+            self.0.read(buf)
+        }
+    }
+
+    #[test]
+    fn a_small_file_of_the_stated_size_takes_one_read_call() {
+        let mut r = ContentReader::new(64);
+        let needs = ContentNeeds { sha256: true, ..Default::default() };
+        let mut calls = Calls(b"0123456789", 0);
+        let (_, rep) = r.read_from(&mut calls, 10, u64::MAX, needs, None).unwrap();
+        assert_eq!((calls.1, rep.bytes_read), (1, 10));
+        // A buffer-full read cannot tell the end: one more call.
+        let mut r = ContentReader::new(10);
+        let mut calls = Calls(b"0123456789", 0);
+        r.read_from(&mut calls, 10, u64::MAX, needs, None).unwrap();
+        assert_eq!(calls.1, 2);
+    }
+
     #[test]
     fn growing_shrinking_and_limited_files_are_noted() {
         let mut r = ContentReader::new(4);
@@ -255,9 +286,9 @@ mod tests {
 
     #[test]
     fn nothing_needed_stops_after_the_first_read() {
-        let mut r = ContentReader::default();
-        let (d, rep) = r.read_from(&mut &b"abc"[..], 3, u64::MAX, ContentNeeds::default(), None).unwrap();
+        let mut r = ContentReader::new(2);
+        let (d, rep) = r.read_from(&mut &b"abcdef"[..], 6, u64::MAX, ContentNeeds::default(), None).unwrap();
         assert_eq!(d, Digests::default());
-        assert!(rep.stopped_early && !rep.shrank);
+        assert!(rep.stopped_early && !rep.shrank && rep.bytes_read == 2);
     }
 }

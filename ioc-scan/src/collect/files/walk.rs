@@ -178,19 +178,25 @@ impl<'a> FileEntry<'a> {
         *self.meta.get_or_init(|| Meta::at(self.dir, self.name))
     }
 
+    /// The metadata, if already fetched.
+    pub fn cached_metadata(&self) -> Option<Meta> {
+        self.meta.get().and_then(|r| r.ok())
+    }
+
     /// Open it for reading with every safety check of
     /// [`super::safety::open_regular`]; returns the file and its metadata at
-    /// open time.
+    /// open time (which also answers [`FileEntry::metadata`] from then on
+    /// when it had not been fetched: one `statx` per file read, not two).
     pub fn open(&self) -> Result<(File, Meta), OpenError> {
-        let expected = match self.metadata() {
-            Ok(m) => m,
-            Err(Errno::NOENT) => return Err(OpenError::Vanished),
-            Err(e) => return Err(OpenError::Io(e.into())),
+        let expected = match self.meta.get() {
+            Some(Ok(m)) => Some(*m),
+            Some(Err(Errno::NOENT)) => return Err(OpenError::Vanished),
+            Some(Err(e)) => return Err(OpenError::Io((*e).into())),
+            None => None,
         };
-        if !expected.is_file() {
-            return Err(OpenError::NotRegular);
-        }
-        open_regular(self.dir, self.name, &expected)
+        let (file, now) = open_regular(self.dir, self.name, expected.as_ref())?;
+        let _ = self.meta.set(Ok(now));
+        Ok((file, now))
     }
 }
 
