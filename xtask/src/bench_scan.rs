@@ -81,7 +81,11 @@ fn build_large(dir: &Path) -> Result<()> {
     if stamp.exists() {
         return Ok(());
     }
-    println!("building {} ({LARGE_FILES} x {} MiB)...", dir.display(), LARGE_SIZE >> 20);
+    println!(
+        "building {} ({LARGE_FILES} x {} MiB)...",
+        dir.display(),
+        LARGE_SIZE >> 20
+    );
     let _ = std::fs::remove_dir_all(dir);
     std::fs::create_dir_all(dir)?;
     let mut rng = Rng(0xfeed_beef_cafe_f00d);
@@ -148,16 +152,28 @@ fn fake_hex(n: usize, bytes: usize) -> String {
 
 fn build_iocs(dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir)?;
-    ioc_file(&dir.join("sha256.ioc"), "bench-sha256", &[("Sha256sum", "sha256", &fake_hex(0, 32))])?;
+    ioc_file(
+        &dir.join("sha256.ioc"),
+        "bench-sha256",
+        &[("Sha256sum", "sha256", &fake_hex(0, 32))],
+    )?;
     ioc_file(
         &dir.join("multi.ioc"),
         "bench-multi",
-        &[("Md5sum", "md5", &fake_hex(1, 16)), ("Sha1sum", "sha1", &fake_hex(2, 20)), ("Sha256sum", "sha256", &fake_hex(3, 32))],
+        &[
+            ("Md5sum", "md5", &fake_hex(1, 16)),
+            ("Sha1sum", "sha1", &fake_hex(2, 20)),
+            ("Sha256sum", "sha256", &fake_hex(3, 32)),
+        ],
     )?;
     ioc_file(
         &dir.join("names.ioc"),
         "bench-names",
-        &[("FileName", "string", "xmrig"), ("FileName", "string", "kdevtmpfsi"), ("FullPath", "string", "/tmp/.x/miner")],
+        &[
+            ("FileName", "string", "xmrig"),
+            ("FileName", "string", "kdevtmpfsi"),
+            ("FullPath", "string", "/tmp/.x/miner"),
+        ],
     )?;
     let ten: Vec<String> = (0..10).map(|i| fake_hex(100 + i, 32)).collect();
     let items: Vec<(&str, &str, &str)> = ten.iter().map(|h| ("Sha256sum", "sha256", h.as_str())).collect();
@@ -181,7 +197,11 @@ struct Measured {
 /// Run `cmd`, reap it with wait4 to read its own peak RSS.
 fn measure(cmd: &mut Command) -> Result<Measured> {
     let start = Instant::now();
-    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().context("spawning")?;
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .context("spawning")?;
     let mut stdout = String::new();
     if let Some(mut out) = child.stdout.take() {
         std::io::Read::read_to_string(&mut out, &mut stdout)?;
@@ -193,10 +213,18 @@ fn measure(cmd: &mut Command) -> Result<Measured> {
     let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
     let wall = start.elapsed();
     ensure!(r == pid, "wait4 failed: {}", std::io::Error::last_os_error());
-    let code = if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) } else { -1 };
+    let code = if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        -1
+    };
     // ioc-scan: 0 nothing found, 1 found; both fine here.
     ensure!(code == 0 || code == 1, "{:?} exited with {code}", cmd);
-    Ok(Measured { wall, max_rss_kib: usage.ru_maxrss as u64, stdout })
+    Ok(Measured {
+        wall,
+        max_rss_kib: usage.ru_maxrss as u64,
+        stdout,
+    })
 }
 
 fn median(mut v: Vec<Duration>) -> Duration {
@@ -281,54 +309,119 @@ pub fn run(root: &Path, opts: Options) -> Result<()> {
 
     let scan = |ioc: &str, scope: &Path| {
         let mut c = Command::new(&bin);
-        c.args(["scan", "--json", "--no-progress", "--ioc"]).arg(iocs.join(ioc)).arg("--scope").arg(scope);
+        c.args(["scan", "--json", "--no-progress", "--ioc"])
+            .arg(iocs.join(ioc))
+            .arg("--scope")
+            .arg(scope);
         c
     };
     let mut report = String::new();
     let mut failures = Vec::new();
-    let _ = writeln!(report, "\n{:<48} {:>10} {:>12} {:>10} {:>9}", "measurement (median of runs)", "seconds", "files/s", "MiB/s", "RSS MiB");
+    let _ = writeln!(
+        report,
+        "\n{:<48} {:>10} {:>12} {:>10} {:>9}",
+        "measurement (median of runs)", "seconds", "files/s", "MiB/s", "RSS MiB"
+    );
 
     // (1) One SHA-256 IOC vs find | xargs -P2 sha256sum.
     let (t, m) = bench(runs, || scan("sha256.ioc", &small))?;
     let s = summary_of(&m.stdout)?;
     let files = s["files_examined"].as_u64().unwrap_or(0);
-    ensure!(files == SMALL_FILES as u64, "examined {files} files, expected {SMALL_FILES}");
+    ensure!(
+        files == SMALL_FILES as u64,
+        "examined {files} files, expected {SMALL_FILES}"
+    );
     let bytes = s["bytes_hashed"].as_u64().unwrap_or(0);
-    let ours = row(&mut report, "ioc-scan, 1 SHA-256 IOC, small files", t, files, bytes, m.max_rss_kib);
+    let ours = row(
+        &mut report,
+        "ioc-scan, 1 SHA-256 IOC, small files",
+        t,
+        files,
+        bytes,
+        m.max_rss_kib,
+    );
     let (t, m) = bench(runs, || {
         let mut c = Command::new("sh");
-        c.arg("-c").arg(format!("find '{}' -type f -print0 | xargs -0 -P2 sha256sum >/dev/null", small.display()));
+        c.arg("-c").arg(format!(
+            "find '{}' -type f -print0 | xargs -0 -P2 sha256sum >/dev/null",
+            small.display()
+        ));
         c
     })?;
-    let theirs = row(&mut report, "find | xargs -0 -P2 sha256sum, small files", t, files, bytes, m.max_rss_kib);
+    let theirs = row(
+        &mut report,
+        "find | xargs -0 -P2 sha256sum, small files",
+        t,
+        files,
+        bytes,
+        m.max_rss_kib,
+    );
     let ratio = theirs / ours;
 
     // (2) MD5 + SHA-1 + SHA-256.
     let (t, m) = bench(runs, || scan("multi.ioc", &small))?;
     let s = summary_of(&m.stdout)?;
-    row(&mut report, "ioc-scan, MD5+SHA1+SHA256 IOCs, small files", t, files, s["bytes_hashed"].as_u64().unwrap_or(0), m.max_rss_kib);
+    row(
+        &mut report,
+        "ioc-scan, MD5+SHA1+SHA256 IOCs, small files",
+        t,
+        files,
+        s["bytes_hashed"].as_u64().unwrap_or(0),
+        m.max_rss_kib,
+    );
 
     // (3) Name-only IOCs read nothing.
     let (t, m) = bench(runs, || scan("names.ioc", &small))?;
     let s = summary_of(&m.stdout)?;
     let names_read = s["bytes_read"].as_u64().unwrap_or(u64::MAX);
-    row(&mut report, "ioc-scan, name-only IOCs, small files", t, files, 0, m.max_rss_kib);
+    row(
+        &mut report,
+        "ioc-scan, name-only IOCs, small files",
+        t,
+        files,
+        0,
+        m.max_rss_kib,
+    );
     if names_read != 0 {
         failures.push(format!("name-only scan read {names_read} bytes (must be 0)"));
     }
 
     // (4) 10 vs 100,000 hash indicators.
     let (t10, m) = bench(runs, || scan("hash10.ioc", &small))?;
-    row(&mut report, "ioc-scan, 10 SHA-256 indicators", t10, files, bytes, m.max_rss_kib);
+    row(
+        &mut report,
+        "ioc-scan, 10 SHA-256 indicators",
+        t10,
+        files,
+        bytes,
+        m.max_rss_kib,
+    );
     let (t100k, m) = bench(runs, || scan("hash100k.ioc", &small))?;
-    row(&mut report, "ioc-scan, 100,000 SHA-256 indicators", t100k, files, bytes, m.max_rss_kib);
+    row(
+        &mut report,
+        "ioc-scan, 100,000 SHA-256 indicators",
+        t100k,
+        files,
+        bytes,
+        m.max_rss_kib,
+    );
 
     // (5) Large files vs raw SHA-256 on every core.
     let (t, m) = bench(runs, || scan("sha256.ioc", &large))?;
     let s = summary_of(&m.stdout)?;
     let large_bytes = s["bytes_hashed"].as_u64().unwrap_or(0);
-    ensure!(large_bytes == (LARGE_FILES * LARGE_SIZE) as u64, "hashed {large_bytes} bytes of the large files");
-    let large_s = row(&mut report, "ioc-scan, 1 SHA-256 IOC, 8 x 128 MiB", t, LARGE_FILES as u64, large_bytes, m.max_rss_kib);
+    ensure!(
+        large_bytes == (LARGE_FILES * LARGE_SIZE) as u64,
+        "hashed {large_bytes} bytes of the large files"
+    );
+    let large_s = row(
+        &mut report,
+        "ioc-scan, 1 SHA-256 IOC, 8 x 128 MiB",
+        t,
+        LARGE_FILES as u64,
+        large_bytes,
+        m.max_rss_kib,
+    );
     let ours_bps = large_bytes as f64 / large_s;
     let raw_bps = {
         let mut v: Vec<f64> = (0..runs).map(|_| raw_sha256_bytes_per_sec(threads)).collect();
@@ -352,7 +445,14 @@ pub fn run(root: &Path, opts: Options) -> Result<()> {
         let (t, m) = bench(1, || scan("sha256.ioc", &dir))?;
         let s = summary_of(&m.stdout)?;
         let n = s["files_examined"].as_u64().unwrap_or(0);
-        row(&mut report, "ioc-scan, 1 SHA-256 IOC, 1,000,000 empty files", t, n, 0, m.max_rss_kib);
+        row(
+            &mut report,
+            "ioc-scan, 1 SHA-256 IOC, 1,000,000 empty files",
+            t,
+            n,
+            0,
+            m.max_rss_kib,
+        );
         million_rss = Some(m.max_rss_kib);
     }
 
@@ -360,7 +460,10 @@ pub fn run(root: &Path, opts: Options) -> Result<()> {
     let large_pct = 100.0 * ours_bps / raw_bps;
     println!("small files: ioc-scan is {ratio:.2}x find|xargs -P2 sha256sum (target >= 3x)");
     println!("large files: ioc-scan hashes at {large_pct:.0}% of raw {threads}-thread SHA-256 (target >= 80%)");
-    println!("100,000 vs 10 hash indicators: {:.2}x the time", t100k.as_secs_f64() / t10.as_secs_f64());
+    println!(
+        "100,000 vs 10 hash indicators: {:.2}x the time",
+        t100k.as_secs_f64() / t10.as_secs_f64()
+    );
     println!("name-only IOCs: {names_read} bytes read (target 0)");
     if ratio < 3.0 {
         failures.push(format!("small files ratio {ratio:.2} < 3"));
@@ -369,7 +472,10 @@ pub fn run(root: &Path, opts: Options) -> Result<()> {
         failures.push(format!("large files at {large_pct:.0}% < 80% of raw SHA-256"));
     }
     if let Some(kib) = million_rss {
-        println!("1,000,000 files: peak RSS {:.1} MiB (target < 100 MiB)", kib as f64 / 1024.0);
+        println!(
+            "1,000,000 files: peak RSS {:.1} MiB (target < 100 MiB)",
+            kib as f64 / 1024.0
+        );
         if kib >= 100 * 1024 {
             failures.push(format!("million files peak RSS {} MiB >= 100", kib / 1024));
         }

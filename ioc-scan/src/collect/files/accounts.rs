@@ -57,7 +57,10 @@ impl Accounts {
             }
             map
         }
-        Accounts { users: table(passwd), groups: table(group) }
+        Accounts {
+            users: table(passwd),
+            groups: table(group),
+        }
     }
 
     pub fn user(&self, uid: u32) -> Option<&str> {

@@ -86,7 +86,10 @@ impl Default for ContentReader {
 
 impl ContentReader {
     pub fn new(read_size: usize) -> ContentReader {
-        ContentReader { buf: Vec::new(), read_size: read_size.max(1) }
+        ContentReader {
+            buf: Vec::new(),
+            read_size: read_size.max(1),
+        }
     }
 
     /// Read `file` (stat'ed at `expected_size` bytes) to its end, but no more
@@ -194,27 +197,43 @@ mod tests {
     use super::*;
 
     fn all() -> ContentNeeds {
-        ContentNeeds { md5: true, sha1: true, sha256: true, strings: true }
+        ContentNeeds {
+            md5: true,
+            sha1: true,
+            sha256: true,
+            strings: true,
+        }
     }
 
     #[test]
     fn digests_match_known_values() {
         let mut r = ContentReader::new(7);
         let data = b"The quick brown fox jumps over the lazy dog";
-        let (d, rep) = r.read_from(&mut &data[..], data.len() as u64, u64::MAX, all(), None).unwrap();
+        let (d, rep) = r
+            .read_from(&mut &data[..], data.len() as u64, u64::MAX, all(), None)
+            .unwrap();
         assert_eq!(hex::encode(d.md5.unwrap()), "9e107d9d372bb6826bd81d3542a419d6");
         assert_eq!(hex::encode(d.sha1.unwrap()), "2fd4e1c67a2d28fced849ee1bb76e7391b93eb12");
         assert_eq!(
             hex::encode(d.sha256.unwrap()),
             "d7a8fbb307d7809469ca9abcb0082e4f8d5651e46d3cdb762d02d0bf37c9e592"
         );
-        assert_eq!(rep, ReadReport { bytes_read: 43, ..Default::default() });
+        assert_eq!(
+            rep,
+            ReadReport {
+                bytes_read: 43,
+                ..Default::default()
+            }
+        );
     }
 
     #[test]
     fn only_needed_digests_are_computed() {
         let mut r = ContentReader::default();
-        let needs = ContentNeeds { sha1: true, ..Default::default() };
+        let needs = ContentNeeds {
+            sha1: true,
+            ..Default::default()
+        };
         let (d, _) = r.read_from(&mut &b"x"[..], 1, u64::MAX, needs, None).unwrap();
         assert!(d.md5.is_none() && d.sha256.is_none() && d.sha1.is_some());
     }
@@ -235,13 +254,18 @@ mod tests {
         let data: Vec<u8> = (0..1000u32).map(|i| (i % 251) as u8).collect();
         let mut r = ContentReader::new(64);
         let mut tape = Tape::default();
-        r.read_from(&mut &data[..], 1000, u64::MAX, all(), Some(&mut tape)).unwrap();
+        r.read_from(&mut &data[..], 1000, u64::MAX, all(), Some(&mut tape))
+            .unwrap();
         assert_eq!(tape.0, data);
         assert_eq!(tape.1, 1000usize.div_ceil(64));
         // Not fed when strings are not needed.
         let mut tape = Tape::default();
-        let needs = ContentNeeds { md5: true, ..Default::default() };
-        r.read_from(&mut &data[..], 1000, u64::MAX, needs, Some(&mut tape)).unwrap();
+        let needs = ContentNeeds {
+            md5: true,
+            ..Default::default()
+        };
+        r.read_from(&mut &data[..], 1000, u64::MAX, needs, Some(&mut tape))
+            .unwrap();
         assert!(tape.0.is_empty());
     }
 
@@ -258,7 +282,10 @@ mod tests {
     #[test]
     fn a_small_file_of_the_stated_size_takes_one_read_call() {
         let mut r = ContentReader::new(64);
-        let needs = ContentNeeds { sha256: true, ..Default::default() };
+        let needs = ContentNeeds {
+            sha256: true,
+            ..Default::default()
+        };
         let mut calls = Calls(b"0123456789", 0);
         let (_, rep) = r.read_from(&mut calls, 10, u64::MAX, needs, None).unwrap();
         assert_eq!((calls.1, rep.bytes_read), (1, 10));
@@ -272,7 +299,10 @@ mod tests {
     #[test]
     fn growing_shrinking_and_limited_files_are_noted() {
         let mut r = ContentReader::new(4);
-        let needs = ContentNeeds { sha256: true, ..Default::default() };
+        let needs = ContentNeeds {
+            sha256: true,
+            ..Default::default()
+        };
         let (_, rep) = r.read_from(&mut &b"0123456789"[..], 5, u64::MAX, needs, None).unwrap();
         assert!(rep.grew && !rep.truncated && rep.bytes_read == 10);
         let (_, rep) = r.read_from(&mut &b"0123"[..], 5, u64::MAX, needs, None).unwrap();
@@ -287,7 +317,9 @@ mod tests {
     #[test]
     fn nothing_needed_stops_after_the_first_read() {
         let mut r = ContentReader::new(2);
-        let (d, rep) = r.read_from(&mut &b"abcdef"[..], 6, u64::MAX, ContentNeeds::default(), None).unwrap();
+        let (d, rep) = r
+            .read_from(&mut &b"abcdef"[..], 6, u64::MAX, ContentNeeds::default(), None)
+            .unwrap();
         assert_eq!(d, Digests::default());
         assert!(rep.stopped_early && !rep.shrank && rep.bytes_read == 2);
     }

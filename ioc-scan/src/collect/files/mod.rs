@@ -24,4 +24,4 @@ pub use accounts::Accounts;
 pub use content::{ContentNeeds, ContentReader, ContentSink, Digests, ReadReport};
 pub use meta::Meta;
 pub use observation::{ContentState, FileObservation};
-pub use walk::{FileEntry, SkipReason, WalkBuilder, WalkError, WalkEvent, WalkOp, WalkParallel, WalkState, Visitor};
+pub use walk::{FileEntry, SkipReason, Visitor, WalkBuilder, WalkError, WalkEvent, WalkOp, WalkParallel, WalkState};

@@ -204,12 +204,18 @@ impl Observation for FileObservation<'_> {
         let mut fields = Map::new();
         fields.insert("path".into(), json!(self.path));
         if self.lossy {
-            fields.insert("path_bytes_hex".into(), json!(hex::encode(self.entry.path().as_os_str().as_bytes())));
+            fields.insert(
+                "path_bytes_hex".into(),
+                json!(hex::encode(self.entry.path().as_os_str().as_bytes())),
+            );
         }
         if let Ok(meta) = self.entry.metadata() {
             fields.insert("size".into(), json!(meta.size));
             if let Some(t) = chrono::DateTime::from_timestamp(meta.mtime, 0) {
-                fields.insert("mtime".into(), json!(t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)));
+                fields.insert(
+                    "mtime".into(),
+                    json!(t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+                );
             }
             fields.insert("mode".into(), json!(format!("{:o}", meta.permissions())));
             fields.insert("uid".into(), json!(meta.uid));
@@ -225,12 +231,21 @@ impl Observation for FileObservation<'_> {
         }
         if let ContentState::Read(r) = self.content {
             if r.grew {
-                fields.insert("note".into(), json!("file grew while read; digests cover the bytes read"));
+                fields.insert(
+                    "note".into(),
+                    json!("file grew while read; digests cover the bytes read"),
+                );
             } else if r.shrank {
-                fields.insert("note".into(), json!("file shrank while read; digests cover the bytes read"));
+                fields.insert(
+                    "note".into(),
+                    json!("file shrank while read; digests cover the bytes read"),
+                );
             }
             if r.truncated {
-                fields.insert("note".into(), json!("file grew past the size limit; digests cover the bytes read"));
+                fields.insert(
+                    "note".into(),
+                    json!("file grew past the size limit; digests cover the bytes read"),
+                );
             }
         }
         ObjectRef { kind: "file", fields }
@@ -276,16 +291,24 @@ mod tests {
             assert_eq!(o.field(ids::FileItem_SizeInBytes), Field::One(Value::UInt(7)));
             assert_eq!(s(o.field(ids::FileItem_Username)).unwrap(), "root");
         });
-        with_obs(".bashrc", |o| assert_eq!(o.field(ids::FileItem_FileExtension), Field::Absent));
+        with_obs(".bashrc", |o| {
+            assert_eq!(o.field(ids::FileItem_FileExtension), Field::Absent)
+        });
     }
 
     #[test]
     fn content_terms_are_pending_then_known_or_absent() {
         with_obs("x", |o| {
             assert_eq!(o.field(ids::FileItem_Md5sum), Field::Pending);
-            let d = Digests { sha256: Some([7; 32]), ..Default::default() };
+            let d = Digests {
+                sha256: Some([7; 32]),
+                ..Default::default()
+            };
             o.set_content(d, None, ReadReport::default());
-            assert_eq!(o.field(ids::FileItem_Sha256sum), Field::One(Value::Digest(Cow::Borrowed(&[7u8; 32][..]))));
+            assert_eq!(
+                o.field(ids::FileItem_Sha256sum),
+                Field::One(Value::Digest(Cow::Borrowed(&[7u8; 32][..])))
+            );
             assert_eq!(o.field(ids::FileItem_Md5sum), Field::Pending);
             o.finish_content();
             assert_eq!(o.field(ids::FileItem_Md5sum), Field::Absent);

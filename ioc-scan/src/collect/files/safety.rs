@@ -46,7 +46,7 @@ pub fn dir_policy(path: &Path) -> DirPolicy {
 /// `statfs` magic numbers of filesystems that hold no real files
 /// (linux/magic.h). devtmpfs reports tmpfs's number and is refused by path.
 const PSEUDO_FS_MAGIC: &[u64] = &[
-    0x9fa0,     // proc
+    0x9fa0,      // proc
     0x6265_6572, // sysfs
     0x0027_e0eb, // cgroup
     0x6367_7270, // cgroup2
@@ -55,7 +55,7 @@ const PSEUDO_FS_MAGIC: &[u64] = &[
     0x7363_6673, // securityfs
     0xcafe_4a11, // bpf
     0x6265_6570, // configfs
-    0x1cd1,     // devpts
+    0x1cd1,      // devpts
     0x6165_676c, // pstore
     0xde5e_81e4, // efivarfs
     0x6573_5543, // fusectl
@@ -64,8 +64,8 @@ const PSEUDO_FS_MAGIC: &[u64] = &[
     0xf97c_ff8c, // selinuxfs
     0x4341_5d53, // smackfs
     0x6e73_6673, // nsfs
-    0x0187,     // autofs: opening an unmounted mount point would trigger (and maybe hang on) a mount
-    0x958458f6, // hugetlbfs
+    0x0187,      // autofs: opening an unmounted mount point would trigger (and maybe hang on) a mount
+    0x958458f6,  // hugetlbfs
 ];
 
 /// Is the filesystem holding `fd` a pseudo filesystem? (Errors answer no:
@@ -159,25 +159,43 @@ mod tests {
         // Same name, another inode.
         std::fs::write(dir.path().join("b"), b"two").unwrap();
         std::fs::rename(dir.path().join("b"), dir.path().join("a")).unwrap();
-        assert!(matches!(open_regular(&dirfd, c"a", Some(&before)), Err(OpenError::Replaced)));
+        assert!(matches!(
+            open_regular(&dirfd, c"a", Some(&before)),
+            Err(OpenError::Replaced)
+        ));
         // Now a symlink.
         let now = Meta::at(&dirfd, c"a").unwrap();
         std::fs::remove_file(dir.path().join("a")).unwrap();
         std::os::unix::fs::symlink("/etc/passwd", dir.path().join("a")).unwrap();
-        assert!(matches!(open_regular(&dirfd, c"a", Some(&now)), Err(OpenError::Replaced)));
+        assert!(matches!(
+            open_regular(&dirfd, c"a", Some(&now)),
+            Err(OpenError::Replaced)
+        ));
         std::fs::remove_file(dir.path().join("a")).unwrap();
-        assert!(matches!(open_regular(&dirfd, c"a", Some(&now)), Err(OpenError::Vanished)));
+        assert!(matches!(
+            open_regular(&dirfd, c"a", Some(&now)),
+            Err(OpenError::Vanished)
+        ));
     }
 
     #[test]
     fn open_regular_never_blocks_on_a_fifo() {
         let dir = tempfile::tempdir().unwrap();
         let fifo = dir.path().join("p");
-        rustix::fs::mknodat(rustix::fs::CWD, &fifo, rustix::fs::FileType::Fifo, Mode::from_raw_mode(0o600), 0)
-            .unwrap();
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &fifo,
+            rustix::fs::FileType::Fifo,
+            Mode::from_raw_mode(0o600),
+            0,
+        )
+        .unwrap();
         let dirfd = File::open(dir.path()).unwrap();
         let m = Meta::at(&dirfd, c"p").unwrap();
-        assert!(matches!(open_regular(&dirfd, c"p", Some(&m)), Err(OpenError::NotRegular)));
+        assert!(matches!(
+            open_regular(&dirfd, c"p", Some(&m)),
+            Err(OpenError::NotRegular)
+        ));
         // Also when the caller did not stat it first (a race on d_type).
         assert!(matches!(open_regular(&dirfd, c"p", None), Err(OpenError::NotRegular)));
     }

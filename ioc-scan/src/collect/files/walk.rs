@@ -139,7 +139,11 @@ pub struct WalkError {
 
 impl WalkError {
     pub fn new(path: &Path, op: WalkOp, source: impl Into<std::io::Error>) -> WalkError {
-        WalkError { path: path.to_path_buf(), op, source: source.into() }
+        WalkError {
+            path: path.to_path_buf(),
+            op,
+            source: source.into(),
+        }
     }
 }
 
@@ -157,7 +161,12 @@ impl<'a> FileEntry<'a> {
     /// An entry for `name` in the open directory `dir`; `path` is the full
     /// path it is reported under.
     pub fn new(dir: BorrowedFd<'a>, name: &'a CStr, path: &'a Path) -> FileEntry<'a> {
-        FileEntry { dir, name, path, meta: OnceCell::new() }
+        FileEntry {
+            dir,
+            name,
+            path,
+            meta: OnceCell::new(),
+        }
     }
 
     fn with_meta(self, meta: Meta) -> FileEntry<'a> {
@@ -278,7 +287,10 @@ impl WalkBuilder {
         } else {
             self.threads
         };
-        WalkParallel { builder: self.clone(), threads }
+        WalkParallel {
+            builder: self.clone(),
+            threads,
+        }
     }
 }
 
@@ -352,7 +364,9 @@ impl WalkParallel {
     {
         let held = AtomicUsize::new(0);
         // Keep well below the descriptor limit: the visitor opens files too.
-        let soft = rustix::process::getrlimit(rustix::process::Resource::Nofile).current.unwrap_or(1024);
+        let soft = rustix::process::getrlimit(rustix::process::Resource::Nofile)
+            .current
+            .unwrap_or(1024);
         let max_held = (soft / 4).clamp(16, 4096) as usize;
         let shared = Shared {
             queue: Mutex::new(Queue {
@@ -361,7 +375,13 @@ impl WalkParallel {
                     .roots
                     .iter()
                     .rev()
-                    .map(|p| Job { path: p.clone(), parent: None, root_dev: None, parent_dev: None, is_root: true })
+                    .map(|p| Job {
+                        path: p.clone(),
+                        parent: None,
+                        root_dev: None,
+                        parent_dev: None,
+                        is_root: true,
+                    })
                     .collect(),
                 active: 0,
             }),
@@ -378,8 +398,11 @@ impl WalkParallel {
             for _ in 0..self.threads {
                 s.spawn(|| {
                     let mut visitor = make_visitor();
-                    let mut local =
-                        Local { dirbuf: Vec::with_capacity(DIRBUF_SIZE), path: PathBuf::new(), batch: Vec::new() };
+                    let mut local = Local {
+                        dirbuf: Vec::with_capacity(DIRBUF_SIZE),
+                        path: PathBuf::new(),
+                        batch: Vec::new(),
+                    };
                     shared.work(&mut visitor, &mut local);
                 });
             }
@@ -528,7 +551,12 @@ impl<'h> Shared<'h> {
         if job.parent_dev != Some(dev) && is_pseudo_fs(&fd) {
             return skip(visitor, SkipReason::PseudoFilesystem);
         }
-        if !self.visited.lock().unwrap_or_else(|e| e.into_inner()).insert((dev, ino)) {
+        if !self
+            .visited
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert((dev, ino))
+        {
             return skip(visitor, SkipReason::AlreadyVisited);
         }
         match visitor.visit(WalkEvent::Dir(path)) {
@@ -540,7 +568,11 @@ impl<'h> Shared<'h> {
         self.held.fetch_add(1, Ordering::Relaxed);
         let dir = Arc::new(HeldDir { fd, held: self.held });
 
-        let Local { dirbuf, path: cur, batch } = local;
+        let Local {
+            dirbuf,
+            path: cur,
+            batch,
+        } = local;
         cur.clear();
         cur.push(path);
         let mut entries = RawDir::new(&dir.fd, dirbuf.spare_capacity_mut());
@@ -553,7 +585,11 @@ impl<'h> Shared<'h> {
                 Ok(e) => e,
                 Err(e) => {
                     let state = visitor.visit(WalkEvent::Error(WalkError::new(path, WalkOp::ReadDir, e)));
-                    return if state == WalkState::Quit { WalkState::Quit } else { WalkState::Continue };
+                    return if state == WalkState::Quit {
+                        WalkState::Quit
+                    } else {
+                        WalkState::Continue
+                    };
                 }
             };
             let name = entry.file_name();
@@ -569,7 +605,7 @@ impl<'h> Shared<'h> {
             }
             seen += 1;
             // Share work early when another thread has none.
-            if seen % 64 == 0 && !batch.is_empty() && self.idle.load(Ordering::Relaxed) > 0 {
+            if seen.is_multiple_of(64) && !batch.is_empty() && self.idle.load(Ordering::Relaxed) > 0 {
                 self.flush_from(batch);
             }
         }
@@ -597,7 +633,10 @@ impl<'h> Shared<'h> {
         visitor: &mut V,
     ) -> WalkState {
         if self.excluded(path) {
-            return visitor.visit(WalkEvent::Skipped { path, reason: SkipReason::Excluded });
+            return visitor.visit(WalkEvent::Skipped {
+                path,
+                reason: SkipReason::Excluded,
+            });
         }
         let mut known_meta = None;
         let file_type = if file_type == FileType::Unknown {
@@ -607,7 +646,12 @@ impl<'h> Shared<'h> {
                     known_meta = Some(m);
                     m.file_type()
                 }
-                Err(Errno::NOENT) => return visitor.visit(WalkEvent::Skipped { path, reason: SkipReason::Vanished }),
+                Err(Errno::NOENT) => {
+                    return visitor.visit(WalkEvent::Skipped {
+                        path,
+                        reason: SkipReason::Vanished,
+                    })
+                }
                 Err(e) => return visitor.visit(WalkEvent::Error(WalkError::new(path, WalkOp::Stat, e))),
             }
         } else {
@@ -624,9 +668,16 @@ impl<'h> Shared<'h> {
             }
             FileType::Directory => {
                 if dir_policy(path) == DirPolicy::Deny {
-                    return visitor.visit(WalkEvent::Skipped { path, reason: SkipReason::PseudoFilesystem });
+                    return visitor.visit(WalkEvent::Skipped {
+                        path,
+                        reason: SkipReason::PseudoFilesystem,
+                    });
                 }
-                let parent = if self.held.load(Ordering::Relaxed) < self.max_held { Some(dir.clone()) } else { None };
+                let parent = if self.held.load(Ordering::Relaxed) < self.max_held {
+                    Some(dir.clone())
+                } else {
+                    None
+                };
                 batch.push(Job {
                     path: path.to_path_buf(),
                     parent,
@@ -636,8 +687,14 @@ impl<'h> Shared<'h> {
                 });
                 WalkState::Continue
             }
-            FileType::Symlink => visitor.visit(WalkEvent::Skipped { path, reason: SkipReason::Symlink }),
-            _ => visitor.visit(WalkEvent::Skipped { path, reason: SkipReason::Special }),
+            FileType::Symlink => visitor.visit(WalkEvent::Skipped {
+                path,
+                reason: SkipReason::Symlink,
+            }),
+            _ => visitor.visit(WalkEvent::Skipped {
+                path,
+                reason: SkipReason::Special,
+            }),
         }
     }
 }
