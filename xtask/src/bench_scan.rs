@@ -123,9 +123,9 @@ fn build_million(dir: &Path) -> Result<()> {
 fn ioc_file(path: &Path, id: &str, items: &[(&str, &str, &str)]) -> Result<()> {
     let mut body = String::new();
     for (n, (term, ty, value)) in items.iter().enumerate() {
-        let _ = write!(
+        let _ = writeln!(
             body,
-            "<IndicatorItem id=\"{id}-{n}\" condition=\"is\"><Context document=\"FileItem\" search=\"FileItem/{term}\" type=\"mir\"/><Content type=\"{ty}\">{value}</Content></IndicatorItem>\n"
+            "<IndicatorItem id=\"{id}-{n}\" condition=\"is\"><Context document=\"FileItem\" search=\"FileItem/{term}\" type=\"mir\"/><Content type=\"{ty}\">{value}</Content></IndicatorItem>"
         );
     }
     let xml = format!(
