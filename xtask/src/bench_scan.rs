@@ -124,7 +124,8 @@ fn build_million(dir: &Path) -> Result<()> {
 /// (100,000 items must not inflate this process: its peak memory is
 /// inherited by the children it measures, see [`measure`]).
 fn ioc_file(path: &Path, id: &str, items: impl Iterator<Item = (&'static str, &'static str, String)>) -> Result<()> {
-    let mut out = std::io::BufWriter::new(std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?);
+    let mut out =
+        std::io::BufWriter::new(std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?);
     write!(
         out,
         "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<OpenIOC xmlns=\"http://openioc.org/schemas/OpenIOC_1.1\" id=\"{id}\">\n<metadata><short_description>{id}</short_description></metadata>\n<criteria><Indicator operator=\"OR\" id=\"{id}-root\">\n"
@@ -163,7 +164,12 @@ fn build_iocs(dir: &Path) -> Result<()> {
     ioc_file(
         &dir.join("multi.ioc"),
         "bench-multi",
-        [("Md5sum", "md5", fake_hex(1, 16)), ("Sha1sum", "sha1", fake_hex(2, 20)), sha256(3)].into_iter(),
+        [
+            ("Md5sum", "md5", fake_hex(1, 16)),
+            ("Sha1sum", "sha1", fake_hex(2, 20)),
+            sha256(3),
+        ]
+        .into_iter(),
     )?;
     ioc_file(
         &dir.join("names.ioc"),
@@ -175,7 +181,11 @@ fn build_iocs(dir: &Path) -> Result<()> {
         ]
         .into_iter(),
     )?;
-    ioc_file(&dir.join("hash10.ioc"), "bench-hash10", (0..10).map(|i| sha256(100 + i)))?;
+    ioc_file(
+        &dir.join("hash10.ioc"),
+        "bench-hash10",
+        (0..10).map(|i| sha256(100 + i)),
+    )?;
     let many = dir.join("hash100k.ioc");
     if !many.exists() {
         ioc_file(&many, "bench-hash100k", (0..100_000).map(|i| sha256(1_000 + i)))?;
@@ -320,8 +330,27 @@ pub fn run(root: &Path, opts: Options) -> Result<()> {
         "measurement (median of runs)", "seconds", "files/s", "MiB/s", "RSS MiB"
     );
 
-    // (1) One SHA-256 IOC vs find | xargs -P2 sha256sum.
-    let (t, m) = bench(runs, || scan("sha256.ioc", &small))?;
+    // (1) One SHA-256 IOC vs find | xargs -P2 sha256sum, alternated run by
+    // run so that both see the same machine load.
+    let find_xargs = || {
+        let mut c = Command::new("sh");
+        c.arg("-c").arg(format!(
+            "find '{}' -type f -print0 | xargs -0 -P2 sha256sum >/dev/null",
+            small.display()
+        ));
+        c
+    };
+    measure(&mut scan("sha256.ioc", &small))?;
+    measure(&mut find_xargs())?;
+    let (mut ours_t, mut theirs_t, mut last) = (Vec::new(), Vec::new(), None);
+    for _ in 0..runs {
+        let m = measure(&mut scan("sha256.ioc", &small))?;
+        ours_t.push(m.wall);
+        last = Some(m);
+        let f = measure(&mut find_xargs())?;
+        theirs_t.push(f.wall);
+    }
+    let m = last.context("no run")?;
     let s = summary_of(&m.stdout)?;
     let files = s["files_examined"].as_u64().unwrap_or(0);
     ensure!(
@@ -332,26 +361,18 @@ pub fn run(root: &Path, opts: Options) -> Result<()> {
     let ours = row(
         &mut report,
         "ioc-scan, 1 SHA-256 IOC, small files",
-        t,
+        median(ours_t),
         files,
         bytes,
         m.max_rss_kib,
     );
-    let (t, m) = bench(runs, || {
-        let mut c = Command::new("sh");
-        c.arg("-c").arg(format!(
-            "find '{}' -type f -print0 | xargs -0 -P2 sha256sum >/dev/null",
-            small.display()
-        ));
-        c
-    })?;
     let theirs = row(
         &mut report,
         "find | xargs -0 -P2 sha256sum, small files",
-        t,
+        median(theirs_t),
         files,
         bytes,
-        m.max_rss_kib,
+        0,
     );
     let ratio = theirs / ours;
 
@@ -417,7 +438,10 @@ pub fn run(root: &Path, opts: Options) -> Result<()> {
     let m = last.context("no run")?;
     let s = summary_of(&m.stdout)?;
     let large_bytes = s["bytes_hashed"].as_u64().unwrap_or(0);
-    ensure!(large_bytes == (LARGE_FILES * LARGE_SIZE) as u64, "hashed {large_bytes} bytes of the large files");
+    ensure!(
+        large_bytes == (LARGE_FILES * LARGE_SIZE) as u64,
+        "hashed {large_bytes} bytes of the large files"
+    );
     let large_s = row(
         &mut report,
         "ioc-scan, 1 SHA-256 IOC, 8 x 128 MiB",
