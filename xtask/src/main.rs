@@ -26,6 +26,14 @@ enum Cmd {
         #[arg(long)]
         million: bool,
     },
+    /// (bench-scan helper) Print the raw SHA-256 speed of N threads, bytes/s.
+    #[command(hide = true)]
+    RawSha256 {
+        #[arg(long, default_value_t = 2)]
+        threads: usize,
+        #[arg(long, default_value_t = 4)]
+        rounds: usize,
+    },
 }
 
 /// The workspace root (xtask lives one level below it).
@@ -37,6 +45,10 @@ fn main() -> anyhow::Result<()> {
     match Cmd::parse() {
         Cmd::GenTerms { check } => gen_terms::run(&workspace_root(), check),
         Cmd::Test => test_all::run(&workspace_root()),
+        Cmd::RawSha256 { threads, rounds } => {
+            bench_scan::raw_sha256(threads, rounds);
+            Ok(())
+        }
         Cmd::BenchScan { runs, million } => bench_scan::run(&workspace_root(), bench_scan::Options { runs, million }),
     }
 }
