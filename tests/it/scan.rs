@@ -586,3 +586,44 @@ fn the_library_streams_detections_and_skips_the_walk_when_no_ioc_asks_about_file
     assert_eq!(summary.files_examined, 0);
     assert_eq!(summary.dirs, 0);
 }
+
+#[test]
+fn unreadable_files_and_directories_are_counted_errors_and_the_scan_goes_on() {
+    use std::os::unix::process::CommandExt;
+    let tree = tempfile::tempdir().unwrap();
+    let root = tree.path().canonicalize().unwrap();
+    std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::create_dir(root.join("locked")).unwrap();
+    std::fs::write(root.join("locked/xmrig"), b"x").unwrap();
+    std::fs::set_permissions(root.join("locked"), std::fs::Permissions::from_mode(0o000)).unwrap();
+    std::fs::write(root.join("secret"), b"x").unwrap();
+    std::fs::set_permissions(root.join("secret"), std::fs::Permissions::from_mode(0o000)).unwrap();
+    std::fs::write(root.join("open"), b"hello").unwrap();
+    let iocs = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(iocs.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    // Wanting every file's SHA-256 makes the scan open "secret".
+    let ioc = write_ioc(
+        iocs.path(),
+        "h",
+        &[item("Sha256sum", "is", "sha256", "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824")],
+    );
+    std::fs::set_permissions(&ioc, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let mut cmd = ioc_scan();
+    cmd.args(["scan", "--json", "--ioc"]).arg(&ioc).arg("--scope").arg(&root);
+    // Root reads everything: drop to nobody for this scan.
+    if rustix::process::geteuid().is_root() {
+        cmd.uid(65534).gid(65534);
+    }
+    let out = cmd.output().unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let run = Run { code: out.status.code().unwrap_or(-1), lines, stderr: String::from_utf8_lossy(&out.stderr).into() };
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(run.detected()["h"], [root.join("open").to_str().unwrap().to_string()].into());
+    let s = run.summary();
+    assert_eq!(s["error_count"], 2, "{s}");
+    let mut paths: Vec<&str> = s["errors"].as_array().unwrap().iter().map(|e| e["path"].as_str().unwrap()).collect();
+    paths.sort();
+    assert_eq!(paths, vec![root.join("locked").to_str().unwrap(), root.join("secret").to_str().unwrap()]);
+    let _ = std::fs::set_permissions(root.join("locked"), std::fs::Permissions::from_mode(0o755));
+}
