@@ -52,7 +52,7 @@ impl Rng {
 }
 
 fn build_small(dir: &Path) -> Result<()> {
-    let stamp = dir.join(".complete");
+    let stamp = dir.with_extension("complete");
     if stamp.exists() {
         return Ok(());
     }
@@ -77,11 +77,15 @@ fn build_small(dir: &Path) -> Result<()> {
 }
 
 fn build_large(dir: &Path) -> Result<()> {
-    let stamp = dir.join(".complete");
+    let stamp = dir.with_extension("complete");
     if stamp.exists() {
         return Ok(());
     }
-    println!("building {} ({LARGE_FILES} x {} MiB)...", dir.display(), LARGE_SIZE >> 20);
+    println!(
+        "building {} ({LARGE_FILES} x {} MiB)...",
+        dir.display(),
+        LARGE_SIZE >> 20
+    );
     let _ = std::fs::remove_dir_all(dir);
     std::fs::create_dir_all(dir)?;
     let mut rng = Rng(0xfeed_beef_cafe_f00d);
@@ -99,7 +103,7 @@ fn build_large(dir: &Path) -> Result<()> {
 }
 
 fn build_million(dir: &Path) -> Result<()> {
-    let stamp = dir.join(".complete");
+    let stamp = dir.with_extension("complete");
     if stamp.exists() {
         return Ok(());
     }
@@ -116,18 +120,25 @@ fn build_million(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-fn ioc_file(path: &Path, id: &str, items: &[(&str, &str, &str)]) -> Result<()> {
-    let mut body = String::new();
-    for (n, (term, ty, value)) in items.iter().enumerate() {
-        let _ = write!(
-            body,
-            "<IndicatorItem id=\"{id}-{n}\" condition=\"is\"><Context document=\"FileItem\" search=\"FileItem/{term}\" type=\"mir\"/><Content type=\"{ty}\">{value}</Content></IndicatorItem>\n"
-        );
+/// Write an IOC (one OR over `items`: term, content type, value), streaming
+/// (100,000 items must not inflate this process: its peak memory is
+/// inherited by the children it measures, see [`measure`]).
+fn ioc_file(path: &Path, id: &str, items: impl Iterator<Item = (&'static str, &'static str, String)>) -> Result<()> {
+    let mut out =
+        std::io::BufWriter::new(std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?);
+    write!(
+        out,
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<OpenIOC xmlns=\"http://openioc.org/schemas/OpenIOC_1.1\" id=\"{id}\">\n<metadata><short_description>{id}</short_description></metadata>\n<criteria><Indicator operator=\"OR\" id=\"{id}-root\">\n"
+    )?;
+    for (n, (term, ty, value)) in items.enumerate() {
+        writeln!(
+            out,
+            "<IndicatorItem id=\"{id}-{n}\" condition=\"is\"><Context document=\"FileItem\" search=\"FileItem/{term}\" type=\"mir\"/><Content type=\"{ty}\">{value}</Content></IndicatorItem>"
+        )?;
     }
-    let xml = format!(
-        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<OpenIOC xmlns=\"http://openioc.org/schemas/OpenIOC_1.1\" id=\"{id}\">\n<metadata><short_description>{id}</short_description></metadata>\n<criteria><Indicator operator=\"OR\" id=\"{id}-root\">\n{body}</Indicator></criteria>\n</OpenIOC>\n"
-    );
-    std::fs::write(path, xml).with_context(|| format!("writing {}", path.display()))
+    write!(out, "</Indicator></criteria>\n</OpenIOC>\n")?;
+    out.flush()?;
+    Ok(())
 }
 
 /// A hash that no file of the tree has (n-th of a series).
@@ -148,25 +159,36 @@ fn fake_hex(n: usize, bytes: usize) -> String {
 
 fn build_iocs(dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir)?;
-    ioc_file(&dir.join("sha256.ioc"), "bench-sha256", &[("Sha256sum", "sha256", &fake_hex(0, 32))])?;
+    let sha256 = |n: usize| ("Sha256sum", "sha256", fake_hex(n, 32));
+    ioc_file(&dir.join("sha256.ioc"), "bench-sha256", std::iter::once(sha256(0)))?;
     ioc_file(
         &dir.join("multi.ioc"),
         "bench-multi",
-        &[("Md5sum", "md5", &fake_hex(1, 16)), ("Sha1sum", "sha1", &fake_hex(2, 20)), ("Sha256sum", "sha256", &fake_hex(3, 32))],
+        [
+            ("Md5sum", "md5", fake_hex(1, 16)),
+            ("Sha1sum", "sha1", fake_hex(2, 20)),
+            sha256(3),
+        ]
+        .into_iter(),
     )?;
     ioc_file(
         &dir.join("names.ioc"),
         "bench-names",
-        &[("FileName", "string", "xmrig"), ("FileName", "string", "kdevtmpfsi"), ("FullPath", "string", "/tmp/.x/miner")],
+        [
+            ("FileName", "string", "xmrig".to_string()),
+            ("FileName", "string", "kdevtmpfsi".to_string()),
+            ("FullPath", "string", "/tmp/.x/miner".to_string()),
+        ]
+        .into_iter(),
     )?;
-    let ten: Vec<String> = (0..10).map(|i| fake_hex(100 + i, 32)).collect();
-    let items: Vec<(&str, &str, &str)> = ten.iter().map(|h| ("Sha256sum", "sha256", h.as_str())).collect();
-    ioc_file(&dir.join("hash10.ioc"), "bench-hash10", &items)?;
-    let many_path = dir.join("hash100k.ioc");
-    if !many_path.exists() {
-        let many: Vec<String> = (0..100_000).map(|i| fake_hex(1_000 + i, 32)).collect();
-        let items: Vec<(&str, &str, &str)> = many.iter().map(|h| ("Sha256sum", "sha256", h.as_str())).collect();
-        ioc_file(&many_path, "bench-hash100k", &items)?;
+    ioc_file(
+        &dir.join("hash10.ioc"),
+        "bench-hash10",
+        (0..10).map(|i| sha256(100 + i)),
+    )?;
+    let many = dir.join("hash100k.ioc");
+    if !many.exists() {
+        ioc_file(&many, "bench-hash100k", (0..100_000).map(|i| sha256(1_000 + i)))?;
     }
     Ok(())
 }
@@ -178,10 +200,15 @@ struct Measured {
     stdout: String,
 }
 
-/// Run `cmd`, reap it with wait4 to read its own peak RSS.
+/// Run `cmd`, reap it with wait4 to read its peak RSS. (A child spawned
+/// with vfork inherits this process's peak RSS at exec: keep it small.)
 fn measure(cmd: &mut Command) -> Result<Measured> {
     let start = Instant::now();
-    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().context("spawning")?;
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .context("spawning")?;
     let mut stdout = String::new();
     if let Some(mut out) = child.stdout.take() {
         std::io::Read::read_to_string(&mut out, &mut stdout)?;
@@ -193,10 +220,23 @@ fn measure(cmd: &mut Command) -> Result<Measured> {
     let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
     let wall = start.elapsed();
     ensure!(r == pid, "wait4 failed: {}", std::io::Error::last_os_error());
-    let code = if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) } else { -1 };
+    let code = if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        -1
+    };
     // ioc-scan: 0 nothing found, 1 found; both fine here.
     ensure!(code == 0 || code == 1, "{:?} exited with {code}", cmd);
-    Ok(Measured { wall, max_rss_kib: usage.ru_maxrss as u64, stdout })
+    Ok(Measured {
+        wall,
+        max_rss_kib: usage.ru_maxrss as u64,
+        stdout,
+    })
+}
+
+fn median_f64(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
 }
 
 fn median(mut v: Vec<Duration>) -> Duration {
@@ -226,24 +266,40 @@ fn summary_of(stdout: &str) -> Result<serde_json::Value> {
 }
 
 /// Raw SHA-256 throughput of `threads` threads over in-memory buffers.
-fn raw_sha256_bytes_per_sec(threads: usize) -> f64 {
-    let buf = vec![0x5au8; 64 << 20];
-    let rounds = 4;
-    // Warm up.
-    let _ = Sha256::digest(&buf[..8 << 20]);
+/// `cargo xtask raw-sha256`: SHA-256 throughput of `threads` threads, each
+/// hashing its own 64 MiB buffer (larger than the L3 cache: the data comes
+/// from memory, as file data comes from the page cache) `rounds` times.
+/// Printed as bytes/s. Run as a child of the benchmark so that its buffers
+/// do not count in the peak memory of the scans measured after it.
+pub fn raw_sha256(threads: usize, rounds: usize) {
+    let bufs: Vec<Vec<u8>> = (0..threads.max(1)).map(|i| vec![0x5a ^ i as u8; 64 << 20]).collect();
+    let _ = Sha256::digest(&bufs[0][..1 << 20]);
     let start = Instant::now();
     std::thread::scope(|s| {
-        for _ in 0..threads {
-            s.spawn(|| {
+        for buf in &bufs {
+            s.spawn(move || {
                 let mut h = Sha256::new();
                 for _ in 0..rounds {
-                    h.update(&buf);
+                    h.update(buf);
                 }
                 std::hint::black_box(h.finalize());
             });
         }
     });
-    (threads * rounds * buf.len()) as f64 / start.elapsed().as_secs_f64()
+    let bytes = bufs.len() * rounds * (64 << 20);
+    println!("{}", bytes as f64 / start.elapsed().as_secs_f64());
+}
+
+fn raw_sha256_bytes_per_sec(threads: usize) -> Result<f64> {
+    let exe = std::env::current_exe()?;
+    let out = Command::new(exe)
+        .args(["raw-sha256", "--threads", &threads.to_string()])
+        .output()?;
+    ensure!(out.status.success(), "raw-sha256 failed");
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse::<f64>()
+        .context("raw-sha256 output")
 }
 
 /// Print one table row; the seconds.
@@ -281,60 +337,155 @@ pub fn run(root: &Path, opts: Options) -> Result<()> {
 
     let scan = |ioc: &str, scope: &Path| {
         let mut c = Command::new(&bin);
-        c.args(["scan", "--json", "--no-progress", "--ioc"]).arg(iocs.join(ioc)).arg("--scope").arg(scope);
+        c.args(["scan", "--json", "--no-progress", "--ioc"])
+            .arg(iocs.join(ioc))
+            .arg("--scope")
+            .arg(scope);
         c
     };
     let mut report = String::new();
     let mut failures = Vec::new();
-    let _ = writeln!(report, "\n{:<48} {:>10} {:>12} {:>10} {:>9}", "measurement (median of runs)", "seconds", "files/s", "MiB/s", "RSS MiB");
+    let _ = writeln!(
+        report,
+        "\n{:<48} {:>10} {:>12} {:>10} {:>9}",
+        "measurement (median of runs)", "seconds", "files/s", "MiB/s", "RSS MiB"
+    );
 
-    // (1) One SHA-256 IOC vs find | xargs -P2 sha256sum.
-    let (t, m) = bench(runs, || scan("sha256.ioc", &small))?;
+    // (1) One SHA-256 IOC vs find | xargs -P2 sha256sum, alternated run by
+    // run so that both see the same machine load.
+    let find_xargs = || {
+        let mut c = Command::new("sh");
+        c.arg("-c").arg(format!(
+            "find '{}' -type f -print0 | xargs -0 -P2 sha256sum >/dev/null",
+            small.display()
+        ));
+        c
+    };
+    measure(&mut scan("sha256.ioc", &small))?;
+    measure(&mut find_xargs())?;
+    let (mut ours_t, mut theirs_t, mut last) = (Vec::new(), Vec::new(), None);
+    for _ in 0..runs {
+        let m = measure(&mut scan("sha256.ioc", &small))?;
+        ours_t.push(m.wall);
+        last = Some(m);
+        let f = measure(&mut find_xargs())?;
+        theirs_t.push(f.wall);
+    }
+    let m = last.context("no run")?;
     let s = summary_of(&m.stdout)?;
     let files = s["files_examined"].as_u64().unwrap_or(0);
-    ensure!(files == SMALL_FILES as u64, "examined {files} files, expected {SMALL_FILES}");
+    ensure!(
+        files == SMALL_FILES as u64,
+        "examined {files} files, expected {SMALL_FILES}"
+    );
     let bytes = s["bytes_hashed"].as_u64().unwrap_or(0);
-    let ours = row(&mut report, "ioc-scan, 1 SHA-256 IOC, small files", t, files, bytes, m.max_rss_kib);
-    let (t, m) = bench(runs, || {
-        let mut c = Command::new("sh");
-        c.arg("-c").arg(format!("find '{}' -type f -print0 | xargs -0 -P2 sha256sum >/dev/null", small.display()));
-        c
-    })?;
-    let theirs = row(&mut report, "find | xargs -0 -P2 sha256sum, small files", t, files, bytes, m.max_rss_kib);
-    let ratio = theirs / ours;
+    row(
+        &mut report,
+        "ioc-scan, 1 SHA-256 IOC, small files",
+        median(ours_t.clone()),
+        files,
+        bytes,
+        m.max_rss_kib,
+    );
+    row(
+        &mut report,
+        "find | xargs -0 -P2 sha256sum, small files",
+        median(theirs_t.clone()),
+        files,
+        bytes,
+        0,
+    );
+    // The median of the per-pair ratios (each pair ran back to back).
+    let ratio = median_f64(
+        theirs_t
+            .iter()
+            .zip(&ours_t)
+            .map(|(t, o)| t.as_secs_f64() / o.as_secs_f64())
+            .collect(),
+    );
 
     // (2) MD5 + SHA-1 + SHA-256.
     let (t, m) = bench(runs, || scan("multi.ioc", &small))?;
     let s = summary_of(&m.stdout)?;
-    row(&mut report, "ioc-scan, MD5+SHA1+SHA256 IOCs, small files", t, files, s["bytes_hashed"].as_u64().unwrap_or(0), m.max_rss_kib);
+    row(
+        &mut report,
+        "ioc-scan, MD5+SHA1+SHA256 IOCs, small files",
+        t,
+        files,
+        s["bytes_hashed"].as_u64().unwrap_or(0),
+        m.max_rss_kib,
+    );
 
     // (3) Name-only IOCs read nothing.
     let (t, m) = bench(runs, || scan("names.ioc", &small))?;
     let s = summary_of(&m.stdout)?;
     let names_read = s["bytes_read"].as_u64().unwrap_or(u64::MAX);
-    row(&mut report, "ioc-scan, name-only IOCs, small files", t, files, 0, m.max_rss_kib);
+    row(
+        &mut report,
+        "ioc-scan, name-only IOCs, small files",
+        t,
+        files,
+        0,
+        m.max_rss_kib,
+    );
     if names_read != 0 {
         failures.push(format!("name-only scan read {names_read} bytes (must be 0)"));
     }
 
     // (4) 10 vs 100,000 hash indicators.
     let (t10, m) = bench(runs, || scan("hash10.ioc", &small))?;
-    row(&mut report, "ioc-scan, 10 SHA-256 indicators", t10, files, bytes, m.max_rss_kib);
+    row(
+        &mut report,
+        "ioc-scan, 10 SHA-256 indicators",
+        t10,
+        files,
+        bytes,
+        m.max_rss_kib,
+    );
     let (t100k, m) = bench(runs, || scan("hash100k.ioc", &small))?;
-    row(&mut report, "ioc-scan, 100,000 SHA-256 indicators", t100k, files, bytes, m.max_rss_kib);
+    row(
+        &mut report,
+        "ioc-scan, 100,000 SHA-256 indicators",
+        t100k,
+        files,
+        bytes,
+        m.max_rss_kib,
+    );
 
-    // (5) Large files vs raw SHA-256 on every core.
-    let (t, m) = bench(runs, || scan("sha256.ioc", &large))?;
+    // (5) Large files vs raw SHA-256 on every core, alternated so that both
+    // see the same machine load.
+    measure(&mut scan("sha256.ioc", &large))?;
+    let (mut scan_times, mut raw_speeds, mut last) = (Vec::new(), Vec::new(), None);
+    for _ in 0..runs {
+        let m = measure(&mut scan("sha256.ioc", &large))?;
+        scan_times.push(m.wall);
+        last = Some(m);
+        raw_speeds.push(raw_sha256_bytes_per_sec(threads)?);
+    }
+    let m = last.context("no run")?;
     let s = summary_of(&m.stdout)?;
     let large_bytes = s["bytes_hashed"].as_u64().unwrap_or(0);
-    ensure!(large_bytes == (LARGE_FILES * LARGE_SIZE) as u64, "hashed {large_bytes} bytes of the large files");
-    let large_s = row(&mut report, "ioc-scan, 1 SHA-256 IOC, 8 x 128 MiB", t, LARGE_FILES as u64, large_bytes, m.max_rss_kib);
-    let ours_bps = large_bytes as f64 / large_s;
-    let raw_bps = {
-        let mut v: Vec<f64> = (0..runs).map(|_| raw_sha256_bytes_per_sec(threads)).collect();
-        v.sort_by(|a, b| a.total_cmp(b));
-        v[v.len() / 2]
-    };
+    ensure!(
+        large_bytes == (LARGE_FILES * LARGE_SIZE) as u64,
+        "hashed {large_bytes} bytes of the large files"
+    );
+    row(
+        &mut report,
+        "ioc-scan, 1 SHA-256 IOC, 8 x 128 MiB",
+        median(scan_times.clone()),
+        LARGE_FILES as u64,
+        large_bytes,
+        m.max_rss_kib,
+    );
+    let raw_bps = median_f64(raw_speeds.clone());
+    let large_pct = 100.0
+        * median_f64(
+            scan_times
+                .iter()
+                .zip(&raw_speeds)
+                .map(|(t, raw)| large_bytes as f64 / t.as_secs_f64() / raw)
+                .collect(),
+        );
     let _ = writeln!(
         report,
         "{:<48} {:>10} {:>12} {:>10.1}",
@@ -352,15 +503,24 @@ pub fn run(root: &Path, opts: Options) -> Result<()> {
         let (t, m) = bench(1, || scan("sha256.ioc", &dir))?;
         let s = summary_of(&m.stdout)?;
         let n = s["files_examined"].as_u64().unwrap_or(0);
-        row(&mut report, "ioc-scan, 1 SHA-256 IOC, 1,000,000 empty files", t, n, 0, m.max_rss_kib);
+        row(
+            &mut report,
+            "ioc-scan, 1 SHA-256 IOC, 1,000,000 empty files",
+            t,
+            n,
+            0,
+            m.max_rss_kib,
+        );
         million_rss = Some(m.max_rss_kib);
     }
 
     println!("{report}");
-    let large_pct = 100.0 * ours_bps / raw_bps;
     println!("small files: ioc-scan is {ratio:.2}x find|xargs -P2 sha256sum (target >= 3x)");
     println!("large files: ioc-scan hashes at {large_pct:.0}% of raw {threads}-thread SHA-256 (target >= 80%)");
-    println!("100,000 vs 10 hash indicators: {:.2}x the time", t100k.as_secs_f64() / t10.as_secs_f64());
+    println!(
+        "100,000 vs 10 hash indicators: {:.2}x the time",
+        t100k.as_secs_f64() / t10.as_secs_f64()
+    );
     println!("name-only IOCs: {names_read} bytes read (target 0)");
     if ratio < 3.0 {
         failures.push(format!("small files ratio {ratio:.2} < 3"));
@@ -369,7 +529,10 @@ pub fn run(root: &Path, opts: Options) -> Result<()> {
         failures.push(format!("large files at {large_pct:.0}% < 80% of raw SHA-256"));
     }
     if let Some(kib) = million_rss {
-        println!("1,000,000 files: peak RSS {:.1} MiB (target < 100 MiB)", kib as f64 / 1024.0);
+        println!(
+            "1,000,000 files: peak RSS {:.1} MiB (target < 100 MiB)",
+            kib as f64 / 1024.0
+        );
         if kib >= 100 * 1024 {
             failures.push(format!("million files peak RSS {} MiB >= 100", kib / 1024));
         }

@@ -63,6 +63,14 @@ enum Cmd {
         #[arg(long, default_value_t = 200)]
         kill_samples: usize,
     },
+    /// (bench-scan helper) Print the raw SHA-256 speed of N threads, bytes/s.
+    #[command(hide = true)]
+    RawSha256 {
+        #[arg(long, default_value_t = 2)]
+        threads: usize,
+        #[arg(long, default_value_t = 4)]
+        rounds: usize,
+    },
 }
 
 /// The workspace root (xtask lives one level below it).
@@ -75,6 +83,10 @@ fn main() -> anyhow::Result<()> {
         Cmd::GenTerms { check } => gen_terms::run(&workspace_root(), check),
         Cmd::Test => test_all::run(&workspace_root()),
         Cmd::BenchStore => bench_store::run(&workspace_root()),
+        Cmd::RawSha256 { threads, rounds } => {
+            bench_scan::raw_sha256(threads, rounds);
+            Ok(())
+        }
         Cmd::BenchScan { runs, million } => bench_scan::run(&workspace_root(), bench_scan::Options { runs, million }),
         Cmd::Setup => setup::run_setup(),
         Cmd::BuildEbpf { debug } => ebpf::run(&workspace_root(), !debug),
