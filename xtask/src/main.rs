@@ -1,4 +1,5 @@
 //! Build, generate and test helpers: `cargo xtask --help`.
+mod bench_collect;
 mod gen_terms;
 mod test_all;
 
@@ -15,6 +16,8 @@ enum Cmd {
     },
     /// Run every test: unit, integration, and the kernel tests (as root).
     Test,
+    /// Time each host collector, and a full-host snapshot with 500 processes.
+    BenchCollect,
 }
 
 /// The workspace root (xtask lives one level below it).
@@ -26,5 +29,6 @@ fn main() -> anyhow::Result<()> {
     match Cmd::parse() {
         Cmd::GenTerms { check } => gen_terms::run(&workspace_root(), check),
         Cmd::Test => test_all::run(&workspace_root()),
+        Cmd::BenchCollect => bench_collect::run(),
     }
 }
