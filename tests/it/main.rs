@@ -7,3 +7,4 @@ mod collect_util;
 mod collect_logs;
 mod collect_kernel;
 mod collect_process;
+mod collect_host;
