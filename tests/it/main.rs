@@ -8,3 +8,4 @@ mod collect_logs;
 mod collect_kernel;
 mod collect_process;
 mod collect_host;
+mod collect_terms;
