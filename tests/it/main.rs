@@ -9,3 +9,4 @@ mod collect_kernel;
 mod collect_process;
 mod collect_host;
 mod collect_terms;
+mod scan;

@@ -16,7 +16,12 @@ struct Seen {
 
 impl Seen {
     fn skipped_for(&self, reason: SkipReason) -> Vec<PathBuf> {
-        let mut v: Vec<_> = self.skipped.iter().filter(|(_, r)| *r == reason).map(|(p, _)| p.clone()).collect();
+        let mut v: Vec<_> = self
+            .skipped
+            .iter()
+            .filter(|(_, r)| *r == reason)
+            .map(|(p, _)| p.clone())
+            .collect();
         v.sort();
         v
     }
@@ -76,7 +81,7 @@ fn fifos_and_sockets_are_reported_and_never_opened() {
     let root = dir.path().canonicalize().unwrap();
     rustix::fs::mknodat(
         rustix::fs::CWD,
-        &root.join("fifo"),
+        root.join("fifo"),
         rustix::fs::FileType::Fifo,
         rustix::fs::Mode::from_raw_mode(0o644),
         0,
@@ -101,7 +106,10 @@ fn fifos_and_sockets_are_reported_and_never_opened() {
     });
     assert_eq!(seen.into_inner().unwrap(), vec!["x".to_string()]);
     let seen = walk(WalkBuilder::new().root(&root));
-    assert_eq!(seen.skipped_for(SkipReason::Special), vec![root.join("fifo"), root.join("sock")]);
+    assert_eq!(
+        seen.skipped_for(SkipReason::Special),
+        vec![root.join("fifo"), root.join("sock")]
+    );
     assert_eq!(seen.files, vec![root.join("plain")]);
 }
 
@@ -140,7 +148,10 @@ fn excluded_files_and_directories_are_skipped_and_not_entered() {
     assert!(!seen.files.contains(&root.join("d5/e2/f5")));
     // d1 holds files 1, 8, 15, ... (9 of them); f5 is elsewhere.
     assert_eq!(seen.files.len(), 60 - 9 - 1);
-    assert_eq!(seen.skipped_for(SkipReason::Excluded), vec![root.join("d1"), root.join("d5/e2/f5")]);
+    assert_eq!(
+        seen.skipped_for(SkipReason::Excluded),
+        vec![root.join("d1"), root.join("d5/e2/f5")]
+    );
 }
 
 #[test]
@@ -172,13 +183,25 @@ fn proc_and_sys_are_never_entered() {
 
 #[test]
 fn of_dev_only_dev_shm_is_entered() {
-    let dir = tempfile::Builder::new().prefix("walk-test").tempdir_in("/dev/shm").unwrap();
+    let dir = tempfile::Builder::new()
+        .prefix("walk-test")
+        .tempdir_in("/dev/shm")
+        .unwrap();
     std::fs::write(dir.path().join("miner"), b"x").unwrap();
     let seen = walk(WalkBuilder::new().root("/dev").cross_filesystems(true));
-    assert!(seen.dirs.iter().all(|d| d == Path::new("/dev") || d.starts_with("/dev/shm")), "{:?}", seen.dirs);
+    assert!(
+        seen.dirs
+            .iter()
+            .all(|d| d == Path::new("/dev") || d.starts_with("/dev/shm")),
+        "{:?}",
+        seen.dirs
+    );
     assert!(seen.files.contains(&dir.path().join("miner")));
     // No device node of /dev was even looked at.
-    assert!(seen.skipped_for(SkipReason::Special).iter().all(|p| p.starts_with("/dev/shm")));
+    assert!(seen
+        .skipped_for(SkipReason::Special)
+        .iter()
+        .all(|p| p.starts_with("/dev/shm")));
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! Build, generate and test helpers: `cargo xtask --help`.
 mod bench_collect;
+mod bench_scan;
 mod gen_terms;
 mod test_all;
 
@@ -18,6 +19,16 @@ enum Cmd {
     Test,
     /// Time each host collector, and a full-host snapshot with 500 processes.
     BenchCollect,
+    /// Benchmark `ioc-scan scan` on a synthetic tree (built once in
+    /// target/bench-tree) against find|xargs sha256sum and raw SHA-256.
+    BenchScan {
+        /// Measured runs per case (after one warm-up run); the median is reported.
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// Also measure peak memory on 1,000,000 empty files (built once; slow).
+        #[arg(long)]
+        million: bool,
+    },
 }
 
 /// The workspace root (xtask lives one level below it).
@@ -30,5 +41,6 @@ fn main() -> anyhow::Result<()> {
         Cmd::GenTerms { check } => gen_terms::run(&workspace_root(), check),
         Cmd::Test => test_all::run(&workspace_root()),
         Cmd::BenchCollect => bench_collect::run(),
+        Cmd::BenchScan { runs, million } => bench_scan::run(&workspace_root(), bench_scan::Options { runs, million }),
     }
 }

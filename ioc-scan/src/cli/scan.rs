@@ -64,7 +64,9 @@ fn parse_size(text: &str) -> Result<u64, String> {
     let t = text.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let n: u64 = num.parse().map_err(|_| format!("`{text}` is not a size (e.g. 1048576, 64K, 256M, 1G)"))?;
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("`{text}` is not a size (e.g. 1048576, 64K, 256M, 1G)"))?;
     let unit = unit.trim().to_ascii_lowercase();
     let shift = match unit.trim_end_matches('b').trim_end_matches('i') {
         "" => 0,
@@ -74,7 +76,8 @@ fn parse_size(text: &str) -> Result<u64, String> {
         "t" => 40,
         _ => return Err(format!("`{text}`: unknown size unit (use K, M, G or T)")),
     };
-    n.checked_mul(1u64 << shift).ok_or_else(|| format!("`{text}` is too large"))
+    n.checked_mul(1u64 << shift)
+        .ok_or_else(|| format!("`{text}` is too large"))
 }
 
 #[derive(Serialize)]
@@ -106,8 +109,19 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let stdout = Mutex::new(std::io::stdout());
     for err in &collection.errors {
         if args.json {
-            let body = IocError { file: &err.file, line: err.line, column: err.column, message: &err.message };
-            print_json(&stdout, &Line { kind: "ioc_error", body: &body })?;
+            let body = IocError {
+                file: &err.file,
+                line: err.line,
+                column: err.column,
+                message: &err.message,
+            };
+            print_json(
+                &stdout,
+                &Line {
+                    kind: "ioc_error",
+                    body: &body,
+                },
+            )?;
         } else {
             eprintln!("ioc-scan: cannot load IOC file: {err}");
         }
@@ -142,7 +156,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let write_failed = AtomicBool::new(false);
     let on_detection = |d: Detection| {
         let res = if args.json {
-            print_json(&stdout, &Line { kind: "detection", body: &d })
+            print_json(
+                &stdout,
+                &Line {
+                    kind: "detection",
+                    body: &d,
+                },
+            )
         } else {
             let text = human_detection(&d);
             let mut out = stdout.lock().unwrap_or_else(|e| e.into_inner());
@@ -164,19 +184,38 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if write_failed.load(Ordering::Relaxed) {
         anyhow::bail!("writing the report to stdout failed");
     }
-    let body = SummaryLine { iocs_loaded: collection.iocs.len(), ioc_files_failed: collection.errors.len(), scan: &summary };
+    let body = SummaryLine {
+        iocs_loaded: collection.iocs.len(),
+        ioc_files_failed: collection.errors.len(),
+        scan: &summary,
+    };
     if args.json {
-        print_json(&stdout, &Line { kind: "summary", body: &body })?;
+        print_json(
+            &stdout,
+            &Line {
+                kind: "summary",
+                body: &body,
+            },
+        )?;
     } else {
         let mut out = stdout.lock().unwrap_or_else(|e| e.into_inner());
-        out.write_all(human_summary(&body).as_bytes()).context("writing the summary")?;
+        out.write_all(human_summary(&body).as_bytes())
+            .context("writing the summary")?;
         out.flush()?;
     }
-    Ok(if summary.detections > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if summary.detections > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn list(paths: &[PathBuf]) -> String {
-    paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn print_json(out: &Mutex<std::io::Stdout>, value: &impl Serialize) -> anyhow::Result<()> {
@@ -191,7 +230,15 @@ fn print_json(out: &Mutex<std::io::Stdout>, value: &impl Serialize) -> anyhow::R
 /// Control characters in names from the host or the IOCs are shown escaped:
 /// a file name must not drive the terminal.
 fn printable(s: &str) -> String {
-    s.chars().flat_map(|c| if c.is_control() { c.escape_default().collect::<Vec<_>>() } else { vec![c] }).collect()
+    s.chars()
+        .flat_map(|c| {
+            if c.is_control() {
+                c.escape_default().collect::<Vec<_>>()
+            } else {
+                vec![c]
+            }
+        })
+        .collect()
 }
 
 fn human_detection(d: &Detection) -> String {
@@ -229,7 +276,11 @@ fn human_summary(b: &SummaryLine<'_>) -> String {
         "{} detection(s); {} IOC(s) loaded{}\n",
         s.detections,
         b.iocs_loaded,
-        if b.ioc_files_failed > 0 { format!(", {} IOC file(s) failed", b.ioc_files_failed) } else { String::new() }
+        if b.ioc_files_failed > 0 {
+            format!(", {} IOC file(s) failed", b.ioc_files_failed)
+        } else {
+            String::new()
+        }
     );
     out += &format!(
         "{} files examined in {} directories, {} read ({} hashed) in {:.2}s\n",
@@ -266,7 +317,11 @@ fn human_bytes(n: u64) -> String {
         v /= 1024.0;
         u += 1;
     }
-    if u == 0 { format!("{n} B") } else { format!("{v:.1} {}", UNITS[u]) }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
 }
 
 /// The progress line on stderr, refreshed by its own thread.
@@ -293,7 +348,16 @@ impl ProgressLine {
                     let rate = files as f64 / start.elapsed().as_secs_f64().max(0.001);
                     let mut dir = printable(&progress.current_dir());
                     if dir.chars().count() > 60 {
-                        dir = format!("…{}", dir.chars().rev().take(59).collect::<Vec<_>>().into_iter().rev().collect::<String>());
+                        dir = format!(
+                            "…{}",
+                            dir.chars()
+                                .rev()
+                                .take(59)
+                                .collect::<Vec<_>>()
+                                .into_iter()
+                                .rev()
+                                .collect::<String>()
+                        );
                     }
                     bar.set_message(format!(
                         "{files} files ({rate:.0}/s), {} read  {dir}",

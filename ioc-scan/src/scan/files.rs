@@ -4,10 +4,10 @@
 
 use super::summary::Counters;
 use super::{Progress, Shared};
+use crate::collect::files::safety::OpenError;
 use crate::collect::files::{
     ContentNeeds, ContentReader, ContentSink, FileEntry, FileObservation, SkipReason, Visitor, WalkEvent, WalkState,
 };
-use crate::collect::files::safety::OpenError;
 use crate::eval::{ContentScanner, Matcher, Outcome, TermSet};
 use crate::terms::ids;
 use std::sync::atomic::Ordering;
@@ -58,8 +58,12 @@ impl<'s, 'c> FileVisitor<'s, 'c> {
     }
 
     fn publish(&mut self, progress: &Progress) {
-        progress.files.fetch_add(self.counters.files - self.published_files, Ordering::Relaxed);
-        progress.bytes.fetch_add(self.counters.bytes_read - self.published_bytes, Ordering::Relaxed);
+        progress
+            .files
+            .fetch_add(self.counters.files - self.published_files, Ordering::Relaxed);
+        progress
+            .bytes
+            .fetch_add(self.counters.bytes_read - self.published_bytes, Ordering::Relaxed);
         self.published_files = self.counters.files;
         self.published_bytes = self.counters.bytes_read;
     }
@@ -86,19 +90,8 @@ impl<'s, 'c> FileVisitor<'s, 'c> {
     /// fail is counted and leaves the content terms absent.
     fn read_content(&mut self, entry: &FileEntry<'_>, obs: &mut FileObservation<'_>, needs: ContentNeeds) {
         let shared = self.shared;
-        let meta = match entry.metadata() {
-            Ok(m) => m,
-            Err(e) => {
-                if e == rustix::io::Errno::NOENT {
-                    self.counters.skip(SkipReason::Vanished);
-                } else {
-                    shared.error(entry.path(), &format!("stat: {}", std::io::Error::from(e)));
-                }
-                obs.set_content_unavailable();
-                return;
-            }
-        };
-        if meta.size > shared.options.max_file_size {
+        let too_large = |size: u64| size > shared.options.max_file_size;
+        if entry.cached_metadata().is_some_and(|m| too_large(m.size)) {
             self.counters.skip(SkipReason::TooLarge);
             obs.set_content_unavailable();
             return;
@@ -121,9 +114,20 @@ impl<'s, 'c> FileVisitor<'s, 'c> {
                 return;
             }
         };
-        let mut scanner = if needs.strings { shared.compiled.content_patterns().map(|p| p.scanner()) } else { None };
+        if too_large(meta.size) {
+            self.counters.skip(SkipReason::TooLarge);
+            obs.set_content_unavailable();
+            return;
+        }
+        let mut scanner = if needs.strings {
+            shared.compiled.content_patterns().map(|p| p.scanner())
+        } else {
+            None
+        };
         let sink = scanner.as_mut().map(|s| s as &mut dyn ContentSink);
-        let read = self.reader.read(&mut file, meta.size, shared.options.max_file_size, needs, sink);
+        let read = self
+            .reader
+            .read(&mut file, meta.size, shared.options.max_file_size, needs, sink);
         match read {
             Ok((digests, report)) => {
                 self.counters.files_read += 1;

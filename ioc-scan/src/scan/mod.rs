@@ -166,7 +166,13 @@ impl Shared<'_> {
 
 impl<'c> Scan<'c> {
     pub fn new(compiled: &'c CompiledCollection, options: ScanOptions) -> Scan<'c> {
-        Scan { compiled, options, collectors: Vec::new(), progress: None, cancel: Arc::new(AtomicBool::new(false)) }
+        Scan {
+            compiled,
+            options,
+            collectors: Vec::new(),
+            progress: None,
+            cancel: Arc::new(AtomicBool::new(false)),
+        }
     }
 
     /// Host collectors to run alongside the walk; each runs only when the
@@ -202,10 +208,16 @@ impl<'c> Scan<'c> {
     fn excludes(&self) -> Result<GlobSet, ScanError> {
         let mut b = GlobSetBuilder::new();
         for g in &self.options.excludes {
-            let glob = Glob::new(g).map_err(|source| ScanError::Exclude { glob: g.clone(), source })?;
+            let glob = Glob::new(g).map_err(|source| ScanError::Exclude {
+                glob: g.clone(),
+                source,
+            })?;
             b.add(glob);
         }
-        b.build().map_err(|source| ScanError::Exclude { glob: self.options.excludes.join(" "), source })
+        b.build().map_err(|source| ScanError::Exclude {
+            glob: self.options.excludes.join(" "),
+            source,
+        })
     }
 
     /// Run the scan; `on_detection` is called (from any thread) for each

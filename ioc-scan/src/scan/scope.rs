@@ -83,7 +83,12 @@ pub fn dedupe(paths: impl IntoIterator<Item = PathBuf>, cross_filesystems: bool)
         }
     }
     // Shorter paths first: an ancestor is met before what it contains.
-    canon.sort_by(|a, b| a.0.components().count().cmp(&b.0.components().count()).then(a.0.cmp(&b.0)));
+    canon.sort_by(|a, b| {
+        a.0.components()
+            .count()
+            .cmp(&b.0.components().count())
+            .then(a.0.cmp(&b.0))
+    });
     let mut kept: Vec<(PathBuf, u64, bool)> = Vec::new();
     for (path, dev, is_dir) in canon {
         let covered = kept
@@ -106,7 +111,7 @@ pub fn paths_named_by(iocs: &[Ioc]) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for ioc in iocs {
         for item in ioc.items() {
-            if item.negate || !matches!(item.condition, Condition::Is | Condition::StartsWith) {
+            if item.negate || !item.evaluable() || !matches!(item.condition, Condition::Is | Condition::StartsWith) {
                 continue;
             }
             let term = terms::lookup(&item.context.search);
@@ -136,18 +141,24 @@ pub fn paths_named_by(iocs: &[Ioc]) -> Vec<PathBuf> {
 pub fn process_executables() -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut seen = HashSet::new();
-    let Ok(dir) = std::fs::read_dir("/proc") else { return out };
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return out;
+    };
     for entry in dir.flatten() {
         let name = entry.file_name();
         if !name.as_encoded_bytes().iter().all(u8::is_ascii_digit) {
             continue;
         }
-        let Ok(exe) = std::fs::read_link(entry.path().join("exe")) else { continue };
+        let Ok(exe) = std::fs::read_link(entry.path().join("exe")) else {
+            continue;
+        };
         if exe.as_os_str().as_encoded_bytes().ends_with(b" (deleted)") {
             continue;
         }
         // Stat the path (not /proc/PID/exe): the file the walk would see.
-        let Ok(meta) = std::fs::symlink_metadata(&exe) else { continue };
+        let Ok(meta) = std::fs::symlink_metadata(&exe) else {
+            continue;
+        };
         if meta.is_file() && seen.insert((meta.dev(), meta.ino())) {
             out.push(exe);
         }
@@ -184,11 +195,14 @@ mod tests {
                             search: search.to_string(),
                             context_type: "mir".into(),
                         },
-                        content: Content { content_type: "string".into(), value: value.to_string() },
+                        content: Content {
+                            content_type: "string".into(),
+                            value: value.to_string(),
+                        },
                         negate: *negate,
                         preserve_case: false,
-                        problem: None,
                         position: Position::default(),
+                        problem: None,
                     })
                 })
                 .collect(),
@@ -203,7 +217,12 @@ mod tests {
         std::fs::write(dir.path().join("evil"), b"").unwrap();
         let i = ioc(&[
             ("FileItem/FullPath", Condition::Is, &format!("{d}/evil"), false),
-            ("FileItem/FullPath", Condition::StartsWith, &format!("{d}/kdevtmp"), false),
+            (
+                "FileItem/FullPath",
+                Condition::StartsWith,
+                &format!("{d}/kdevtmp"),
+                false,
+            ),
             ("FileItem/FilePath", Condition::Is, d, false),
             ("FileItem/FullPath", Condition::Is, "C:\\Windows\\evil.exe", false),
             ("FileItem/FilePath", Condition::Is, "Local\\Temp", false),
@@ -213,7 +232,14 @@ mod tests {
             ("FileItem/FileName", Condition::Is, "/etc", false),
         ]);
         let got = paths_named_by(&[i]);
-        assert_eq!(got, vec![dir.path().join("evil"), dir.path().to_path_buf(), dir.path().to_path_buf()]);
+        assert_eq!(
+            got,
+            vec![
+                dir.path().join("evil"),
+                dir.path().to_path_buf(),
+                dir.path().to_path_buf()
+            ]
+        );
     }
 
     #[test]
@@ -225,7 +251,13 @@ mod tests {
         std::fs::create_dir_all(root.join("ab")).unwrap();
         std::os::unix::fs::symlink(root.join("a"), root.join("link")).unwrap();
         let s = dedupe(
-            vec![root.join("a/b"), root.join("a/b/f"), root.join("link"), root.join("ab"), root.join("missing")],
+            vec![
+                root.join("a/b"),
+                root.join("a/b/f"),
+                root.join("link"),
+                root.join("ab"),
+                root.join("missing"),
+            ],
             false,
         );
         assert_eq!(s.roots, vec![root.join("a"), root.join("ab")]);

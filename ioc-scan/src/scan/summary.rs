@@ -58,7 +58,10 @@ impl ScanSummary {
     pub fn error(&mut self, path: impl Into<String>, message: impl Into<String>) {
         self.error_count += 1;
         if self.errors.len() < MAX_KEPT_ERRORS {
-            self.errors.push(ScanIssue { path: path.into(), message: message.into() });
+            self.errors.push(ScanIssue {
+                path: path.into(),
+                message: message.into(),
+            });
         }
     }
 }

@@ -142,6 +142,10 @@ impl ContentReader {
                 break;
             }
             report.bytes_read += n as u64;
+            // A read that did not fill the buffer and reached the stat'ed
+            // size met the end of the file: skip the read() that would
+            // return 0 (most files are read in one call).
+            let at_end = n < room && report.bytes_read == expected_size;
             let new = &self.buf[..n];
             if let Some(h) = md5.as_mut() {
                 h.update(new);
@@ -161,7 +165,10 @@ impl ContentReader {
             }
             if !searching && md5.is_none() && sha1.is_none() && sha256.is_none() {
                 // Only the search wanted the bytes, and it has seen enough.
-                report.stopped_early = true;
+                report.stopped_early = !at_end;
+                break;
+            }
+            if at_end {
                 break;
             }
         }
@@ -202,7 +209,9 @@ mod tests {
     fn digests_match_known_values() {
         let mut r = ContentReader::new(7);
         let data = b"The quick brown fox jumps over the lazy dog";
-        let (d, rep) = r.read_from(&mut &data[..], data.len() as u64, u64::MAX, all(), None).unwrap();
+        let (d, rep) = r
+            .read_from(&mut &data[..], data.len() as u64, u64::MAX, all(), None)
+            .unwrap();
         assert_eq!(hex::encode(d.md5.unwrap()), "9e107d9d372bb6826bd81d3542a419d6");
         assert_eq!(hex::encode(d.sha1.unwrap()), "2fd4e1c67a2d28fced849ee1bb76e7391b93eb12");
         assert_eq!(
@@ -245,7 +254,8 @@ mod tests {
         let data: Vec<u8> = (0..1000u32).map(|i| (i % 251) as u8).collect();
         let mut r = ContentReader::new(64);
         let mut tape = Tape::default();
-        r.read_from(&mut &data[..], 1000, u64::MAX, all(), Some(&mut tape)).unwrap();
+        r.read_from(&mut &data[..], 1000, u64::MAX, all(), Some(&mut tape))
+            .unwrap();
         assert_eq!(tape.0, data);
         assert_eq!(tape.1, 1000usize.div_ceil(64));
         // Not fed when strings are not needed.
@@ -254,8 +264,36 @@ mod tests {
             md5: true,
             ..Default::default()
         };
-        r.read_from(&mut &data[..], 1000, u64::MAX, needs, Some(&mut tape)).unwrap();
+        r.read_from(&mut &data[..], 1000, u64::MAX, needs, Some(&mut tape))
+            .unwrap();
         assert!(tape.0.is_empty());
+    }
+
+    /// Counts read calls.
+    struct Calls<'a>(&'a [u8], usize);
+
+    impl Read for Calls<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            self.1 += 1;
+            self.0.read(buf)
+        }
+    }
+
+    #[test]
+    fn a_small_file_of_the_stated_size_takes_one_read_call() {
+        let mut r = ContentReader::new(64);
+        let needs = ContentNeeds {
+            sha256: true,
+            ..Default::default()
+        };
+        let mut calls = Calls(b"0123456789", 0);
+        let (_, rep) = r.read_from(&mut calls, 10, u64::MAX, needs, None).unwrap();
+        assert_eq!((calls.1, rep.bytes_read), (1, 10));
+        // A buffer-full read cannot tell the end: one more call.
+        let mut r = ContentReader::new(10);
+        let mut calls = Calls(b"0123456789", 0);
+        r.read_from(&mut calls, 10, u64::MAX, needs, None).unwrap();
+        assert_eq!(calls.1, 2);
     }
 
     #[test]
@@ -278,9 +316,11 @@ mod tests {
 
     #[test]
     fn nothing_needed_stops_after_the_first_read() {
-        let mut r = ContentReader::default();
-        let (d, rep) = r.read_from(&mut &b"abc"[..], 3, u64::MAX, ContentNeeds::default(), None).unwrap();
+        let mut r = ContentReader::new(2);
+        let (d, rep) = r
+            .read_from(&mut &b"abcdef"[..], 6, u64::MAX, ContentNeeds::default(), None)
+            .unwrap();
         assert_eq!(d, Digests::default());
-        assert!(rep.stopped_early && !rep.shrank);
+        assert!(rep.stopped_early && !rep.shrank && rep.bytes_read == 2);
     }
 }

@@ -39,7 +39,12 @@ impl Meta {
 
     /// `statx` of an open file descriptor.
     pub fn of_fd<Fd: AsFd>(fd: Fd) -> rustix::io::Result<Meta> {
-        let stx = rustix::fs::statx(fd, c"", AtFlags::EMPTY_PATH, StatxFlags::BASIC_STATS | StatxFlags::BTIME)?;
+        let stx = rustix::fs::statx(
+            fd,
+            c"",
+            AtFlags::EMPTY_PATH,
+            StatxFlags::BASIC_STATS | StatxFlags::BTIME,
+        )?;
         Ok(Meta::from_statx(&stx))
     }
 

@@ -212,7 +212,10 @@ impl Observation for FileObservation<'_> {
         if let Ok(meta) = self.entry.metadata() {
             fields.insert("size".into(), json!(meta.size));
             if let Some(t) = chrono::DateTime::from_timestamp(meta.mtime, 0) {
-                fields.insert("mtime".into(), json!(t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)));
+                fields.insert(
+                    "mtime".into(),
+                    json!(t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+                );
             }
             fields.insert("mode".into(), json!(format!("{:o}", meta.permissions())));
             fields.insert("uid".into(), json!(meta.uid));
@@ -228,12 +231,21 @@ impl Observation for FileObservation<'_> {
         }
         if let ContentState::Read(r) = self.content {
             if r.grew {
-                fields.insert("note".into(), json!("file grew while read; digests cover the bytes read"));
+                fields.insert(
+                    "note".into(),
+                    json!("file grew while read; digests cover the bytes read"),
+                );
             } else if r.shrank {
-                fields.insert("note".into(), json!("file shrank while read; digests cover the bytes read"));
+                fields.insert(
+                    "note".into(),
+                    json!("file shrank while read; digests cover the bytes read"),
+                );
             }
             if r.truncated {
-                fields.insert("note".into(), json!("file grew past the size limit; digests cover the bytes read"));
+                fields.insert(
+                    "note".into(),
+                    json!("file grew past the size limit; digests cover the bytes read"),
+                );
             }
         }
         ObjectRef { kind: "file", fields }
@@ -279,7 +291,9 @@ mod tests {
             assert_eq!(o.field(ids::FileItem_SizeInBytes), Field::One(Value::UInt(7)));
             assert_eq!(s(o.field(ids::FileItem_Username)).unwrap(), "root");
         });
-        with_obs(".bashrc", |o| assert_eq!(o.field(ids::FileItem_FileExtension), Field::Absent));
+        with_obs(".bashrc", |o| {
+            assert_eq!(o.field(ids::FileItem_FileExtension), Field::Absent)
+        });
     }
 
     #[test]

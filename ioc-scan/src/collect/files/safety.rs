@@ -90,10 +90,15 @@ pub enum OpenError {
     Io(#[from] std::io::Error),
 }
 
-/// Open the regular file `name` in directory `dir`, which was stat'ed as
-/// `expected`, for reading, and return it with its current metadata (its
-/// size may have changed since).
-pub fn open_regular<Fd: AsFd>(dir: Fd, name: &CStr, expected: &Meta) -> Result<(File, Meta), OpenError> {
+/// Open the regular file `name` in directory `dir` for reading, and return
+/// it with its metadata at open time (from the descriptor: authoritative).
+/// `expected`: its metadata from an earlier `statx`, when there was one (the
+/// walker knows an entry is a regular file from `d_type` and does not stat
+/// what it need not); the opened file must be that same object.
+pub fn open_regular<Fd: AsFd>(dir: Fd, name: &CStr, expected: Option<&Meta>) -> Result<(File, Meta), OpenError> {
+    if expected.is_some_and(|m| !m.is_file()) {
+        return Err(OpenError::NotRegular);
+    }
     let base = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY;
     let dir = dir.as_fd();
     let fd = match rustix::fs::openat(dir, name, base | OFlags::NOATIME, Mode::empty()) {
@@ -113,7 +118,7 @@ pub fn open_regular<Fd: AsFd>(dir: Fd, name: &CStr, expected: &Meta) -> Result<(
     if !now.is_file() {
         return Err(OpenError::NotRegular);
     }
-    if !now.same_file(expected) {
+    if expected.is_some_and(|m| !now.same_file(m)) {
         return Err(OpenError::Replaced);
     }
     Ok((File::from(fd), now))
@@ -154,23 +159,44 @@ mod tests {
         // Same name, another inode.
         std::fs::write(dir.path().join("b"), b"two").unwrap();
         std::fs::rename(dir.path().join("b"), dir.path().join("a")).unwrap();
-        assert!(matches!(open_regular(&dirfd, c"a", &before), Err(OpenError::Replaced)));
+        assert!(matches!(
+            open_regular(&dirfd, c"a", Some(&before)),
+            Err(OpenError::Replaced)
+        ));
         // Now a symlink.
         let now = Meta::at(&dirfd, c"a").unwrap();
         std::fs::remove_file(dir.path().join("a")).unwrap();
         std::os::unix::fs::symlink("/etc/passwd", dir.path().join("a")).unwrap();
-        assert!(matches!(open_regular(&dirfd, c"a", &now), Err(OpenError::Replaced)));
+        assert!(matches!(
+            open_regular(&dirfd, c"a", Some(&now)),
+            Err(OpenError::Replaced)
+        ));
         std::fs::remove_file(dir.path().join("a")).unwrap();
-        assert!(matches!(open_regular(&dirfd, c"a", &now), Err(OpenError::Vanished)));
+        assert!(matches!(
+            open_regular(&dirfd, c"a", Some(&now)),
+            Err(OpenError::Vanished)
+        ));
     }
 
     #[test]
     fn open_regular_never_blocks_on_a_fifo() {
         let dir = tempfile::tempdir().unwrap();
         let fifo = dir.path().join("p");
-        rustix::fs::mknodat(rustix::fs::CWD, &fifo, rustix::fs::FileType::Fifo, Mode::from_raw_mode(0o600), 0).unwrap();
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &fifo,
+            rustix::fs::FileType::Fifo,
+            Mode::from_raw_mode(0o600),
+            0,
+        )
+        .unwrap();
         let dirfd = File::open(dir.path()).unwrap();
         let m = Meta::at(&dirfd, c"p").unwrap();
-        assert!(matches!(open_regular(&dirfd, c"p", &m), Err(OpenError::NotRegular)));
+        assert!(matches!(
+            open_regular(&dirfd, c"p", Some(&m)),
+            Err(OpenError::NotRegular)
+        ));
+        // Also when the caller did not stat it first (a race on d_type).
+        assert!(matches!(open_regular(&dirfd, c"p", None), Err(OpenError::NotRegular)));
     }
 }

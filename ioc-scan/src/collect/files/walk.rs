@@ -187,19 +187,25 @@ impl<'a> FileEntry<'a> {
         *self.meta.get_or_init(|| Meta::at(self.dir, self.name))
     }
 
+    /// The metadata, if already fetched.
+    pub fn cached_metadata(&self) -> Option<Meta> {
+        self.meta.get().and_then(|r| r.ok())
+    }
+
     /// Open it for reading with every safety check of
     /// [`super::safety::open_regular`]; returns the file and its metadata at
-    /// open time.
+    /// open time (which also answers [`FileEntry::metadata`] from then on
+    /// when it had not been fetched: one `statx` per file read, not two).
     pub fn open(&self) -> Result<(File, Meta), OpenError> {
-        let expected = match self.metadata() {
-            Ok(m) => m,
-            Err(Errno::NOENT) => return Err(OpenError::Vanished),
-            Err(e) => return Err(OpenError::Io(e.into())),
+        let expected = match self.meta.get() {
+            Some(Ok(m)) => Some(*m),
+            Some(Err(Errno::NOENT)) => return Err(OpenError::Vanished),
+            Some(Err(e)) => return Err(OpenError::Io((*e).into())),
+            None => None,
         };
-        if !expected.is_file() {
-            return Err(OpenError::NotRegular);
-        }
-        open_regular(self.dir, self.name, &expected)
+        let (file, now) = open_regular(self.dir, self.name, expected.as_ref())?;
+        let _ = self.meta.set(Ok(now));
+        Ok((file, now))
     }
 }
 
@@ -545,7 +551,12 @@ impl<'h> Shared<'h> {
         if job.parent_dev != Some(dev) && is_pseudo_fs(&fd) {
             return skip(visitor, SkipReason::PseudoFilesystem);
         }
-        if !self.visited.lock().unwrap_or_else(|e| e.into_inner()).insert((dev, ino)) {
+        if !self
+            .visited
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert((dev, ino))
+        {
             return skip(visitor, SkipReason::AlreadyVisited);
         }
         match visitor.visit(WalkEvent::Dir(path)) {
@@ -557,7 +568,11 @@ impl<'h> Shared<'h> {
         self.held.fetch_add(1, Ordering::Relaxed);
         let dir = Arc::new(HeldDir { fd, held: self.held });
 
-        let Local { dirbuf, path: cur, batch } = local;
+        let Local {
+            dirbuf,
+            path: cur,
+            batch,
+        } = local;
         cur.clear();
         cur.push(path);
         let mut entries = RawDir::new(&dir.fd, dirbuf.spare_capacity_mut());
@@ -590,7 +605,7 @@ impl<'h> Shared<'h> {
             }
             seen += 1;
             // Share work early when another thread has none.
-            if seen % 64 == 0 && !batch.is_empty() && self.idle.load(Ordering::Relaxed) > 0 {
+            if seen.is_multiple_of(64) && !batch.is_empty() && self.idle.load(Ordering::Relaxed) > 0 {
                 self.flush_from(batch);
             }
         }
