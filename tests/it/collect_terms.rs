@@ -6,7 +6,11 @@ use crate::common::ioc_scan;
 fn every_linux_term_is_supported_or_explained() {
     let out = ioc_scan().args(["terms", "--json", "--linux-only"]).output().unwrap();
     assert!(out.status.success());
-    let rows: Vec<serde_json::Value> = String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let rows: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(rows.len(), 292);
     for r in &rows {
         let status = r["status"].as_str().unwrap();
@@ -20,7 +24,11 @@ fn every_linux_term_is_supported_or_explained() {
             }
         }
     }
-    let status_of = |t: &str| rows.iter().find(|r| r["term"] == t).map(|r| r["status"].as_str().unwrap().to_string());
+    let status_of = |t: &str| {
+        rows.iter()
+            .find(|r| r["term"] == t)
+            .map(|r| r["status"].as_str().unwrap().to_string())
+    };
     assert_eq!(status_of("ProcessItem/HandleList/Handle/Md5sum").as_deref(), Some("supported"));
     assert_eq!(status_of("eventItem/processEvent/pid").as_deref(), Some("live monitor only"));
     assert_eq!(status_of("AgentInfo/proxyHost").as_deref(), Some("not supported"));
