@@ -25,7 +25,14 @@ fn arp_entries() {
     assert_eq!(obs[1].one("ArpEntryItem/PhysicalAddress"), "de:ad:be:ef:00:66");
     assert_eq!(obs[1].one("ArpEntryItem/CacheType"), "static");
     assert_eq!(obs[1].one("ArpEntryItem/InterfaceType"), "Ethernet");
-    let hits = matches(Box::new(ArpCollector), &r.root(), &[("ArpEntryItem/PhysicalAddress", "is", "string", "de:ad:be:ef:00:66"), ("ArpEntryItem/Interface", "is", "string", "eth1")]);
+    let hits = matches(
+        Box::new(ArpCollector),
+        &r.root(),
+        &[
+            ("ArpEntryItem/PhysicalAddress", "is", "string", "de:ad:be:ef:00:66"),
+            ("ArpEntryItem/Interface", "is", "string", "eth1"),
+        ],
+    );
     assert_eq!(hits.len(), 1);
     assert_eq!(hits[0].kind, "arp");
     assert_eq!(hits[0].fields["ip"], "192.0.2.66");
@@ -51,7 +58,11 @@ fn routes_v4_and_v6() {
     assert_eq!(obs[1].one("RouteEntryItem/Flags"), "UG");
     assert_eq!(obs[2].one("RouteEntryItem/Destination"), "2001:db8::");
     assert_eq!(obs[2].one("RouteEntryItem/Gateway"), "fe80::1");
-    let hits = matches(Box::new(RouteCollector), &r.root(), &[("RouteEntryItem/Gateway", "is", "IP", "10.0.0.66")]);
+    let hits = matches(
+        Box::new(RouteCollector),
+        &r.root(),
+        &[("RouteEntryItem/Gateway", "is", "IP", "10.0.0.66")],
+    );
     assert_eq!(hits.len(), 1);
     assert_eq!(hits[0].kind, "route");
     assert_eq!(hits[0].fields["destination"], "10.0.113.0/24");
@@ -77,7 +88,11 @@ fn volumes_and_disks() {
     std::fs::create_dir_all(base.join("sys/block")).unwrap();
     std::os::unix::fs::symlink("../devices/pci0000:00/usb1/1-1/host9/block/sdz", base.join("sys/block/sdz")).unwrap();
     std::fs::create_dir_all(base.join("sys/class/block")).unwrap();
-    std::os::unix::fs::symlink("../../devices/pci0000:00/usb1/1-1/host9/block/sdz/sdz1", base.join("sys/class/block/sdz1")).unwrap();
+    std::os::unix::fs::symlink(
+        "../../devices/pci0000:00/usb1/1-1/host9/block/sdz/sdz1",
+        base.join("sys/class/block/sdz1"),
+    )
+    .unwrap();
 
     let (vols, stats) = observe(&VolumeCollector, &r.root());
     assert_eq!(stats.error_count(), 0, "{:?}", stats.errors);
@@ -89,7 +104,14 @@ fn volumes_and_disks() {
     assert_eq!(usb.one("VolumeItem/FileSystemName"), "vfat");
     assert_eq!(vols[2].one("VolumeItem/RemoteAddress"), "files.ioc-test.example");
     assert_eq!(vols[2].one("VolumeItem/RemoteFS"), "true");
-    let hits = matches(Box::new(VolumeCollector), &r.root(), &[("VolumeItem/Flags/Removable", "is", "bool", "true"), ("VolumeItem/DevicePath", "is", "string", "/dev/sdz1")]);
+    let hits = matches(
+        Box::new(VolumeCollector),
+        &r.root(),
+        &[
+            ("VolumeItem/Flags/Removable", "is", "bool", "true"),
+            ("VolumeItem/DevicePath", "is", "string", "/dev/sdz1"),
+        ],
+    );
     assert_eq!(hits.len(), 1);
     assert_eq!(hits[0].kind, "volume");
 
@@ -103,7 +125,11 @@ fn volumes_and_disks() {
     assert_eq!(d.one("DiskItem/PartitionList/Partition/PartitionOffset"), "32256");
     assert_eq!(d.one("DiskItem/PartitionList/Partition/PartitionLength"), "512000");
     assert_eq!(d.one("DiskItem/PartitionList/Partition/PartitionType"), "0xc");
-    let hits = matches(Box::new(DiskCollector), &r.root(), &[("DiskItem/DiskConnection", "is", "string", "usb")]);
+    let hits = matches(
+        Box::new(DiskCollector),
+        &r.root(),
+        &[("DiskItem/DiskConnection", "is", "string", "usb")],
+    );
     assert_eq!(hits.len(), 1);
     assert_eq!(hits[0].kind, "disk");
 }
@@ -112,15 +138,18 @@ fn volumes_and_disks() {
 fn kernel_modules_loaded_hidden_and_hashed() {
     let r = FakeRoot::new();
     let ko = b"not really an ELF module";
-    r.write("/proc/modules", "ioc_evilmod 16384 1 ioc_user, Live 0xffffffffc0a00000 (OE)\nioc_user 8192 0 - Live 0xffffffffc0b00000\n")
-        .write("/proc/sys/kernel/osrelease", "6.1.0-ioc\n")
-        .write("/sys/module/ioc_evilmod/initstate", "live\n")
-        .write("/sys/module/ioc_evilmod/taint", "OE\n")
-        .write("/sys/module/ioc_evilmod/srcversion", "ABCDEF0123456789\n")
-        .write("/sys/module/ioc_evilmod/parameters/hide_pid", "0\n")
-        .write("/sys/module/ioc_hidden/initstate", "live\n")
-        .write("/lib/modules/6.1.0-ioc/modules.dep", "extra/ioc-evilmod.ko: kernel/ioc_user.ko\n")
-        .write("/lib/modules/6.1.0-ioc/extra/ioc-evilmod.ko", ko);
+    r.write(
+        "/proc/modules",
+        "ioc_evilmod 16384 1 ioc_user, Live 0xffffffffc0a00000 (OE)\nioc_user 8192 0 - Live 0xffffffffc0b00000\n",
+    )
+    .write("/proc/sys/kernel/osrelease", "6.1.0-ioc\n")
+    .write("/sys/module/ioc_evilmod/initstate", "live\n")
+    .write("/sys/module/ioc_evilmod/taint", "OE\n")
+    .write("/sys/module/ioc_evilmod/srcversion", "ABCDEF0123456789\n")
+    .write("/sys/module/ioc_evilmod/parameters/hide_pid", "0\n")
+    .write("/sys/module/ioc_hidden/initstate", "live\n")
+    .write("/lib/modules/6.1.0-ioc/modules.dep", "extra/ioc-evilmod.ko: kernel/ioc_user.ko\n")
+    .write("/lib/modules/6.1.0-ioc/extra/ioc-evilmod.ko", ko);
     let (obs, _) = observe(&ModuleCollector, &r.root());
     assert_eq!(obs.len(), 3);
     let evil = obs.iter().find(|o| o.get("ModuleItem/Module") == ["ioc_evilmod"]).unwrap();
@@ -139,7 +168,11 @@ fn kernel_modules_loaded_hidden_and_hashed() {
         use sha2::Digest;
         format!("{:x}", sha2::Sha256::digest(ko))
     };
-    let hits = matches(Box::new(ModuleCollector), &r.root(), &[("ModuleItem/Sha256sum", "is", "sha256", &sha)]);
+    let hits = matches(
+        Box::new(ModuleCollector),
+        &r.root(),
+        &[("ModuleItem/Sha256sum", "is", "sha256", &sha)],
+    );
     assert_eq!(hits.len(), 1);
     assert_eq!(hits[0].kind, "module");
     assert_eq!(hits[0].fields["name"], "ioc_evilmod");
@@ -165,10 +198,19 @@ fn system_info_from_a_crafted_root() {
         .write("/proc/sys/kernel/domainname", "(none)\n")
         .write("/proc/sys/kernel/osrelease", "6.1.0-ioc\n")
         .write("/proc/sys/kernel/arch", "x86_64\n")
-        .write("/etc/os-release", "NAME=\"Debian GNU/Linux\"\nPRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\n")
-        .write("/proc/meminfo", "MemTotal:       2048 kB\nMemFree:        1024 kB\nMemAvailable:   1536 kB\n")
+        .write(
+            "/etc/os-release",
+            "NAME=\"Debian GNU/Linux\"\nPRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\n",
+        )
+        .write(
+            "/proc/meminfo",
+            "MemTotal:       2048 kB\nMemFree:        1024 kB\nMemAvailable:   1536 kB\n",
+        )
         .write("/proc/uptime", "12345.67 100.00\n")
-        .write("/proc/cpuinfo", "processor\t: 0\nmodel name\t: Test CPU\nflags\t\t: fpu hypervisor\n")
+        .write(
+            "/proc/cpuinfo",
+            "processor\t: 0\nmodel name\t: Test CPU\nflags\t\t: fpu hypervisor\n",
+        )
         .write("/etc/timezone", "Europe/Berlin\n")
         .write("/etc/localtime", b"TZif2\0\0\0\nCET-1CEST,M3.5.0,M10.5.0/3\n")
         .write("/sys/class/net/eth9/address", "02:00:00:00:00:99\n");
@@ -190,11 +232,23 @@ fn system_info_from_a_crafted_root() {
     assert_eq!(s.one("SystemInfoItem/timezoneDST"), "CEST");
     assert_eq!(s.one("SystemInfoItem/procConfigInfo/vmGuest"), "true");
     assert_eq!(s.get("SystemInfoItem/MAC"), ["02:00:00:00:00:99"]);
-    assert!(stats.errors.iter().any(|e| e.to_string().contains("only readable on the live host")));
-    let hits = matches(Box::new(SystemCollector), &r.root(), &[("SystemInfoItem/hostname", "is", "string", "ioc-test-host")]);
+    assert!(stats
+        .errors
+        .iter()
+        .any(|e| e.to_string().contains("only readable on the live host")));
+    let hits = matches(
+        Box::new(SystemCollector),
+        &r.root(),
+        &[("SystemInfoItem/hostname", "is", "string", "ioc-test-host")],
+    );
     assert_eq!(hits.len(), 1);
     assert_eq!(hits[0].kind, "system");
-    assert!(matches(Box::new(SystemCollector), &r.root(), &[("SystemInfoItem/hostname", "is", "string", "other-host")]).is_empty());
+    assert!(matches(
+        Box::new(SystemCollector),
+        &r.root(),
+        &[("SystemInfoItem/hostname", "is", "string", "other-host")]
+    )
+    .is_empty());
 }
 
 #[test]
@@ -202,12 +256,18 @@ fn live_system_has_interfaces_and_agent_describes_itself() {
     let (obs, _) = observe(&SystemCollector, &HostRoot::system());
     let s = &obs[0];
     assert!(s.get("SystemInfoItem/networkArray/networkInfo/adapter").contains(&"lo".to_string()));
-    assert!(s.get("SystemInfoItem/networkArray/networkInfo/ipArray/ipInfo/ipAddress").contains(&"127.0.0.1".to_string()));
+    assert!(s
+        .get("SystemInfoItem/networkArray/networkInfo/ipArray/ipInfo/ipAddress")
+        .contains(&"127.0.0.1".to_string()));
     let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
     assert_eq!(s.one("SystemInfoItem/hostname"), hostname.trim());
     let (agent, _) = observe(&AgentCollector, &HostRoot::system());
     assert_eq!(agent[0].one("AgentInfo/appVersion"), env!("CARGO_PKG_VERSION"));
-    let hits = matches(Box::new(AgentCollector), &HostRoot::system(), &[("AgentInfo/appVersion", "is", "string", env!("CARGO_PKG_VERSION"))]);
+    let hits = matches(
+        Box::new(AgentCollector),
+        &HostRoot::system(),
+        &[("AgentInfo/appVersion", "is", "string", env!("CARGO_PKG_VERSION"))],
+    );
     assert_eq!(hits.len(), 1);
     assert_eq!(hits[0].kind, "agent");
 }

@@ -6,17 +6,42 @@ use ioc_scan::collect::login::{encode_utmp, LoginCollector, UtmpRecord, BOOT_TIM
 use ioc_scan::collect::logs::{SudoLogCollector, SyslogCollector};
 
 fn rec(ut_type: i16, pid: i32, line: &str, user: &str, host: &str, time: i64, addr: Option<&str>) -> Vec<u8> {
-    encode_utmp(&UtmpRecord { ut_type, pid, line: line.into(), user: user.into(), host: host.into(), time, addr: addr.map(|a| a.parse().unwrap()) }).to_vec()
+    encode_utmp(&UtmpRecord {
+        ut_type,
+        pid,
+        line: line.into(),
+        user: user.into(),
+        host: host.into(),
+        time,
+        addr: addr.map(|a| a.parse().unwrap()),
+    })
+    .to_vec()
 }
 
 fn login_root() -> FakeRoot {
     let r = FakeRoot::new();
     let mut wtmp = Vec::new();
     wtmp.extend(rec(BOOT_TIME, 0, "~", "reboot", "6.1.0-test", 1_700_000_000, None));
-    wtmp.extend(rec(USER_PROCESS, 4321, "pts/7", "ioc_eve", "203.0.113.77", 1_700_000_100, Some("203.0.113.77")));
+    wtmp.extend(rec(
+        USER_PROCESS,
+        4321,
+        "pts/7",
+        "ioc_eve",
+        "203.0.113.77",
+        1_700_000_100,
+        Some("203.0.113.77"),
+    ));
     wtmp.extend(rec(USER_PROCESS, 4400, "tty1", "root", "", 1_700_000_150, None));
     wtmp.extend(rec(DEAD_PROCESS, 4321, "pts/7", "", "", 1_700_003_700, None));
-    let btmp = rec(LOGIN_PROCESS, 5000, "ssh:notty", "admin", "198.51.100.4", 1_700_000_050, Some("198.51.100.4"));
+    let btmp = rec(
+        LOGIN_PROCESS,
+        5000,
+        "ssh:notty",
+        "admin",
+        "198.51.100.4",
+        1_700_000_050,
+        Some("198.51.100.4"),
+    );
     r.write("/var/log/wtmp", wtmp).write("/var/log/btmp", btmp);
     r
 }
@@ -40,7 +65,14 @@ fn wtmp_logins_with_their_end_and_btmp_failures() {
     let fail = obs.iter().find(|o| o.get("LoginHistoryItem/Username") == ["admin"]).unwrap();
     assert_eq!(fail.one("LoginHistoryItem/IsFailedLogin"), "true");
     assert_eq!(fail.one("LoginHistoryItem/Path"), "/var/log/btmp");
-    let hits = matches(Box::new(LoginCollector), &r.root(), &[("LoginHistoryItem/IPv4Address", "is", "IP", "203.0.113.77"), ("LoginHistoryItem/Username", "is", "string", "ioc_eve")]);
+    let hits = matches(
+        Box::new(LoginCollector),
+        &r.root(),
+        &[
+            ("LoginHistoryItem/IPv4Address", "is", "IP", "203.0.113.77"),
+            ("LoginHistoryItem/Username", "is", "string", "ioc_eve"),
+        ],
+    );
     assert_eq!(hits.len(), 1);
     assert_eq!(hits[0].kind, "login");
     assert_eq!(hits[0].fields["record"], 1);
@@ -88,7 +120,14 @@ fn sudo_and_su_uses_from_auth_log() {
     assert_eq!(curl.one("SudoLogItem/SourceLog"), "/var/log/auth.log");
     assert_eq!(obs[1].one("SudoLogItem/success"), "false");
     assert_eq!(obs[2].one("SudoLogItem/suOrSudo"), "su");
-    let hits = matches(Box::new(SudoLogCollector), &r.root(), &[("SudoLogItem/command", "contains", "string", "203.0.113.9"), ("SudoLogItem/success", "is", "bool", "true")]);
+    let hits = matches(
+        Box::new(SudoLogCollector),
+        &r.root(),
+        &[
+            ("SudoLogItem/command", "contains", "string", "203.0.113.9"),
+            ("SudoLogItem/success", "is", "bool", "true"),
+        ],
+    );
     assert_eq!(hits.len(), 1);
     assert_eq!(hits[0].kind, "sudo_log");
     assert_eq!(hits[0].fields["line"], 2);
@@ -105,10 +144,24 @@ fn syslog_and_log_lines() {
     assert_eq!(implant.one("Syslog/Host"), "web1");
     assert_eq!(implant.one("Syslog/LogFile"), "/var/log/syslog");
     assert_eq!(implant.one("Syslog/Message"), "beacon to 203.0.113.9 ok");
-    let hits = matches(Box::new(SyslogCollector::syslog()), &r.root(), &[("Syslog/Message", "contains", "string", "beacon"), ("Syslog/Sender", "is", "string", "ioc-implant")]);
+    let hits = matches(
+        Box::new(SyslogCollector::syslog()),
+        &r.root(),
+        &[
+            ("Syslog/Message", "contains", "string", "beacon"),
+            ("Syslog/Sender", "is", "string", "ioc-implant"),
+        ],
+    );
     assert_eq!(hits.len(), 1);
     assert_eq!(hits[0].kind, "syslog");
-    let log = matches(Box::new(SyslogCollector::log()), &r.root(), &[("Log/process_name", "is", "string", "ioc-implant"), ("Log/time", "is", "date", "2023-11-14T22:14:00Z")]);
+    let log = matches(
+        Box::new(SyslogCollector::log()),
+        &r.root(),
+        &[
+            ("Log/process_name", "is", "string", "ioc-implant"),
+            ("Log/time", "is", "date", "2023-11-14T22:14:00Z"),
+        ],
+    );
     assert_eq!(log.len(), 1);
 }
 
@@ -119,5 +172,9 @@ fn unreadable_log_is_reported() {
     std::fs::create_dir_all(r.dir.path().join("var/log/syslog")).unwrap();
     let (obs, stats) = observe(&SyslogCollector::syslog(), &r.root());
     assert!(obs.is_empty());
-    assert!(stats.errors.iter().any(|e| e.to_string().contains("var/log/syslog")), "{:?}", stats.errors);
+    assert!(
+        stats.errors.iter().any(|e| e.to_string().contains("var/log/syslog")),
+        "{:?}",
+        stats.errors
+    );
 }

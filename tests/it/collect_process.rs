@@ -27,7 +27,12 @@ impl Sleeper {
         std::fs::copy("/bin/sleep", &exe).unwrap();
         let input = dir.path().join("handle-input.txt");
         std::fs::File::create(&input).unwrap().write_all(b"ioc-scan handle test\n").unwrap();
-        let child = Command::new(&exe).arg("300").stdin(std::fs::File::open(&input).unwrap()).stdout(Stdio::null()).spawn().unwrap();
+        let child = Command::new(&exe)
+            .arg("300")
+            .stdin(std::fs::File::open(&input).unwrap())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
         // Wait until it has exec'd (its exe is the copy).
         for _ in 0..200 {
             if read_process(&HostRoot::system(), child.id()).is_ok_and(|p| p.path.as_deref() == exe.to_str()) {
@@ -35,7 +40,13 @@ impl Sleeper {
             }
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
-        Sleeper { child, name, exe, input, _dir: dir }
+        Sleeper {
+            child,
+            name,
+            exe,
+            input,
+            _dir: dir,
+        }
     }
 }
 
@@ -51,17 +62,25 @@ fn process_observation_of_a_started_process() {
     let s = Sleeper::start("p");
     let (obs, stats) = observe(&ProcessCollector, &HostRoot::system());
     assert!(stats.error_count() < 5, "{:?}", stats.errors);
-    let me = obs.iter().find(|o| o.one("ProcessItem/pid") == s.child.id().to_string()).expect("the sleeper is observed");
+    let me = obs
+        .iter()
+        .find(|o| o.one("ProcessItem/pid") == s.child.id().to_string())
+        .expect("the sleeper is observed");
     assert_eq!(me.one("ProcessItem/name"), s.name);
     assert_eq!(me.one("ProcessItem/path"), s.exe.to_str().unwrap());
     assert_eq!(me.one("ProcessItem/arguments"), format!("{} 300", s.exe.display()));
     assert_eq!(me.one("ProcessItem/parentpid"), std::process::id().to_string());
     assert_eq!(me.one("ProcessItem/Username"), username_of_me());
     let start: i64 = me.one("ProcessItem/startTime").parse().unwrap();
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
     assert!((now - 600..=now + 1).contains(&start), "start {start} now {now}");
     // Handles: stdin is the crafted file, hashed on demand.
-    assert!(me.get("ProcessItem/HandleList/Handle/Name").contains(&s.input.to_str().unwrap().to_string()));
+    assert!(me
+        .get("ProcessItem/HandleList/Handle/Name")
+        .contains(&s.input.to_str().unwrap().to_string()));
     assert!(me.get("ProcessItem/HandleList/Handle/FileDescriptor").contains(&"0".to_string()));
     let md5 = {
         use md5::Digest;
@@ -85,7 +104,14 @@ fn username_of_me() -> String {
 #[test]
 fn process_ioc_matches_only_the_started_process() {
     let s = Sleeper::start("m");
-    let hits = matches(Box::new(ProcessCollector), &HostRoot::system(), &[("ProcessItem/name", "is", "string", &s.name), ("ProcessItem/arguments", "ends-with", "string", " 300")]);
+    let hits = matches(
+        Box::new(ProcessCollector),
+        &HostRoot::system(),
+        &[
+            ("ProcessItem/name", "is", "string", &s.name),
+            ("ProcessItem/arguments", "ends-with", "string", " 300"),
+        ],
+    );
     assert_eq!(hits.len(), 1, "{hits:?}");
     assert_eq!(hits[0].kind, "process");
     assert_eq!(hits[0].fields["pid"], s.child.id());
@@ -100,7 +126,14 @@ fn process_ioc_on_an_open_file_hash() {
         use md5::Digest;
         format!("{:x}", md5::Md5::digest(b"ioc-scan handle test\n"))
     };
-    let hits = matches(Box::new(ProcessCollector), &HostRoot::system(), &[("ProcessItem/HandleList/Handle/Md5sum", "is", "md5", &md5), ("ProcessItem/name", "is", "string", &s.name)]);
+    let hits = matches(
+        Box::new(ProcessCollector),
+        &HostRoot::system(),
+        &[
+            ("ProcessItem/HandleList/Handle/Md5sum", "is", "md5", &md5),
+            ("ProcessItem/name", "is", "string", &s.name),
+        ],
+    );
     assert_eq!(hits.len(), 1, "{hits:?}");
     assert_eq!(hits[0].fields["pid"], s.child.id());
 }
@@ -122,7 +155,10 @@ fn port_observation_of_a_loopback_listener() {
     let port = listener.local_addr().unwrap().port();
     let (obs, stats) = observe(&PortCollector, &HostRoot::system());
     assert!(stats.error_count() < 5, "{:?}", stats.errors);
-    let mine = obs.iter().find(|o| o.one("PortItem/localPort") == port.to_string() && o.one("PortItem/protocol") == "TCP").expect("the listener is observed");
+    let mine = obs
+        .iter()
+        .find(|o| o.one("PortItem/localPort") == port.to_string() && o.one("PortItem/protocol") == "TCP")
+        .expect("the listener is observed");
     assert_eq!(mine.one("PortItem/localIP"), "127.0.0.1");
     assert_eq!(mine.one("PortItem/state"), "LISTEN");
     assert_eq!(mine.one("PortItem/pid"), std::process::id().to_string());
@@ -132,7 +168,11 @@ fn port_observation_of_a_loopback_listener() {
     let hits = matches(
         Box::new(PortCollector),
         &HostRoot::system(),
-        &[("PortItem/localPort", "is", "int", &port.to_string()), ("PortItem/state", "is", "string", "LISTEN"), ("PortItem/localIP", "is", "IP", "127.0.0.1")],
+        &[
+            ("PortItem/localPort", "is", "int", &port.to_string()),
+            ("PortItem/state", "is", "string", "LISTEN"),
+            ("PortItem/localIP", "is", "IP", "127.0.0.1"),
+        ],
     );
     assert_eq!(hits.len(), 1, "{hits:?}");
     assert_eq!(hits[0].kind, "port");
@@ -151,7 +191,11 @@ fn established_connection_has_both_ends() {
     let hits = matches(
         Box::new(PortCollector),
         &HostRoot::system(),
-        &[("PortItem/remotePort", "is", "int", &port.to_string()), ("PortItem/localPort", "is", "int", &local_port.to_string()), ("PortItem/state", "is", "string", "ESTABLISHED")],
+        &[
+            ("PortItem/remotePort", "is", "int", &port.to_string()),
+            ("PortItem/localPort", "is", "int", &local_port.to_string()),
+            ("PortItem/state", "is", "string", "ESTABLISHED"),
+        ],
     );
     assert_eq!(hits.len(), 1, "{hits:?}");
     assert_eq!(hits[0].fields["remote"], format!("127.0.0.1:{port}"));

@@ -12,7 +12,10 @@ use ioc_scan::terms::{self, TermId};
 pub type ItemSpec<'a> = (&'a str, &'a str, &'a str, &'a str);
 
 fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 /// An OpenIOC 1.1 document whose criteria are the AND of `items`.
@@ -72,7 +75,11 @@ pub struct Snapshot {
 impl Snapshot {
     pub fn get(&self, term: &str) -> Vec<String> {
         let id = terms::lookup(term).unwrap_or_else(|| panic!("no term {term}"));
-        self.fields.iter().find(|(t, _)| *t == id).map(|(_, v)| v.clone()).unwrap_or_default()
+        self.fields
+            .iter()
+            .find(|(t, _)| *t == id)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
     }
 
     pub fn one(&self, term: &str) -> String {
@@ -99,7 +106,12 @@ fn render(v: &Value) -> String {
 /// document read (Pending fields completed through the handshake).
 pub fn observe(collector: &dyn HostCollector, root: &HostRoot) -> (Vec<Snapshot>, CollectStats) {
     let doc = collector.document();
-    let doc_terms: Vec<TermId> = terms::TERMS.iter().enumerate().filter(|(_, t)| t.document() == doc).map(|(i, _)| TermId(i as u16)).collect();
+    let doc_terms: Vec<TermId> = terms::TERMS
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| t.document() == doc)
+        .map(|(i, _)| TermId(i as u16))
+        .collect();
     let mut out: Vec<Snapshot> = Vec::new();
     let mut sink = |obs: &dyn Observation| {
         let pending: Vec<TermId> = doc_terms.iter().copied().filter(|t| obs.field(*t) == Field::Pending).collect();
@@ -114,7 +126,10 @@ pub fn observe(collector: &dyn HostCollector, root: &HostRoot) -> (Vec<Snapshot>
                 Field::Pending | Field::Absent => None,
             })
             .collect();
-        out.push(Snapshot { object: obs.object_ref(), fields });
+        out.push(Snapshot {
+            object: obs.object_ref(),
+            fields,
+        });
         Reply::Done
     };
     let stats = collector.collect(&CollectContext::new(root.clone(), Wanted::all()), &mut sink);
@@ -128,7 +143,9 @@ pub struct FakeRoot {
 
 impl FakeRoot {
     pub fn new() -> Self {
-        FakeRoot { dir: tempfile::tempdir().unwrap() }
+        FakeRoot {
+            dir: tempfile::tempdir().unwrap(),
+        }
     }
 
     /// Write `content` at the host path `abs` (`/etc/passwd`).

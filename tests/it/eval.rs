@@ -888,7 +888,7 @@ fn unsupported_and_unknown_terms_warn_and_never_match() {
         other => panic!("{other:?}"),
     }
     // Not-yet-implemented Linux terms say so.
-    let (_, d) = CompiledCollection::compile(&[ioc("h", is("SystemInfoItem/hostname", "x"))]);
+    let (_, d) = CompiledCollection::compile(&[ioc("h", is("FileItem/FileAttributes", "x"))]);
     assert!(d[0].message.contains("not implemented yet"), "{d:?}");
 }
 

@@ -17,3 +17,5 @@ mod collect_util;
 mod collect_logs;
 mod collect_kernel;
 mod collect_process;
+mod collect_host;
+mod collect_terms;

@@ -1,4 +1,5 @@
 //! Build, generate and test helpers: `cargo xtask --help`.
+mod bench_collect;
 mod bench_scan;
 mod bench_store;
 mod bench_monitor;
@@ -23,6 +24,8 @@ enum Cmd {
     Test,
     /// Benchmark the results store: 100,000 runs, list one device, prune a day.
     BenchStore,
+    /// Time each host collector, and a full-host snapshot with 500 processes.
+    BenchCollect,
     /// Benchmark `ioc-scan scan` on a synthetic tree (built once in
     /// target/bench-tree) against find|xargs sha256sum and raw SHA-256.
     BenchScan {
@@ -87,6 +90,7 @@ fn main() -> anyhow::Result<()> {
             bench_scan::raw_sha256(threads, rounds);
             Ok(())
         }
+        Cmd::BenchCollect => bench_collect::run(),
         Cmd::BenchScan { runs, million } => bench_scan::run(&workspace_root(), bench_scan::Options { runs, million }),
         Cmd::Setup => setup::run_setup(),
         Cmd::BuildEbpf { debug } => ebpf::run(&workspace_root(), !debug),

@@ -201,7 +201,6 @@ mod tests {
                         },
                         negate: *negate,
                         preserve_case: false,
-                        problem: None,
                         position: Position::default(),
                         problem: None,
                     })
