@@ -4,7 +4,9 @@
 pub mod agent;
 pub mod alert;
 pub mod indicators;
+pub mod isolation;
 pub mod monitor;
+pub mod quarantine;
 pub mod results;
 pub mod scan;
 pub mod task;
@@ -42,9 +44,18 @@ pub enum Command {
     Agent(agent::Args),
     /// List the OpenIOC terms and whether ioc-scan evaluates each.
     Terms(terms::Args),
+    /// Files quarantined by response actions: list, show, restore, purge.
+    Quarantine(quarantine::Args),
+    /// Network isolation: on (for a duration), off, status.
+    Isolation(isolation::Args),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    // Any command lifts an expired network isolation (`isolation` itself
+    // reports it first).
+    if !matches!(cli.command, Command::Isolation(_)) {
+        isolation::lift_expired();
+    }
     match cli.command {
         Command::Validate(args) => validate::run(args),
         Command::Indicators(args) => indicators::run(args),
@@ -55,5 +66,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Alert(args) => alert::run(args),
         Command::Agent(args) => agent::run(args),
         Command::Terms(args) => terms::run(args),
+        Command::Quarantine(args) => quarantine::run(args),
+        Command::Isolation(args) => isolation::run(args),
     }
 }
