@@ -2,11 +2,17 @@
 //! [`crate::scan::Scan`] over the task's scope. The scan runs on its own
 //! thread; this one records detections as they arrive, flushes waiting
 //! batches, and turns a stop request into the scan's cancellation.
+//!
+//! When the task's "apply response actions" switch is on, each detection
+//! gets the task's response actions ([`crate::respond`]) before it is
+//! recorded, and their records go into its alert details; a critical areas
+//! scan runs after the scan, its new detections recorded with the rest.
 
 use super::execute::{RunSink, ScanJob, ScanReport, Scanner};
 use crate::eval::{CompiledCollection, Detection};
+use crate::respond::{self, ActionRecord, Responder, ResponseContext, ResponsePlan};
 use crate::scan::{scope, Collector, Scan, ScanOptions, ScanSummary, DEFAULT_MAX_FILE_SIZE};
-use crate::store::DetectionRecordV1;
+use crate::store::{DetectionRecordV1, ResponseAction, ResponseOutcomeV1, ResponseSettingsV1};
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc;
@@ -42,6 +48,60 @@ pub fn detection_record(d: Detection) -> DetectionRecordV1 {
         object: serde_json::to_value(&d.object).unwrap_or(serde_json::Value::Null),
         responses: Vec::new(),
     }
+}
+
+/// The response plan of a task: its actions when its switch is on, else none.
+pub fn response_plan(r: &ResponseSettingsV1) -> ResponsePlan {
+    ResponsePlan::new(
+        r.apply,
+        r.actions.iter().map(|a| match *a {
+            ResponseAction::Quarantine => respond::Action::Quarantine,
+            ResponseAction::Delete => respond::Action::Delete,
+            ResponseAction::Terminate => respond::Action::Terminate,
+            ResponseAction::Isolate { seconds } => respond::Action::Isolate { seconds },
+            ResponseAction::CriticalAreasScan => respond::Action::CriticalAreasScan,
+        }),
+    )
+}
+
+/// Action records as kept in a detection's alert details: the detail is
+/// the JSON of the object acted on, the reason and the action's details.
+pub fn response_outcomes(records: &[ActionRecord]) -> Vec<ResponseOutcomeV1> {
+    records
+        .iter()
+        .map(|r| ResponseOutcomeV1 {
+            action: r.action.to_string(),
+            outcome: r.outcome.as_str().to_string(),
+            detail: Some(
+                serde_json::json!({"object": r.object, "reason": r.outcome.reason(), "details": r.details})
+                    .to_string(),
+            ),
+        })
+        .collect()
+}
+
+/// The counters of a critical areas scan, stored with the run.
+fn follow_up_counts(r: &ActionRecord) -> Vec<(String, u64)> {
+    let n = |v: &serde_json::Value| v.as_u64().unwrap_or(0);
+    let d = &r.details;
+    vec![
+        (
+            "critical_areas_scan_done".to_string(),
+            u64::from(r.outcome.is_done()),
+        ),
+        (
+            "critical_areas_scan_files_examined".to_string(),
+            n(&d["summary"]["files_examined"]),
+        ),
+        (
+            "critical_areas_scan_errors".to_string(),
+            n(&d["summary"]["error_count"]),
+        ),
+        (
+            "critical_areas_scan_new_detections".to_string(),
+            n(&d["new_detections"]),
+        ),
+    ]
 }
 
 /// The counters of a scan, as stored with the run.
@@ -98,6 +158,15 @@ impl Scanner for EngineScanner {
             threads: self.threads,
             ..ScanOptions::default()
         };
+        let plan = response_plan(&task.response);
+        let ctx = ResponseContext::from_env(Some(&compiled));
+        let mut responder = Responder::new(&plan, &ctx);
+        let record = |d: Detection, responder: &mut Responder<'_, '_>, sink: &mut dyn RunSink| {
+            let records = responder.respond(&d);
+            let mut rec = detection_record(d);
+            rec.responses = response_outcomes(&records);
+            sink.detection(rec);
+        };
         let scan = Scan::new(&compiled, options).with_collectors((self.collectors)());
         let cancel = scan.cancel_handle();
         let (tx, rx) = mpsc::channel::<Detection>();
@@ -110,7 +179,7 @@ impl Scanner for EngineScanner {
             });
             loop {
                 match rx.recv_timeout(Duration::from_millis(250)) {
-                    Ok(d) => sink.detection(detection_record(d)),
+                    Ok(d) => record(d, &mut responder, sink),
                     Err(mpsc::RecvTimeoutError::Timeout) => sink.idle(),
                     // The scan ended (its sender dropped).
                     Err(mpsc::RecvTimeoutError::Disconnected) => break,
@@ -119,7 +188,7 @@ impl Scanner for EngineScanner {
                     cancel.store(true, Ordering::SeqCst);
                 }
             }
-            match worker.join() {
+            let mut report = match worker.join() {
                 Ok(Ok(summary)) => ScanReport {
                     counts: summary_counts(&summary),
                     error: None,
@@ -132,7 +201,25 @@ impl Scanner for EngineScanner {
                     counts: Vec::new(),
                     error: Some("the scan panicked".into()),
                 },
+            };
+            if report.error.is_none() && !job.stop.load(Ordering::SeqCst) {
+                if let Some((follow_up, new)) = responder.finish() {
+                    report.counts.extend(follow_up_counts(&follow_up));
+                    // Each new detection names the scan that found it (its
+                    // summary; the list of detections is the run itself).
+                    let mut follow_up = follow_up;
+                    if let Some(details) = follow_up.details.as_object_mut() {
+                        details.remove("detections");
+                    }
+                    for (d, records) in new {
+                        let mut rec = detection_record(d);
+                        rec.responses =
+                            response_outcomes(&[vec![follow_up.clone()], records].concat());
+                        sink.detection(rec);
+                    }
+                }
             }
+            report
         })
     }
 }

@@ -64,16 +64,30 @@ pub fn lift_expired() {
         return;
     }
     if let Ok(Some(state)) = isolate::lift_if_expired(&Options::from_env()) {
-        tracing::info!("network isolation of {} expired at {}: lifted", state.cgroup, state.expires_at);
+        tracing::info!(
+            "network isolation of {} expired at {}: lifted",
+            state.cgroup,
+            state.expires_at
+        );
     }
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut opts = Options::from_env();
     match args.command {
-        IsolationCommand::On { duration, allow, cgroup, no_dhcp, json } => {
+        IsolationCommand::On {
+            duration,
+            allow,
+            cgroup,
+            no_dhcp,
+            json,
+        } => {
             if duration > isolate::MAX_SECONDS {
-                bail!("--duration {}: at most {}", format_duration(duration), format_duration(isolate::MAX_SECONDS));
+                bail!(
+                    "--duration {}: at most {}",
+                    format_duration(duration),
+                    format_duration(isolate::MAX_SECONDS)
+                );
             }
             opts.allow.extend(allow);
             if cgroup.is_some() {
@@ -82,7 +96,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             opts.dhcp = !no_dhcp;
             let r = isolate::on(duration, &opts)?;
             if json {
-                println!("{}", serde_json::json!({"status": "active", "already": r.already, "state": r.state}));
+                println!(
+                    "{}",
+                    serde_json::json!({"status": "active", "already": r.already, "state": r.state})
+                );
             } else {
                 println!(
                     "network isolation {} for {} until {} (allowed: loopback{}{}{})",
@@ -99,7 +116,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         IsolationCommand::Off { json } => {
             let was = isolate::off(&opts)?;
             if json {
-                println!("{}", serde_json::json!({"status": "off", "was_on": was.is_some(), "state": was}));
+                println!(
+                    "{}",
+                    serde_json::json!({"status": "off", "was_on": was.is_some(), "state": was})
+                );
             } else {
                 match was {
                     Some(s) => println!("network isolation of {} lifted", s.cgroup),
@@ -118,7 +138,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             } else {
                 match &status {
                     Status::Off => println!("network isolation: off"),
-                    Status::Active { state, remaining_seconds } => println!(
+                    Status::Active {
+                        state,
+                        remaining_seconds,
+                    } => println!(
                         "network isolation: on for {} until {} ({} left); allowed: loopback{}{}{}",
                         state.cgroup,
                         state.expires_at,
@@ -127,7 +150,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                         if state.allow.is_empty() { "" } else { ", " },
                         state.allow.join(", ")
                     ),
-                    Status::Expired { state } => println!("network isolation: expired at {} (lifted now)", state.expires_at),
+                    Status::Expired { state } => {
+                        println!("network isolation: expired at {} (lifted now)", state.expires_at)
+                    }
                 }
             }
             Ok(ExitCode::SUCCESS)

@@ -66,7 +66,13 @@ fn show_text(out: &mut impl Write, r: &QuarantineRecord, verified: Result<(), St
     writeln!(out, "Changed:       {} (not restorable)", time_text(&r.ctime))?;
     writeln!(out, "Quarantined:   {}", r.quarantined_at)?;
     if let Some(d) = &r.detection {
-        writeln!(out, "Detection:     {} {} (items {})", escape(d.ioc_id.as_bytes()), escape(d.ioc_name.as_bytes()), escape(d.matched_items.join(", ").as_bytes()))?;
+        writeln!(
+            out,
+            "Detection:     {} {} (items {})",
+            escape(d.ioc_id.as_bytes()),
+            escape(d.ioc_name.as_bytes()),
+            escape(d.matched_items.join(", ").as_bytes())
+        )?;
     }
     match verified {
         Ok(()) => writeln!(out, "Stored copy:   verified"),
@@ -95,14 +101,30 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             } else if records.is_empty() {
                 writeln!(out, "no quarantined files in {}", dir.display())?;
             } else {
-                writeln!(out, "{:<16}  {:>10}  {:<24}  {:<20}  ORIGINAL PATH", "ID", "SIZE", "QUARANTINED", "IOC")?;
+                writeln!(
+                    out,
+                    "{:<16}  {:>10}  {:<24}  {:<20}  ORIGINAL PATH",
+                    "ID", "SIZE", "QUARANTINED", "IOC"
+                )?;
                 for r in &records {
-                    let ioc = r.detection.as_ref().map(|d| escape(d.ioc_id.as_bytes())).unwrap_or_default();
-                    writeln!(out, "{:<16}  {:>10}  {:<24}  {:<20}  {}", r.id, r.size, r.quarantined_at, ioc, r.original_path)?;
+                    let ioc = r
+                        .detection
+                        .as_ref()
+                        .map(|d| escape(d.ioc_id.as_bytes()))
+                        .unwrap_or_default();
+                    writeln!(
+                        out,
+                        "{:<16}  {:>10}  {:<24}  {:<20}  {}",
+                        r.id, r.size, r.quarantined_at, ioc, r.original_path
+                    )?;
                 }
             }
             out.flush()?;
-            Ok(if bad.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(2) })
+            Ok(if bad.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(2)
+            })
         }
         QuarantineCommand::Show { id, json } => {
             let store = QuarantineStore::open_existing(&dir)?;
@@ -116,17 +138,26 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 show_text(&mut out, &r, verified.clone())?;
             }
             out.flush()?;
-            Ok(if verified.is_ok() { ExitCode::SUCCESS } else { ExitCode::from(2) })
+            Ok(if verified.is_ok() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(2)
+            })
         }
         QuarantineCommand::Restore { id, to, force } => {
             let store = QuarantineStore::open_existing(&dir)?;
             let r = store.get(&id)?;
             let dest = to.as_ref().map(|p| p.as_os_str().as_bytes().to_vec());
-            let restored = store.restore(&id, dest.as_deref(), force).with_context(|| format!("restoring {id}"))?;
+            let restored = store
+                .restore(&id, dest.as_deref(), force)
+                .with_context(|| format!("restoring {id}"))?;
             let shown = dest.as_deref().map(escape).unwrap_or_else(|| r.original_path.clone());
             match restored {
                 Restored::Written => writeln!(out, "restored {id} to {shown}")?,
-                Restored::AlreadyInPlace => writeln!(out, "{id}: {shown} already has this content (mode, owner and times set)")?,
+                Restored::AlreadyInPlace => writeln!(
+                    out,
+                    "{id}: {shown} already has this content (mode, owner and times set)"
+                )?,
             }
             out.flush()?;
             Ok(ExitCode::SUCCESS)
@@ -134,7 +165,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         QuarantineCommand::Purge { id } => {
             let store = QuarantineStore::open_existing(&dir)?;
             let removed = store.purge(&id)?;
-            writeln!(out, "purged {id}{}", if removed { "" } else { " (its content is kept for another record)" })?;
+            writeln!(
+                out,
+                "purged {id}{}",
+                if removed {
+                    ""
+                } else {
+                    " (its content is kept for another record)"
+                }
+            )?;
             out.flush()?;
             Ok(ExitCode::SUCCESS)
         }

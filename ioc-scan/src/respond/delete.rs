@@ -26,7 +26,11 @@ pub enum Deleted {
 }
 
 /// Hash `path` again and unlink it if it is still the quarantined content.
-pub fn delete_verified(path: &[u8], quarantined: &Quarantined, expect: Option<&FileFacts>) -> Result<Deleted, QuarantineError> {
+pub fn delete_verified(
+    path: &[u8],
+    quarantined: &Quarantined,
+    expect: Option<&FileFacts>,
+) -> Result<Deleted, QuarantineError> {
     let shown = escape(path);
     let record = &quarantined.record;
     let (loc, file, st) = match open_original(path) {
@@ -34,11 +38,21 @@ pub fn delete_verified(path: &[u8], quarantined: &Quarantined, expect: Option<&F
         Err(QuarantineError::Gone { .. }) => return Ok(Deleted::AlreadyGone),
         Err(e) => return Err(e),
     };
-    let changed = |reason: String| QuarantineError::Changed { path: shown.clone(), reason };
-    let (sha, len) = fsx::sha256_file(&file).map_err(|source| QuarantineError::Io { op: "hashing", path: shown.clone(), source })?;
+    let changed = |reason: String| QuarantineError::Changed {
+        path: shown.clone(),
+        reason,
+    };
+    let (sha, len) = fsx::sha256_file(&file).map_err(|source| QuarantineError::Io {
+        op: "hashing",
+        path: shown.clone(),
+        source,
+    })?;
     let sha_hex = hex::encode(sha);
     if sha_hex != record.sha256 || len != record.size {
-        return Err(changed(format!("changed since detection: sha256 {sha_hex} now, {} quarantined", record.sha256)));
+        return Err(changed(format!(
+            "changed since detection: sha256 {sha_hex} now, {} quarantined",
+            record.sha256
+        )));
     }
     if let Some(reason) = expect.and_then(|f| f.changed(&sha, len, st.st_mtime)) {
         return Err(changed(reason));
@@ -49,10 +63,19 @@ pub fn delete_verified(path: &[u8], quarantined: &Quarantined, expect: Option<&F
         Ok(now) if now.st_dev == st.st_dev && now.st_ino == st.st_ino => {}
         Ok(_) => return Err(changed("replaced by another file while being checked".into())),
         Err(Errno::ENOENT) => return Ok(Deleted::AlreadyGone),
-        Err(e) => return Err(QuarantineError::Io { op: "stat", path: shown, source: e.into() }),
+        Err(e) => {
+            return Err(QuarantineError::Io {
+                op: "stat",
+                path: shown,
+                source: e.into(),
+            })
+        }
     }
-    unlinkat(loc.dir.as_fd(), loc.name.as_c_str(), UnlinkatFlags::NoRemoveDir)
-        .map_err(|e| QuarantineError::Io { op: "unlink", path: shown.clone(), source: e.into() })?;
+    unlinkat(loc.dir.as_fd(), loc.name.as_c_str(), UnlinkatFlags::NoRemoveDir).map_err(|e| QuarantineError::Io {
+        op: "unlink",
+        path: shown.clone(),
+        source: e.into(),
+    })?;
     // Best effort: the copy is already durable, the unlink need not be.
     let _ = loc.sync_dir();
     test_pause("delete");
@@ -68,8 +91,14 @@ pub fn respond(d: &Detection, target: &Target, ctx: &ResponseContext<'_>) -> (Ac
         Err(q_record) => {
             let why = q_record.outcome.reason().unwrap_or("quarantine failed").to_string();
             let del = match &q_record.outcome {
-                Outcome::Refused(_) => refused(Outcome::Refused(format!("not deleted: {why}")), json!({"quarantine": q_record.outcome})),
-                _ => refused(Outcome::Refused(format!("not deleted: no verified quarantine copy ({why})")), json!({"quarantine": q_record.outcome})),
+                Outcome::Refused(_) => refused(
+                    Outcome::Refused(format!("not deleted: {why}")),
+                    json!({"quarantine": q_record.outcome}),
+                ),
+                _ => refused(
+                    Outcome::Refused(format!("not deleted: no verified quarantine copy ({why})")),
+                    json!({"quarantine": q_record.outcome}),
+                ),
             };
             return (q_record, del);
         }
@@ -78,7 +107,10 @@ pub fn respond(d: &Detection, target: &Target, ctx: &ResponseContext<'_>) -> (Ac
     let q_record = ActionRecord::new(Action::Quarantine, target.clone(), Outcome::Done, q_details.clone());
     let Some(facts) = FileFacts::of(d) else {
         // (quarantine_detection only succeeds for files)
-        return (q_record, refused(Outcome::Refused("not a file".into()), serde_json::Value::Null));
+        return (
+            q_record,
+            refused(Outcome::Refused("not a file".into()), serde_json::Value::Null),
+        );
     };
     let del = match delete_verified(&facts.path, &q, Some(&facts)) {
         Ok(deleted) => ActionRecord::new(

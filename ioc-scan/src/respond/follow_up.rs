@@ -22,26 +22,44 @@ const MAX_LISTED: usize = 1000;
 /// test or a small device's scan short; None: the built-in ones.
 pub fn areas_from_env() -> Option<Vec<PathBuf>> {
     let v = std::env::var_os("IOC_SCAN_CRITICAL_AREAS")?;
-    let paths: Vec<PathBuf> = std::env::split_paths(&v).filter(|p| !p.as_os_str().is_empty()).collect();
+    let paths: Vec<PathBuf> = std::env::split_paths(&v)
+        .filter(|p| !p.as_os_str().is_empty())
+        .collect();
     (!paths.is_empty()).then_some(paths)
 }
 
 /// Scan the critical areas with `collection`; the record holds the scan's
 /// summary and the detections not in `seen` (see [`detection_key`]), which
 /// are also returned so that the run records them and responds to them.
-pub fn critical_areas_scan(collection: Option<&CompiledCollection>, areas: Option<&[PathBuf]>, seen: &HashSet<String>) -> (ActionRecord, Vec<Detection>) {
+pub fn critical_areas_scan(
+    collection: Option<&CompiledCollection>,
+    areas: Option<&[PathBuf]>,
+    seen: &HashSet<String>,
+) -> (ActionRecord, Vec<Detection>) {
     let scope = match areas {
         Some(a) => a.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(":"),
         None => "critical areas".to_string(),
     };
     let target = Target::Scan { scope };
     let Some(compiled) = collection else {
-        let r = ActionRecord::new(Action::CriticalAreasScan, target, Outcome::Refused("no IOC collection to scan with".into()), serde_json::Value::Null);
+        let r = ActionRecord::new(
+            Action::CriticalAreasScan,
+            target,
+            Outcome::Refused("no IOC collection to scan with".into()),
+            serde_json::Value::Null,
+        );
         return (r, Vec::new());
     };
     let options = match areas {
-        Some(a) => ScanOptions { scopes: a.to_vec(), critical_areas: false, ..ScanOptions::default() },
-        None => ScanOptions { critical_areas: true, ..ScanOptions::default() },
+        Some(a) => ScanOptions {
+            scopes: a.to_vec(),
+            critical_areas: false,
+            ..ScanOptions::default()
+        },
+        None => ScanOptions {
+            critical_areas: true,
+            ..ScanOptions::default()
+        },
     };
     let found = Mutex::new(Vec::new());
     let scan = Scan::new(compiled, options).with_collectors(scan_collectors(compiled, &HostRoot::system()));
@@ -60,8 +78,19 @@ pub fn critical_areas_scan(collection: Option<&CompiledCollection>, areas: Optio
                 "new_detections": new.len(),
                 "detections": listed,
             });
-            (ActionRecord::new(Action::CriticalAreasScan, target, Outcome::Done, details), new)
+            (
+                ActionRecord::new(Action::CriticalAreasScan, target, Outcome::Done, details),
+                new,
+            )
         }
-        Err(e) => (ActionRecord::new(Action::CriticalAreasScan, target, Outcome::Failed(e.to_string()), serde_json::Value::Null), Vec::new()),
+        Err(e) => (
+            ActionRecord::new(
+                Action::CriticalAreasScan,
+                target,
+                Outcome::Failed(e.to_string()),
+                serde_json::Value::Null,
+            ),
+            Vec::new(),
+        ),
     }
 }

@@ -47,21 +47,35 @@ pub fn locate(path: &[u8]) -> Result<Located, LocateError> {
     if path.contains(&0) {
         return Err(LocateError::Nul);
     }
-    let mut parts: Vec<&[u8]> = path.split(|&b| b == b'/').filter(|c| !c.is_empty() && *c != b".").collect();
+    let mut parts: Vec<&[u8]> = path
+        .split(|&b| b == b'/')
+        .filter(|c| !c.is_empty() && *c != b".")
+        .collect();
     if parts.iter().any(|c| *c == b"..") {
         return Err(LocateError::DotDot);
     }
     let name = parts.pop().ok_or(LocateError::Empty)?;
     let start: &[u8] = if path.starts_with(b"/") { b"/" } else { b"." };
     let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
-    let mut dir = nix::fcntl::open(OsStr::from_bytes(start), flags, Mode::empty())
-        .map_err(|e| LocateError::Dir { component: escape(start), source: e.into() })?;
+    let mut dir = nix::fcntl::open(OsStr::from_bytes(start), flags, Mode::empty()).map_err(|e| LocateError::Dir {
+        component: escape(start),
+        source: e.into(),
+    })?;
     for comp in parts {
-        dir = openat(dir.as_fd(), OsStr::from_bytes(comp), flags | OFlag::O_NOFOLLOW, Mode::empty()).map_err(|e| {
+        dir = openat(
+            dir.as_fd(),
+            OsStr::from_bytes(comp),
+            flags | OFlag::O_NOFOLLOW,
+            Mode::empty(),
+        )
+        .map_err(|e| {
             if e == Errno::ELOOP || e == Errno::ENOTDIR && is_symlink(dir.as_fd(), comp) {
                 LocateError::Symlink
             } else {
-                LocateError::Dir { component: escape(comp), source: e.into() }
+                LocateError::Dir {
+                    component: escape(comp),
+                    source: e.into(),
+                }
             }
         })?;
     }
@@ -78,7 +92,11 @@ fn is_symlink(dir: BorrowedFd<'_>, name: &[u8]) -> bool {
 impl Located {
     /// lstat of the last component.
     pub fn lstat(&self) -> nix::Result<FileStat> {
-        fstatat(self.dir.as_fd(), self.name.as_c_str(), nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)
+        fstatat(
+            self.dir.as_fd(),
+            self.name.as_c_str(),
+            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+        )
     }
 
     /// Open the last component for reading: never through a symlink,
@@ -106,7 +124,12 @@ impl Located {
 /// fsync a directory given by an fd (O_PATH fds cannot be fsynced:
 /// reopen it for reading first).
 pub fn sync_dir(dir: BorrowedFd<'_>) -> io::Result<()> {
-    let fd = openat(dir, ".", OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())?;
+    let fd = openat(
+        dir,
+        ".",
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )?;
     nix::unistd::fsync(fd.as_fd())?;
     Ok(())
 }
@@ -162,7 +185,9 @@ pub fn boottime_ns() -> u64 {
     if unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) } != 0 {
         return 0;
     }
-    (ts.tv_sec as u64).saturating_mul(1_000_000_000).saturating_add(ts.tv_nsec as u64)
+    (ts.tv_sec as u64)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(ts.tv_nsec as u64)
 }
 
 #[cfg(test)]

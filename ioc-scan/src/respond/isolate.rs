@@ -65,7 +65,12 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options { allow: Vec::new(), cgroup: None, name: DEFAULT_NAME.into(), dhcp: true }
+        Options {
+            allow: Vec::new(),
+            cgroup: None,
+            name: DEFAULT_NAME.into(),
+            dhcp: true,
+        }
     }
 }
 
@@ -107,12 +112,19 @@ impl Options {
 }
 
 pub fn valid_name(name: &str) -> bool {
-    !name.is_empty() && name.len() <= 64 && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
 }
 
 /// An address (a /32 or /128) or a CIDR.
 pub fn parse_net(s: &str) -> Option<IpNet> {
-    s.parse::<IpNet>().ok().or_else(|| s.parse::<IpAddr>().ok().map(IpNet::from)).map(|n| n.trunc())
+    s.parse::<IpNet>()
+        .ok()
+        .or_else(|| s.parse::<IpAddr>().ok().map(IpNet::from))
+        .map(|n| n.trunc())
 }
 
 /// `90`, `90s`, `30m`, `2h`, `1d`, `1h30m`: seconds (at least 1).
@@ -254,8 +266,14 @@ fn ensure_bpffs() -> Result<(), IsolationError> {
         f.get(1) == Some(&BPFFS) && f.get(2) == Some(&"bpf")
     });
     if !mounted {
-        nix::mount::mount(Some("bpf"), BPFFS, Some("bpf"), nix::mount::MsFlags::empty(), Some("mode=0700"))
-            .map_err(|e| IsolationError::Bpffs(format!("mounting: {e}")))?;
+        nix::mount::mount(
+            Some("bpf"),
+            BPFFS,
+            Some("bpf"),
+            nix::mount::MsFlags::empty(),
+            Some("mode=0700"),
+        )
+        .map_err(|e| IsolationError::Bpffs(format!("mounting: {e}")))?;
     }
     Ok(())
 }
@@ -263,11 +281,20 @@ fn ensure_bpffs() -> Result<(), IsolationError> {
 fn cgroup_path(opts: &Options) -> Result<PathBuf, IsolationError> {
     let path = match &opts.cgroup {
         Some(p) => p.clone(),
-        None => cgroup2_root().map_err(|e| IsolationError::Cgroup { path: "(cgroup v2 root)".into(), reason: e.to_string() })?,
+        None => cgroup2_root().map_err(|e| IsolationError::Cgroup {
+            path: "(cgroup v2 root)".into(),
+            reason: e.to_string(),
+        })?,
     };
-    let canon = path.canonicalize().map_err(|e| IsolationError::Cgroup { path: path.display().to_string(), reason: e.to_string() })?;
+    let canon = path.canonicalize().map_err(|e| IsolationError::Cgroup {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    })?;
     if !canon.join("cgroup.procs").exists() {
-        return Err(IsolationError::Cgroup { path: canon.display().to_string(), reason: "not a cgroup v2 directory".into() });
+        return Err(IsolationError::Cgroup {
+            path: canon.display().to_string(),
+            reason: "not a cgroup v2 directory".into(),
+        });
     }
     Ok(canon)
 }
@@ -284,14 +311,29 @@ fn read_state_file(opts: &Options) -> Option<IsolationState> {
 
 fn write_state_file(opts: &Options, state: &IsolationState) -> Result<(), IsolationError> {
     let path = opts.state_file();
-    let err = |reason: String| IsolationError::State { path: path.display().to_string(), reason };
+    let err = |reason: String| IsolationError::State {
+        path: path.display().to_string(),
+        reason,
+    };
     if let Some(dir) = path.parent() {
-        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(|e| err(e.to_string()))?;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| err(e.to_string()))?;
     }
     let tmp = path.with_extension("json.part");
     let bytes = serde_json::to_vec_pretty(state).map_err(|e| err(e.to_string()))?;
-    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp).map_err(|e| err(e.to_string()))?;
-    f.write_all(&bytes).and_then(|_| f.sync_all()).map_err(|e| err(e.to_string()))?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(|e| err(e.to_string()))?;
+    f.write_all(&bytes)
+        .and_then(|_| f.sync_all())
+        .map_err(|e| err(e.to_string()))?;
     std::fs::rename(&tmp, &path).map_err(|e| err(e.to_string()))
 }
 
@@ -308,7 +350,12 @@ fn remove_pins(opts: &Options) -> Result<(), IsolationError> {
         match std::fs::remove_file(pins.join(name)) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(IsolationError::Bpffs(format!("removing {}: {e}", pins.join(name).display()))),
+            Err(e) => {
+                return Err(IsolationError::Bpffs(format!(
+                    "removing {}: {e}",
+                    pins.join(name).display()
+                )))
+            }
         }
     }
     let _ = std::fs::remove_dir(&pins);
@@ -324,19 +371,25 @@ fn open_pinned(opts: &Options, name: &str) -> Result<Map, IsolationError> {
 
 fn read_kernel_state(opts: &Options) -> Result<k::IsolateState, IsolationError> {
     let map = open_pinned(opts, PIN_STATE)?;
-    let array: Array<MapData, k::IsolateState> = Array::try_from(map).map_err(|e| kernel(k::MAP_ISOLATE_STATE)(chain(&e)))?;
+    let array: Array<MapData, k::IsolateState> =
+        Array::try_from(map).map_err(|e| kernel(k::MAP_ISOLATE_STATE)(chain(&e)))?;
     array.get(&0, 0).map_err(|e| kernel(k::MAP_ISOLATE_STATE)(chain(&e)))
 }
 
 fn write_kernel_state(map: Map, state: k::IsolateState) -> Result<(), IsolationError> {
-    let mut array: Array<MapData, k::IsolateState> = Array::try_from(map).map_err(|e| kernel(k::MAP_ISOLATE_STATE)(chain(&e)))?;
-    array.set(0, state, 0).map_err(|e| kernel(k::MAP_ISOLATE_STATE)(chain(&e)))
+    let mut array: Array<MapData, k::IsolateState> =
+        Array::try_from(map).map_err(|e| kernel(k::MAP_ISOLATE_STATE)(chain(&e)))?;
+    array
+        .set(0, state, 0)
+        .map_err(|e| kernel(k::MAP_ISOLATE_STATE)(chain(&e)))
 }
 
 /// Add the allow list to the two tries.
 fn fill_allow(v4_map: Map, v6_map: Map, allow: &[IpNet]) -> Result<(), IsolationError> {
-    let mut v4: LpmTrie<MapData, [u8; 4], u8> = LpmTrie::try_from(v4_map).map_err(|e| kernel(k::MAP_ISOLATE_ALLOW_V4)(chain(&e)))?;
-    let mut v6: LpmTrie<MapData, [u8; 16], u8> = LpmTrie::try_from(v6_map).map_err(|e| kernel(k::MAP_ISOLATE_ALLOW_V6)(chain(&e)))?;
+    let mut v4: LpmTrie<MapData, [u8; 4], u8> =
+        LpmTrie::try_from(v4_map).map_err(|e| kernel(k::MAP_ISOLATE_ALLOW_V4)(chain(&e)))?;
+    let mut v6: LpmTrie<MapData, [u8; 16], u8> =
+        LpmTrie::try_from(v6_map).map_err(|e| kernel(k::MAP_ISOLATE_ALLOW_V6)(chain(&e)))?;
     for net in allow {
         match net {
             IpNet::V4(n) => v4
@@ -378,13 +431,27 @@ pub fn on(seconds: u64, opts: &Options) -> Result<OnResult, IsolationError> {
         let current = read_state_file(opts);
         if let Some(cur) = &current {
             if cur.cgroup != cgroup_shown {
-                return Err(IsolationError::OtherCgroup { current: cur.cgroup.clone(), asked: cgroup_shown });
+                return Err(IsolationError::OtherCgroup {
+                    current: cur.cgroup.clone(),
+                    asked: cgroup_shown,
+                });
             }
         }
         let old = read_kernel_state(opts)?;
         let expiry = old.expires_boot_ns.max(want_expiry);
-        fill_allow(open_pinned(opts, PIN_ALLOW_V4)?, open_pinned(opts, PIN_ALLOW_V6)?, &opts.allow)?;
-        write_kernel_state(open_pinned(opts, PIN_STATE)?, k::IsolateState { expires_boot_ns: expiry, flags: flags | (old.flags & k::ISOLATE_ALLOW_DHCP), _pad: 0 })?;
+        fill_allow(
+            open_pinned(opts, PIN_ALLOW_V4)?,
+            open_pinned(opts, PIN_ALLOW_V6)?,
+            &opts.allow,
+        )?;
+        write_kernel_state(
+            open_pinned(opts, PIN_STATE)?,
+            k::IsolateState {
+                expires_boot_ns: expiry,
+                flags: flags | (old.flags & k::ISOLATE_ALLOW_DHCP),
+                _pad: 0,
+            },
+        )?;
         let mut allow: Vec<String> = current.as_ref().map(|c| c.allow.clone()).unwrap_or_default();
         for n in &opts.allow {
             if !allow.contains(&n.to_string()) {
@@ -414,7 +481,16 @@ pub fn on(seconds: u64, opts: &Options) -> Result<OnResult, IsolationError> {
         .mode(0o700)
         .create(&pins)
         .map_err(|e| IsolationError::Bpffs(format!("creating {}: {e}", pins.display())))?;
-    let result = attach_fresh(data, &cgroup, opts, k::IsolateState { expires_boot_ns: want_expiry, flags, _pad: 0 });
+    let result = attach_fresh(
+        data,
+        &cgroup,
+        opts,
+        k::IsolateState {
+            expires_boot_ns: want_expiry,
+            flags,
+            _pad: 0,
+        },
+    );
     if let Err(e) = result {
         let _ = remove_pins(opts);
         return Err(e);
@@ -441,20 +517,40 @@ fn attach_fresh(data: &[u8], cgroup: &Path, opts: &Options, state: k::IsolateSta
     let pins = opts.pins();
     // The object holds the sensors' maps too; their ring buffer is made
     // as small as it can be, since nothing here reads it.
-    let mut ebpf = EbpfLoader::new().map_max_entries(k::MAP_EVENTS, 4096).load(data).map_err(|e| {
-        if is_permission(&e) {
-            IsolationError::Unavailable(chain(&e))
-        } else {
-            IsolationError::Kernel { what: "object".into(), reason: chain(&e) }
-        }
-    })?;
-    for (name, pin) in [(k::MAP_ISOLATE_STATE, PIN_STATE), (k::MAP_ISOLATE_ALLOW_V4, PIN_ALLOW_V4), (k::MAP_ISOLATE_ALLOW_V6, PIN_ALLOW_V6)] {
-        let map = ebpf.map(name).ok_or_else(|| kernel(format!("map {name}"))("not in the object".into()))?;
-        map.pin(pins.join(pin)).map_err(|e| kernel(format!("pinning map {name}"))(chain(&e)))?;
+    let mut ebpf = EbpfLoader::new()
+        .map_max_entries(k::MAP_EVENTS, 4096)
+        .load(data)
+        .map_err(|e| {
+            if is_permission(&e) {
+                IsolationError::Unavailable(chain(&e))
+            } else {
+                IsolationError::Kernel {
+                    what: "object".into(),
+                    reason: chain(&e),
+                }
+            }
+        })?;
+    for (name, pin) in [
+        (k::MAP_ISOLATE_STATE, PIN_STATE),
+        (k::MAP_ISOLATE_ALLOW_V4, PIN_ALLOW_V4),
+        (k::MAP_ISOLATE_ALLOW_V6, PIN_ALLOW_V6),
+    ] {
+        let map = ebpf
+            .map(name)
+            .ok_or_else(|| kernel(format!("map {name}"))("not in the object".into()))?;
+        map.pin(pins.join(pin))
+            .map_err(|e| kernel(format!("pinning map {name}"))(chain(&e)))?;
     }
-    fill_allow(open_pinned(opts, PIN_ALLOW_V4)?, open_pinned(opts, PIN_ALLOW_V6)?, &opts.allow)?;
+    fill_allow(
+        open_pinned(opts, PIN_ALLOW_V4)?,
+        open_pinned(opts, PIN_ALLOW_V6)?,
+        &opts.allow,
+    )?;
     write_kernel_state(open_pinned(opts, PIN_STATE)?, state)?;
-    let cg = File::open(cgroup).map_err(|e| IsolationError::Cgroup { path: cgroup.display().to_string(), reason: e.to_string() })?;
+    let cg = File::open(cgroup).map_err(|e| IsolationError::Cgroup {
+        path: cgroup.display().to_string(),
+        reason: e.to_string(),
+    })?;
     for (program, attach_type, pin) in [
         (k::PROG_ISOLATE_EGRESS, CgroupSkbAttachType::Egress, PIN_EGRESS),
         (k::PROG_ISOLATE_INGRESS, CgroupSkbAttachType::Ingress, PIN_INGRESS),
@@ -466,12 +562,22 @@ fn attach_fresh(data: &[u8], cgroup: &Path, opts: &Options, state: k::IsolateSta
             None => return Err(err("not in the object".into())),
         };
         let err = || kernel(format!("program {program}"));
-        prog.load().map_err(|e| if is_permission(&e) { IsolationError::Unavailable(chain(&e)) } else { err()(chain(&e)) })?;
+        prog.load().map_err(|e| {
+            if is_permission(&e) {
+                IsolationError::Unavailable(chain(&e))
+            } else {
+                err()(chain(&e))
+            }
+        })?;
         // A link (bpf_link_create) is always a multi-program attachment:
         // isolation runs alongside the monitor's programs, never replacing them.
-        let id = prog.attach(&cg, attach_type, CgroupAttachMode::Single).map_err(|e| err()(chain(&e)))?;
+        let id = prog
+            .attach(&cg, attach_type, CgroupAttachMode::Single)
+            .map_err(|e| err()(chain(&e)))?;
         let link = prog.take_link(id).map_err(|e| err()(chain(&e)))?;
-        let fd_link: FdLink = link.try_into().map_err(|e: aya::programs::links::LinkError| err()(chain(&e)))?;
+        let fd_link: FdLink = link
+            .try_into()
+            .map_err(|e: aya::programs::links::LinkError| err()(chain(&e)))?;
         fd_link.pin(pins.join(pin)).map_err(|e| err()(chain(&e)))?;
     }
     Ok(())
@@ -482,7 +588,11 @@ pub fn off(opts: &Options) -> Result<Option<IsolationState>, IsolationError> {
     let was = pinned(opts);
     let state = read_state_file(opts);
     remove_pins(opts)?;
-    Ok(if was { Some(state.unwrap_or_else(|| unknown_state(opts))) } else { None })
+    Ok(if was {
+        Some(state.unwrap_or_else(|| unknown_state(opts)))
+    } else {
+        None
+    })
 }
 
 fn unknown_state(opts: &Options) -> IsolationState {
@@ -519,7 +629,10 @@ pub fn status(opts: &Options) -> Result<Status, IsolationError> {
         state.expires_at = at;
         state.expires_unix = unix;
     }
-    Ok(Status::Active { state, remaining_seconds: remaining })
+    Ok(Status::Active {
+        state,
+        remaining_seconds: remaining,
+    })
 }
 
 /// Remove an expired isolation's pins. Cheap when there is none (one stat).
@@ -541,7 +654,10 @@ pub fn lift_if_expired(opts: &Options) -> Result<Option<IsolationState>, Isolati
 pub fn respond(seconds: u64, opts: &Options) -> ActionRecord {
     let cgroup = match cgroup_path(opts) {
         Ok(p) => p.display().to_string(),
-        Err(_) => opts.cgroup.as_ref().map_or_else(|| "(cgroup v2 root)".to_string(), |p| p.display().to_string()),
+        Err(_) => opts
+            .cgroup
+            .as_ref()
+            .map_or_else(|| "(cgroup v2 root)".to_string(), |p| p.display().to_string()),
     };
     let target = Target::Network { cgroup };
     match on(seconds, opts) {
@@ -557,7 +673,12 @@ pub fn respond(seconds: u64, opts: &Options) -> ActionRecord {
                 "pins": opts.pins().display().to_string(),
             }),
         ),
-        Err(e) => ActionRecord::new(Action::Isolate { seconds }, target, Outcome::Failed(e.to_string()), serde_json::Value::Null),
+        Err(e) => ActionRecord::new(
+            Action::Isolate { seconds },
+            target,
+            Outcome::Failed(e.to_string()),
+            serde_json::Value::Null,
+        ),
     }
 }
 
@@ -597,7 +718,10 @@ mod tests {
 
     #[test]
     fn zero_and_huge_durations_are_refused_before_anything() {
-        let opts = Options { name: "never-used".into(), ..Options::default() };
+        let opts = Options {
+            name: "never-used".into(),
+            ..Options::default()
+        };
         assert!(matches!(on(0, &opts), Err(IsolationError::Duration(0))));
         assert!(matches!(on(MAX_SECONDS + 1, &opts), Err(IsolationError::Duration(_))));
     }

@@ -64,7 +64,9 @@ impl std::fmt::Display for Action {
 
 /// Why an action name could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown response action {0:?} (expected quarantine, delete, terminate, isolate:DURATION, critical-areas-scan)")]
+#[error(
+    "unknown response action {0:?} (expected quarantine, delete, terminate, isolate:DURATION, critical-areas-scan)"
+)]
 pub struct ParseActionError(pub String);
 
 impl std::str::FromStr for Action {
@@ -111,7 +113,9 @@ impl ResponsePlan {
             return ResponsePlan::default();
         }
         let mut seen = HashSet::new();
-        ResponsePlan { actions: actions.into_iter().filter(|a| seen.insert(*a)).collect() }
+        ResponsePlan {
+            actions: actions.into_iter().filter(|a| seen.insert(*a)).collect(),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -180,7 +184,12 @@ pub struct ActionRecord {
 
 impl ActionRecord {
     pub fn new(action: Action, object: Target, outcome: Outcome, details: serde_json::Value) -> ActionRecord {
-        ActionRecord { action, object, outcome, details }
+        ActionRecord {
+            action,
+            object,
+            outcome,
+            details,
+        }
     }
 }
 
@@ -252,12 +261,22 @@ pub struct Responder<'p, 'c> {
 
 /// A detection's identity within a run.
 pub fn detection_key(d: &Detection) -> String {
-    format!("{}\u{0}{}", d.ioc_id, serde_json::to_string(&d.object).unwrap_or_default())
+    format!(
+        "{}\u{0}{}",
+        d.ioc_id,
+        serde_json::to_string(&d.object).unwrap_or_default()
+    )
 }
 
 impl<'p, 'c> Responder<'p, 'c> {
     pub fn new(plan: &'p ResponsePlan, ctx: &'p ResponseContext<'c>) -> Self {
-        Responder { plan, ctx, isolated: false, seen: HashSet::new(), finished: false }
+        Responder {
+            plan,
+            ctx,
+            isolated: false,
+            seen: HashSet::new(),
+            finished: false,
+        }
     }
 
     /// The actions for one detection, in order, with their records.
@@ -301,7 +320,8 @@ impl<'p, 'c> Responder<'p, 'c> {
             return None;
         }
         self.finished = true;
-        let (record, found) = follow_up::critical_areas_scan(self.ctx.collection, self.ctx.critical_areas.as_deref(), &self.seen);
+        let (record, found) =
+            follow_up::critical_areas_scan(self.ctx.collection, self.ctx.critical_areas.as_deref(), &self.seen);
         let mut new = Vec::new();
         for d in found {
             let recs = self.respond(&d);
@@ -339,11 +359,20 @@ mod tests {
 
     #[test]
     fn actions_round_trip_as_strings() {
-        for a in [Action::Quarantine, Action::Delete, Action::Terminate, Action::Isolate { seconds: 1800 }, Action::CriticalAreasScan] {
+        for a in [
+            Action::Quarantine,
+            Action::Delete,
+            Action::Terminate,
+            Action::Isolate { seconds: 1800 },
+            Action::CriticalAreasScan,
+        ] {
             let s = serde_json::to_string(&a).unwrap();
             assert_eq!(serde_json::from_str::<Action>(&s).unwrap(), a, "{s}");
         }
-        assert_eq!("isolate:30m".parse::<Action>().unwrap(), Action::Isolate { seconds: 1800 });
+        assert_eq!(
+            "isolate:30m".parse::<Action>().unwrap(),
+            Action::Isolate { seconds: 1800 }
+        );
         assert!("isolate".parse::<Action>().is_err());
         assert!("nuke".parse::<Action>().is_err());
     }
@@ -351,13 +380,22 @@ mod tests {
     #[test]
     fn switch_off_is_an_empty_plan() {
         assert!(ResponsePlan::new(false, [Action::Delete]).is_empty());
-        assert_eq!(ResponsePlan::new(true, [Action::Delete, Action::Delete]).actions, vec![Action::Delete]);
+        assert_eq!(
+            ResponsePlan::new(true, [Action::Delete, Action::Delete]).actions,
+            vec![Action::Delete]
+        );
     }
 
     #[test]
     fn outcome_serializes_with_its_reason() {
         let o = Outcome::Refused("changed since detection".into());
-        assert_eq!(serde_json::to_value(&o).unwrap(), serde_json::json!({"status": "refused", "reason": "changed since detection"}));
-        assert_eq!(serde_json::to_value(Outcome::Done).unwrap(), serde_json::json!({"status": "done"}));
+        assert_eq!(
+            serde_json::to_value(&o).unwrap(),
+            serde_json::json!({"status": "refused", "reason": "changed since detection"})
+        );
+        assert_eq!(
+            serde_json::to_value(Outcome::Done).unwrap(),
+            serde_json::json!({"status": "done"})
+        );
     }
 }

@@ -131,9 +131,17 @@ pub enum QuarantineError {
     #[error("{path}: {reason}")]
     Changed { path: String, reason: String },
     #[error("{op} {path}: {source}")]
-    Io { op: &'static str, path: String, source: io::Error },
+    Io {
+        op: &'static str,
+        path: String,
+        source: io::Error,
+    },
     #[error("the stored copy {path} does not verify: sha256 {found}, expected {expected}")]
-    Damaged { path: String, expected: String, found: String },
+    Damaged {
+        path: String,
+        expected: String,
+        found: String,
+    },
     #[error("no quarantined file with id {0:?}")]
     NotFound(String),
     #[error("{path} exists with other content (use --force to overwrite)")]
@@ -148,9 +156,13 @@ impl QuarantineError {
     pub fn outcome(&self) -> Outcome {
         use QuarantineError::*;
         match self {
-            Locate { .. } | Gone { .. } | NotRegular { .. } | TooLarge { .. } | Changed { .. } | Exists { .. } | NotFound(_) => {
-                Outcome::Refused(self.to_string())
-            }
+            Locate { .. }
+            | Gone { .. }
+            | NotRegular { .. }
+            | TooLarge { .. }
+            | Changed { .. }
+            | Exists { .. }
+            | NotFound(_) => Outcome::Refused(self.to_string()),
             Store { .. } | Io { .. } | Damaged { .. } | Record { .. } => Outcome::Failed(self.to_string()),
         }
     }
@@ -193,7 +205,10 @@ pub struct QuarantineStore {
 }
 
 fn ensure_private_dir(path: &Path) -> Result<(), QuarantineError> {
-    let store_err = |reason: String| QuarantineError::Store { path: path.display().to_string(), reason };
+    let store_err = |reason: String| QuarantineError::Store {
+        path: path.display().to_string(),
+        reason,
+    };
     match std::fs::DirBuilder::new().mode(0o700).create(path) {
         Ok(()) => {}
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
@@ -206,10 +221,14 @@ fn ensure_private_dir(path: &Path) -> Result<(), QuarantineError> {
     // SAFETY: geteuid has no preconditions.
     let me = unsafe { libc::geteuid() };
     if meta.uid() != me {
-        return Err(store_err(format!("owned by uid {}, not by this user (uid {me}): not used", meta.uid())));
+        return Err(store_err(format!(
+            "owned by uid {}, not by this user (uid {me}): not used",
+            meta.uid()
+        )));
     }
     if meta.mode() & 0o7777 != 0o700 {
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700)).map_err(|e| store_err(format!("chmod 0700: {e}")))?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| store_err(format!("chmod 0700: {e}")))?;
     }
     Ok(())
 }
@@ -218,7 +237,10 @@ static COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// A name no other process or call of this one uses.
 fn unique(seed: &[u8]) -> String {
-    let nanos = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let nanos = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
     let mut h = Sha256::new();
     h.update(seed);
     h.update(nanos.to_le_bytes());
@@ -284,13 +306,20 @@ fn same_version(a: &FileStat, b: &FileStat) -> bool {
 pub(crate) fn open_original(path: &[u8]) -> Result<(Located, File, FileStat), QuarantineError> {
     let shown = escape(path);
     let loc = locate(path).map_err(|source| match &source {
-        LocateError::Dir { source: e, .. } if e.raw_os_error() == Some(libc::ENOENT) => QuarantineError::Gone { path: shown.clone() },
-        _ => QuarantineError::Locate { path: shown.clone(), source },
+        LocateError::Dir { source: e, .. } if e.raw_os_error() == Some(libc::ENOENT) => {
+            QuarantineError::Gone { path: shown.clone() }
+        }
+        _ => QuarantineError::Locate {
+            path: shown.clone(),
+            source,
+        },
     })?;
     match loc.lstat() {
         Err(Errno::ENOENT) => return Err(QuarantineError::Gone { path: shown }),
         Err(e) => return Err(io_err("stat", path)(errno_io(e))),
-        Ok(st) if st.st_mode & libc::S_IFMT != libc::S_IFREG => return Err(QuarantineError::NotRegular { path: shown }),
+        Ok(st) if st.st_mode & libc::S_IFMT != libc::S_IFREG => {
+            return Err(QuarantineError::NotRegular { path: shown })
+        }
         Ok(_) => {}
     }
     let (file, st) = loc.open_regular().map_err(|e| match e.raw_os_error() {
@@ -309,10 +338,14 @@ impl QuarantineStore {
     pub fn open(dir: &Path) -> Result<QuarantineStore, QuarantineError> {
         if let Some(parent) = dir.parent() {
             if !parent.as_os_str().is_empty() && !parent.exists() {
-                std::fs::DirBuilder::new().recursive(true).mode(0o700).create(parent).map_err(|e| QuarantineError::Store {
-                    path: dir.display().to_string(),
-                    reason: format!("creating {}: {e}", parent.display()),
-                })?;
+                std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(parent)
+                    .map_err(|e| QuarantineError::Store {
+                        path: dir.display().to_string(),
+                        reason: format!("creating {}: {e}", parent.display()),
+                    })?;
             }
         }
         ensure_private_dir(dir)?;
@@ -327,7 +360,10 @@ impl QuarantineStore {
     /// Open an existing store without creating anything (for listing).
     pub fn open_existing(dir: &Path) -> Result<QuarantineStore, QuarantineError> {
         if !dir.join("records").is_dir() {
-            return Err(QuarantineError::Store { path: dir.display().to_string(), reason: "no quarantine store here".into() });
+            return Err(QuarantineError::Store {
+                path: dir.display().to_string(),
+                reason: "no quarantine store here".into(),
+            });
         }
         Ok(QuarantineStore { dir: dir.to_path_buf() })
     }
@@ -346,10 +382,15 @@ impl QuarantineStore {
     }
 
     fn clean_temp(&self) {
-        let Ok(entries) = std::fs::read_dir(self.dir.join("tmp")) else { return };
+        let Ok(entries) = std::fs::read_dir(self.dir.join("tmp")) else {
+            return;
+        };
         let now = SystemTime::now();
         for e in entries.flatten() {
-            let old = e.metadata().and_then(|m| m.modified()).is_ok_and(|t| now.duration_since(t).is_ok_and(|age| age > STALE_TEMP));
+            let old = e
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| now.duration_since(t).is_ok_and(|age| age > STALE_TEMP));
             if old {
                 let _ = std::fs::remove_file(e.path());
             }
@@ -370,7 +411,11 @@ impl QuarantineStore {
         let (_loc, src, before) = open_original(path)?;
         let size = before.st_size as u64;
         if size > max_bytes {
-            return Err(QuarantineError::TooLarge { path: shown, size, max: max_bytes });
+            return Err(QuarantineError::TooLarge {
+                path: shown,
+                size,
+                max: max_bytes,
+            });
         }
         let tmp_path = self.dir.join("tmp").join(format!("{}.part", unique(path)));
         let tmp = std::fs::OpenOptions::new()
@@ -387,12 +432,16 @@ impl QuarantineStore {
             path: shown.clone(),
             source: e,
         })?;
-        tmp.sync_all().map_err(io_err("fsync", tmp_path.as_os_str().as_encoded_bytes()))?;
+        tmp.sync_all()
+            .map_err(io_err("fsync", tmp_path.as_os_str().as_encoded_bytes()))?;
         drop(tmp);
         test_pause("copy");
         let after = fstat(src.as_fd()).map_err(|e| io_err("stat", path)(errno_io(e)))?;
         if !same_version(&before, &after) || copied != size {
-            return Err(QuarantineError::Changed { path: shown, reason: "changed while being copied".into() });
+            return Err(QuarantineError::Changed {
+                path: shown,
+                reason: "changed while being copied".into(),
+            });
         }
         if let Some(facts) = expect {
             if let Some(reason) = facts.changed(&sha, size, before.st_mtime) {
@@ -402,7 +451,10 @@ impl QuarantineStore {
         let sha_hex = hex::encode(sha);
         if let Some(existing) = self.find(path, &sha_hex) {
             if self.verify(&existing).is_ok() {
-                return Ok(Quarantined { record: existing, already: true });
+                return Ok(Quarantined {
+                    record: existing,
+                    already: true,
+                });
             }
         }
         let object = self.object_path(&sha_hex);
@@ -449,7 +501,10 @@ impl QuarantineStore {
     }
 
     fn write_record(&self, record: &QuarantineRecord) -> Result<(), QuarantineError> {
-        let bytes = serde_json::to_vec_pretty(record).map_err(|e| QuarantineError::Record { path: record.id.clone(), reason: e.to_string() })?;
+        let bytes = serde_json::to_vec_pretty(record).map_err(|e| QuarantineError::Record {
+            path: record.id.clone(),
+            reason: e.to_string(),
+        })?;
         let tmp_path = self.dir.join("tmp").join(format!("{}.json.part", record.id));
         let guard = TempGuard(Some(tmp_path.clone()));
         let mut f = std::fs::OpenOptions::new()
@@ -459,15 +514,25 @@ impl QuarantineStore {
             .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
             .open(&tmp_path)
             .map_err(io_err("creating", tmp_path.as_os_str().as_encoded_bytes()))?;
-        f.write_all(&bytes).and_then(|_| f.sync_all()).map_err(io_err("writing", tmp_path.as_os_str().as_encoded_bytes()))?;
+        f.write_all(&bytes)
+            .and_then(|_| f.sync_all())
+            .map_err(io_err("writing", tmp_path.as_os_str().as_encoded_bytes()))?;
         drop(f);
         let dest = self.record_path(&record.id);
         let records = open_dir(&self.dir.join("records"))?;
         let tmp_dir = open_dir(&self.dir.join("tmp"))?;
-        let tmp_name = CString::new(format!("{}.json.part", record.id)).map_err(|_| QuarantineError::NotFound(record.id.clone()))?;
-        let dest_name = CString::new(format!("{}.json", record.id)).map_err(|_| QuarantineError::NotFound(record.id.clone()))?;
-        renameat2(tmp_dir.as_fd(), tmp_name.as_c_str(), records.as_fd(), dest_name.as_c_str(), RenameFlags::RENAME_NOREPLACE)
-            .map_err(|e| io_err("renaming into", dest.as_os_str().as_encoded_bytes())(errno_io(e)))?;
+        let tmp_name = CString::new(format!("{}.json.part", record.id))
+            .map_err(|_| QuarantineError::NotFound(record.id.clone()))?;
+        let dest_name =
+            CString::new(format!("{}.json", record.id)).map_err(|_| QuarantineError::NotFound(record.id.clone()))?;
+        renameat2(
+            tmp_dir.as_fd(),
+            tmp_name.as_c_str(),
+            records.as_fd(),
+            dest_name.as_c_str(),
+            RenameFlags::RENAME_NOREPLACE,
+        )
+        .map_err(|e| io_err("renaming into", dest.as_os_str().as_encoded_bytes())(errno_io(e)))?;
         guard.disarm();
         fsync(records.as_fd()).map_err(|e| io_err("fsync", b"records")(errno_io(e)))?;
         Ok(())
@@ -481,7 +546,9 @@ impl QuarantineStore {
         let mut bad = Vec::new();
         for e in entries.flatten() {
             let name = e.file_name();
-            let Some(id) = name.to_str().and_then(|n| n.strip_suffix(".json")) else { continue };
+            let Some(id) = name.to_str().and_then(|n| n.strip_suffix(".json")) else {
+                continue;
+            };
             match self.get(id) {
                 Ok(r) => records.push(r),
                 Err(err) => bad.push(err),
@@ -501,14 +568,31 @@ impl QuarantineStore {
         let f = match File::open(&path) {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(QuarantineError::NotFound(id.into())),
-            Err(e) => return Err(QuarantineError::Io { op: "reading", path: shown, source: e }),
+            Err(e) => {
+                return Err(QuarantineError::Io {
+                    op: "reading",
+                    path: shown,
+                    source: e,
+                })
+            }
         };
         let mut bytes = Vec::new();
-        io::Read::read_to_end(&mut io::Read::take(f, MAX_RECORD_BYTES), &mut bytes)
-            .map_err(|e| QuarantineError::Io { op: "reading", path: shown.clone(), source: e })?;
-        let record: QuarantineRecord = serde_json::from_slice(&bytes).map_err(|e| QuarantineError::Record { path: shown.clone(), reason: e.to_string() })?;
+        io::Read::read_to_end(&mut io::Read::take(f, MAX_RECORD_BYTES), &mut bytes).map_err(|e| {
+            QuarantineError::Io {
+                op: "reading",
+                path: shown.clone(),
+                source: e,
+            }
+        })?;
+        let record: QuarantineRecord = serde_json::from_slice(&bytes).map_err(|e| QuarantineError::Record {
+            path: shown.clone(),
+            reason: e.to_string(),
+        })?;
         if record.id != id || hex::decode(&record.sha256).map(|b| b.len()) != Ok(32) {
-            return Err(QuarantineError::Record { path: shown, reason: "id or sha256 malformed".into() });
+            return Err(QuarantineError::Record {
+                path: shown,
+                reason: "id or sha256 malformed".into(),
+            });
         }
         Ok(record)
     }
@@ -517,7 +601,9 @@ impl QuarantineStore {
     pub fn find(&self, path: &[u8], sha256_hex: &str) -> Option<QuarantineRecord> {
         let want = hex::encode(path);
         let (records, _) = self.list().ok()?;
-        records.into_iter().find(|r| r.sha256 == sha256_hex && r.original_path_hex == want)
+        records
+            .into_iter()
+            .find(|r| r.sha256 == sha256_hex && r.original_path_hex == want)
     }
 
     /// The newest verified record of a file with what detection saw of it
@@ -529,18 +615,34 @@ impl QuarantineStore {
         records
             .into_iter()
             .rev()
-            .filter(|r| r.original_path_hex == want && sha.as_ref().is_none_or(|s| *s == r.sha256) && facts.size.is_none_or(|n| n == r.size))
+            .filter(|r| {
+                r.original_path_hex == want
+                    && sha.as_ref().is_none_or(|s| *s == r.sha256)
+                    && facts.size.is_none_or(|n| n == r.size)
+            })
             .find(|r| self.verify(r).is_ok())
     }
 
     fn verify_object(&self, sha256_hex: &str, size: u64) -> Result<(), QuarantineError> {
         let path = self.object_path(sha256_hex);
         let shown = path.display().to_string();
-        let f = File::open(&path).map_err(|e| QuarantineError::Io { op: "opening", path: shown.clone(), source: e })?;
-        let (sha, len) = fsx::sha256_file(&f).map_err(|e| QuarantineError::Io { op: "reading", path: shown.clone(), source: e })?;
+        let f = File::open(&path).map_err(|e| QuarantineError::Io {
+            op: "opening",
+            path: shown.clone(),
+            source: e,
+        })?;
+        let (sha, len) = fsx::sha256_file(&f).map_err(|e| QuarantineError::Io {
+            op: "reading",
+            path: shown.clone(),
+            source: e,
+        })?;
         let found = hex::encode(sha);
         if found != sha256_hex || len != size {
-            return Err(QuarantineError::Damaged { path: shown, expected: sha256_hex.into(), found });
+            return Err(QuarantineError::Damaged {
+                path: shown,
+                expected: sha256_hex.into(),
+                found,
+            });
         }
         Ok(())
     }
@@ -559,13 +661,19 @@ impl QuarantineStore {
         let original = record.original_path_bytes();
         let dest: &[u8] = to.unwrap_or(&original);
         let shown = escape(dest);
-        let loc = locate(dest).map_err(|source| QuarantineError::Locate { path: shown.clone(), source })?;
-        let object = File::open(self.object_path(&record.sha256)).map_err(io_err("opening", record.sha256.as_bytes()))?;
+        let loc = locate(dest).map_err(|source| QuarantineError::Locate {
+            path: shown.clone(),
+            source,
+        })?;
+        let object =
+            File::open(self.object_path(&record.sha256)).map_err(io_err("opening", record.sha256.as_bytes()))?;
         let mut replace = false;
         match loc.lstat() {
             Err(Errno::ENOENT) => {}
             Err(e) => return Err(io_err("stat", dest)(errno_io(e))),
-            Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFDIR => return Err(QuarantineError::Exists { path: shown }),
+            Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFDIR => {
+                return Err(QuarantineError::Exists { path: shown })
+            }
             Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFREG => {
                 let (existing, _) = loc.open_regular().map_err(io_err("open", dest))?;
                 let (sha, _) = fsx::sha256_file(&existing).map_err(io_err("reading", dest))?;
@@ -581,7 +689,8 @@ impl QuarantineStore {
             Ok(_) if !force => return Err(QuarantineError::Exists { path: shown }),
             Ok(_) => replace = true,
         }
-        let tmp_name = CString::new(format!(".ioc-scan-restore.{}.{}", record.id, std::process::id())).map_err(|_| QuarantineError::NotFound(id.into()))?;
+        let tmp_name = CString::new(format!(".ioc-scan-restore.{}.{}", record.id, std::process::id()))
+            .map_err(|_| QuarantineError::NotFound(id.into()))?;
         let _ = unlinkat(loc.dir.as_fd(), tmp_name.as_c_str(), UnlinkatFlags::NoRemoveDir);
         let fd = openat(
             loc.dir.as_fd(),
@@ -592,17 +701,33 @@ impl QuarantineStore {
         .map_err(|e| io_err("creating a temp file next to", dest)(errno_io(e)))?;
         let tmp = File::from(fd);
         let result = (|| -> Result<(), QuarantineError> {
-            let (sha, len) = copy_hashing(&object, &tmp, record.size.saturating_add(1)).map_err(io_err("writing", dest))?;
+            let (sha, len) =
+                copy_hashing(&object, &tmp, record.size.saturating_add(1)).map_err(io_err("writing", dest))?;
             if hex::encode(sha) != record.sha256 || len != record.size {
-                return Err(QuarantineError::Damaged { path: shown.clone(), expected: record.sha256.clone(), found: hex::encode(sha) });
+                return Err(QuarantineError::Damaged {
+                    path: shown.clone(),
+                    expected: record.sha256.clone(),
+                    found: hex::encode(sha),
+                });
             }
             tmp.sync_all().map_err(io_err("fsync", dest))?;
             set_metadata(&tmp, &record).map_err(io_err("setting mode, owner and times of", dest))?;
             tmp.sync_all().map_err(io_err("fsync", dest))?;
             let renamed = if replace {
-                renameat(loc.dir.as_fd(), tmp_name.as_c_str(), loc.dir.as_fd(), loc.name.as_c_str())
+                renameat(
+                    loc.dir.as_fd(),
+                    tmp_name.as_c_str(),
+                    loc.dir.as_fd(),
+                    loc.name.as_c_str(),
+                )
             } else {
-                renameat2(loc.dir.as_fd(), tmp_name.as_c_str(), loc.dir.as_fd(), loc.name.as_c_str(), RenameFlags::RENAME_NOREPLACE)
+                renameat2(
+                    loc.dir.as_fd(),
+                    tmp_name.as_c_str(),
+                    loc.dir.as_fd(),
+                    loc.name.as_c_str(),
+                    RenameFlags::RENAME_NOREPLACE,
+                )
             };
             match renamed {
                 Ok(()) => Ok(()),
@@ -645,7 +770,12 @@ impl QuarantineStore {
 fn set_metadata(f: &File, r: &QuarantineRecord) -> io::Result<()> {
     fchown(f.as_fd(), Some(Uid::from_raw(r.uid)), Some(Gid::from_raw(r.gid))).map_err(errno_io)?;
     fchmod(f.as_fd(), Mode::from_bits_truncate((r.mode & 0o7777) as libc::mode_t)).map_err(errno_io)?;
-    futimens(f.as_fd(), &TimeSpec::new(r.atime.sec, r.atime.nsec), &TimeSpec::new(r.mtime.sec, r.mtime.nsec)).map_err(errno_io)?;
+    futimens(
+        f.as_fd(),
+        &TimeSpec::new(r.atime.sec, r.atime.nsec),
+        &TimeSpec::new(r.mtime.sec, r.mtime.nsec),
+    )
+    .map_err(errno_io)?;
     Ok(())
 }
 
@@ -697,13 +827,25 @@ pub(crate) fn details(q: &Quarantined, ctx: &ResponseContext<'_>) -> serde_json:
 /// Quarantine the file of `d`, or the record saying why not. A file gone
 /// since detection whose detected content is already in the store (an
 /// earlier quarantine + delete) counts as quarantined already.
-pub(crate) fn quarantine_detection(d: &Detection, target: &Target, ctx: &ResponseContext<'_>) -> Result<Quarantined, ActionRecord> {
+pub(crate) fn quarantine_detection(
+    d: &Detection,
+    target: &Target,
+    ctx: &ResponseContext<'_>,
+) -> Result<Quarantined, ActionRecord> {
     let refuse = |o: Outcome| ActionRecord::new(Action::Quarantine, target.clone(), o, serde_json::Value::Null);
     let Some(facts) = FileFacts::of(d) else {
-        return Err(refuse(Outcome::Refused(format!("quarantine applies to files; the detection names {}", target.describe()))));
+        return Err(refuse(Outcome::Refused(format!(
+            "quarantine applies to files; the detection names {}",
+            target.describe()
+        ))));
     };
     let store = QuarantineStore::open(&ctx.quarantine_dir).map_err(|e| refuse(e.outcome()))?;
-    match store.put(&facts.path, Some(&facts), Some(DetectionInfo::of(d)), ctx.max_quarantine_bytes) {
+    match store.put(
+        &facts.path,
+        Some(&facts),
+        Some(DetectionInfo::of(d)),
+        ctx.max_quarantine_bytes,
+    ) {
         Ok(q) => Ok(q),
         Err(e @ QuarantineError::Gone { .. }) => match store.find_earlier(&facts) {
             Some(record) => Ok(Quarantined { record, already: true }),
@@ -742,10 +884,16 @@ mod tests {
         assert!(again.already);
         assert_eq!(again.record.id, q.record.id);
         // Restore onto the same content: already in place.
-        assert_eq!(store.restore(&q.record.id, None, false).unwrap(), Restored::AlreadyInPlace);
+        assert_eq!(
+            store.restore(&q.record.id, None, false).unwrap(),
+            Restored::AlreadyInPlace
+        );
         // Different content: refused without force.
         std::fs::write(&f, b"other").unwrap();
-        assert!(matches!(store.restore(&q.record.id, None, false), Err(QuarantineError::Exists { .. })));
+        assert!(matches!(
+            store.restore(&q.record.id, None, false),
+            Err(QuarantineError::Exists { .. })
+        ));
         assert_eq!(store.restore(&q.record.id, None, true).unwrap(), Restored::Written);
         assert_eq!(std::fs::read(&f).unwrap(), b"evil content");
         assert_eq!(std::fs::metadata(&f).unwrap().mode() & 0o7777, 0o751);
@@ -760,7 +908,12 @@ mod tests {
         let store = QuarantineStore::open(&dir.path().join("q")).unwrap();
         let f = dir.path().join("f");
         std::fs::write(&f, b"now").unwrap();
-        let facts = FileFacts { path: bytes(&f), sha256: Some([0; 32]), size: None, mtime: None };
+        let facts = FileFacts {
+            path: bytes(&f),
+            sha256: Some([0; 32]),
+            size: None,
+            mtime: None,
+        };
         let err = store.put(&bytes(&f), Some(&facts), None, 1 << 20).unwrap_err();
         assert!(matches!(err, QuarantineError::Changed { .. }), "{err}");
         assert!(matches!(err.outcome(), Outcome::Refused(_)));
@@ -774,9 +927,18 @@ mod tests {
         let store = QuarantineStore::open(&dir.path().join("q")).unwrap();
         let f = dir.path().join("big");
         std::fs::write(&f, vec![1u8; 100]).unwrap();
-        assert!(matches!(store.put(&bytes(&f), None, None, 99), Err(QuarantineError::TooLarge { .. })));
-        assert!(matches!(store.put(&bytes(&dir.path().join("nope")), None, None, 99), Err(QuarantineError::Gone { .. })));
-        assert!(matches!(store.put(&bytes(dir.path()), None, None, 99), Err(QuarantineError::NotRegular { .. })));
+        assert!(matches!(
+            store.put(&bytes(&f), None, None, 99),
+            Err(QuarantineError::TooLarge { .. })
+        ));
+        assert!(matches!(
+            store.put(&bytes(&dir.path().join("nope")), None, None, 99),
+            Err(QuarantineError::Gone { .. })
+        ));
+        assert!(matches!(
+            store.put(&bytes(dir.path()), None, None, 99),
+            Err(QuarantineError::NotRegular { .. })
+        ));
     }
 
     #[test]

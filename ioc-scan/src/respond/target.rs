@@ -40,7 +40,13 @@ impl Target {
             return Target::file(&f.path);
         }
         if d.object.kind == "process" {
-            if let Some(pid) = d.object.fields.get("pid").and_then(Value::as_u64).and_then(|p| u32::try_from(p).ok()) {
+            if let Some(pid) = d
+                .object
+                .fields
+                .get("pid")
+                .and_then(Value::as_u64)
+                .and_then(|p| u32::try_from(p).ok())
+            {
                 return Target::Process {
                     pid,
                     start_time: d.object.fields.get("start_time").and_then(Value::as_i64),
@@ -48,7 +54,9 @@ impl Target {
                 };
             }
         }
-        Target::Other { object_kind: d.object.kind.to_string() }
+        Target::Other {
+            object_kind: d.object.kind.to_string(),
+        }
     }
 
     pub fn file(path: &[u8]) -> Target {
@@ -105,24 +113,37 @@ impl FileFacts {
             .and_then(Value::as_str)
             .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
             .map(|t| t.timestamp());
-        Some(FileFacts { path, sha256, size: f.get("size").and_then(Value::as_u64), mtime })
+        Some(FileFacts {
+            path,
+            sha256,
+            size: f.get("size").and_then(Value::as_u64),
+            mtime,
+        })
     }
 
     /// How the file at hand differs from what detection saw, if it does.
     pub fn changed(&self, sha256: &[u8; 32], size: u64, mtime: i64) -> Option<String> {
         if let Some(expected) = &self.sha256 {
             if expected != sha256 {
-                return Some(format!("changed since detection: sha256 {} now, {} at detection", hex::encode(sha256), hex::encode(expected)));
+                return Some(format!(
+                    "changed since detection: sha256 {} now, {} at detection",
+                    hex::encode(sha256),
+                    hex::encode(expected)
+                ));
             }
         }
         if let Some(expected) = self.size {
             if expected != size {
-                return Some(format!("changed since detection: {size} bytes now, {expected} at detection"));
+                return Some(format!(
+                    "changed since detection: {size} bytes now, {expected} at detection"
+                ));
             }
         }
         if let Some(expected) = self.mtime {
             if expected != mtime {
-                return Some(format!("changed since detection: modified at {mtime} now, {expected} at detection"));
+                return Some(format!(
+                    "changed since detection: modified at {mtime} now, {expected} at detection"
+                ));
             }
         }
         None
@@ -141,32 +162,64 @@ mod tests {
             ioc_name: "n".into(),
             ioc_description: None,
             ioc_source: "s".into(),
-            object: ObjectRef { kind, fields: fields.as_object().unwrap().clone() },
+            object: ObjectRef {
+                kind,
+                fields: fields.as_object().unwrap().clone(),
+            },
             matched_items: vec![],
         }
     }
 
     #[test]
     fn file_facts_prefer_the_raw_bytes() {
-        let d = detection("file", json!({"path": "/tmp/\u{fffd}", "path_bytes_hex": hex::encode(b"/tmp/\xff"), "size": 3, "mtime": "2024-01-02T03:04:05Z"}));
+        let d = detection(
+            "file",
+            json!({"path": "/tmp/\u{fffd}", "path_bytes_hex": hex::encode(b"/tmp/\xff"), "size": 3, "mtime": "2024-01-02T03:04:05Z"}),
+        );
         let f = FileFacts::of(&d).unwrap();
         assert_eq!(f.path, b"/tmp/\xff");
         assert_eq!(f.size, Some(3));
         assert_eq!(f.mtime, Some(1704164645));
-        assert_eq!(Target::of(&d), Target::File { path: "/tmp/\\xff".into(), path_hex: Some(hex::encode(b"/tmp/\xff")) });
+        assert_eq!(
+            Target::of(&d),
+            Target::File {
+                path: "/tmp/\\xff".into(),
+                path_hex: Some(hex::encode(b"/tmp/\xff"))
+            }
+        );
     }
 
     #[test]
     fn process_and_other_targets() {
-        let d = detection("process", json!({"pid": 42, "start_time": 1700000000, "path": "/usr/bin/x"}));
-        assert_eq!(Target::of(&d), Target::Process { pid: 42, start_time: Some(1700000000), path: Some("/usr/bin/x".into()) });
+        let d = detection(
+            "process",
+            json!({"pid": 42, "start_time": 1700000000, "path": "/usr/bin/x"}),
+        );
+        assert_eq!(
+            Target::of(&d),
+            Target::Process {
+                pid: 42,
+                start_time: Some(1700000000),
+                path: Some("/usr/bin/x".into())
+            }
+        );
         let d = detection("port", json!({"pid": 42}));
-        assert_eq!(Target::of(&d), Target::Other { object_kind: "port".into() });
+        assert_eq!(
+            Target::of(&d),
+            Target::Other {
+                object_kind: "port".into()
+            }
+        );
     }
 
     #[test]
     fn changed_names_the_difference() {
-        let f = FileFacts { path: b"/x".to_vec(), sha256: Some([1; 32]), size: Some(3), mtime: Some(5) };
+        let f = FileFacts {
+            path: b"/x".to_vec(),
+            sha256: Some([1; 32]),
+            size: Some(3),
+            mtime: Some(5),
+        };
         assert!(f.changed(&[1; 32], 3, 5).is_none());
         assert!(f.changed(&[2; 32], 3, 5).unwrap().contains("sha256"));
         assert!(f.changed(&[1; 32], 4, 5).unwrap().contains("bytes"));

@@ -46,7 +46,10 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options { grace: None, wait: Duration::from_secs(5) }
+        Options {
+            grace: None,
+            wait: Duration::from_secs(5),
+        }
     }
 }
 
@@ -81,9 +84,19 @@ fn read_facts(pid: u32) -> Option<ProcFacts> {
         .and_then(|f| f.parse().ok())
         .unwrap_or(0);
     let start_time = boot_time(&HostRoot::system()).map(|b| b + (stat.starttime / clock_ticks()) as i64);
-    let exe = std::fs::read_link(format!("/proc/{pid}/exe")).ok().map(|p| p.to_string_lossy().into_owned());
-    let exe_inode = std::fs::metadata(format!("/proc/{pid}/exe")).ok().map(|m| (m.dev(), m.ino()));
-    Some(ProcFacts { start_time, state: stat.state, flags, exe, exe_inode })
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe"))
+        .ok()
+        .map(|p| p.to_string_lossy().into_owned());
+    let exe_inode = std::fs::metadata(format!("/proc/{pid}/exe"))
+        .ok()
+        .map(|m| (m.dev(), m.ino()));
+    Some(ProcFacts {
+        start_time,
+        state: stat.state,
+        flags,
+        exe,
+        exe_inode,
+    })
 }
 
 fn parent_of(pid: u32) -> Option<u32> {
@@ -123,7 +136,15 @@ fn pidfd_open(pid: u32) -> std::io::Result<OwnedFd> {
 
 fn pidfd_signal(pidfd: &OwnedFd, sig: libc::c_int) -> std::io::Result<()> {
     // SAFETY: plain syscall on an owned pidfd, no siginfo.
-    let ret = unsafe { libc::syscall(libc::SYS_pidfd_send_signal, pidfd.as_raw_fd(), sig, std::ptr::null::<libc::siginfo_t>(), 0) };
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            sig,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
     if ret == 0 {
         Ok(())
     } else {
@@ -136,7 +157,11 @@ fn wait_exit(pidfd: &OwnedFd, limit: Duration) -> bool {
     let deadline = Instant::now() + limit;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
-        let mut pfd = libc::pollfd { fd: pidfd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        let mut pfd = libc::pollfd {
+            fd: pidfd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
         let ms = left.as_millis().min(i32::MAX as u128) as i32;
         // SAFETY: one valid pollfd.
         let n = unsafe { libc::poll(&mut pfd, 1, ms) };
@@ -159,7 +184,9 @@ pub fn terminate(pid: u32, identity: Identity, opts: &Options) -> (Outcome, serd
     }
     let pidfd = match pidfd_open(pid) {
         Ok(fd) => fd,
-        Err(e) if e.raw_os_error() == Some(libc::ESRCH) => return (Outcome::Refused("the process is already gone".into()), details),
+        Err(e) if e.raw_os_error() == Some(libc::ESRCH) => {
+            return (Outcome::Refused("the process is already gone".into()), details)
+        }
         Err(e) => return (Outcome::Failed(format!("pidfd_open: {e}")), details),
     };
     let Some(facts) = read_facts(pid) else {
@@ -168,7 +195,10 @@ pub fn terminate(pid: u32, identity: Identity, opts: &Options) -> (Outcome, serd
     details["start_time"] = json!(facts.start_time);
     details["exe"] = json!(facts.exe);
     if facts.flags & PF_KTHREAD != 0 || facts.exe.is_none() {
-        return (Outcome::Refused("not signalled: it is a kernel thread (or has no executable)".into()), details);
+        return (
+            Outcome::Refused("not signalled: it is a kernel thread (or has no executable)".into()),
+            details,
+        );
     }
     if facts.state == 'Z' || facts.state == 'X' {
         return (Outcome::Refused("the process has already exited".into()), details);
@@ -188,7 +218,10 @@ pub fn terminate(pid: u32, identity: Identity, opts: &Options) -> (Outcome, serd
     }
     if !same {
         let why = match identity {
-            Identity::StartTime(t) => format!("the pid now names another process (started at {:?}, the detected one at {t})", facts.start_time),
+            Identity::StartTime(t) => format!(
+                "the pid now names another process (started at {:?}, the detected one at {t})",
+                facts.start_time
+            ),
             Identity::Exe { .. } => "the process no longer runs the detected file".to_string(),
         };
         return (Outcome::Refused(why), details);
@@ -231,7 +264,9 @@ fn signal_error(e: std::io::Error, details: serde_json::Value) -> (Outcome, serd
 
 /// Processes whose executable is the inode (dev, ino), by pid.
 pub fn running(dev: u64, ino: u64) -> Vec<u32> {
-    let Ok(rd) = std::fs::read_dir("/proc") else { return Vec::new() };
+    let Ok(rd) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
     let mut out: Vec<u32> = rd
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
         .filter(|pid| std::fs::metadata(format!("/proc/{pid}/exe")).is_ok_and(|m| m.dev() == dev && m.ino() == ino))
@@ -249,7 +284,9 @@ pub fn respond(d: &Detection, target: &Target, opts: &Options) -> Vec<ActionReco
             let Some(t) = start_time else {
                 return vec![rec(
                     target.clone(),
-                    Outcome::Refused("the detection has no start time for the process: its identity cannot be checked".into()),
+                    Outcome::Refused(
+                        "the detection has no start time for the process: its identity cannot be checked".into(),
+                    ),
                     json!({"pid": pid}),
                 )];
             };
@@ -258,19 +295,38 @@ pub fn respond(d: &Detection, target: &Target, opts: &Options) -> Vec<ActionReco
         }
         Target::File { .. } => {
             let Some(facts) = super::target::FileFacts::of(d) else {
-                return vec![rec(target.clone(), Outcome::Refused("no path in the detection".into()), serde_json::Value::Null)];
+                return vec![rec(
+                    target.clone(),
+                    Outcome::Refused("no path in the detection".into()),
+                    serde_json::Value::Null,
+                )];
             };
             let st = fsx::locate(&facts.path).ok().and_then(|loc| loc.lstat().ok());
             let Some(st) = st else {
-                return vec![rec(target.clone(), Outcome::Refused("the file is gone: no process can be matched to it".into()), serde_json::Value::Null)];
+                return vec![rec(
+                    target.clone(),
+                    Outcome::Refused("the file is gone: no process can be matched to it".into()),
+                    serde_json::Value::Null,
+                )];
             };
             let pids = running(st.st_dev, st.st_ino);
             if pids.is_empty() {
-                return vec![rec(target.clone(), Outcome::Refused("no running process executes this file".into()), json!({"processes": 0}))];
+                return vec![rec(
+                    target.clone(),
+                    Outcome::Refused("no running process executes this file".into()),
+                    json!({"processes": 0}),
+                )];
             }
             pids.into_iter()
                 .map(|pid| {
-                    let (outcome, details) = terminate(pid, Identity::Exe { dev: st.st_dev, ino: st.st_ino }, opts);
+                    let (outcome, details) = terminate(
+                        pid,
+                        Identity::Exe {
+                            dev: st.st_dev,
+                            ino: st.st_ino,
+                        },
+                        opts,
+                    );
                     let object = Target::Process {
                         pid,
                         start_time: details.get("start_time").and_then(serde_json::Value::as_i64),
@@ -282,7 +338,10 @@ pub fn respond(d: &Detection, target: &Target, opts: &Options) -> Vec<ActionReco
         }
         _ => vec![rec(
             target.clone(),
-            Outcome::Refused(format!("terminate applies to processes and executable files; the detection names {}", target.describe())),
+            Outcome::Refused(format!(
+                "terminate applies to processes and executable files; the detection names {}",
+                target.describe()
+            )),
             serde_json::Value::Null,
         )],
     }
@@ -315,7 +374,10 @@ mod tests {
         if std::fs::read_to_string("/proc/2/comm").is_ok_and(|c| c.trim() == "kthreadd") {
             let t = start_time(2).unwrap_or(0);
             let (o, _) = terminate(2, Identity::StartTime(t), &Options::default());
-            assert!(matches!(&o, Outcome::Refused(r) if r.contains("kernel thread")), "{o:?}");
+            assert!(
+                matches!(&o, Outcome::Refused(r) if r.contains("kernel thread")),
+                "{o:?}"
+            );
         }
     }
 
@@ -325,7 +387,10 @@ mod tests {
         let pid = child.id();
         let t = start_time(pid).unwrap();
         let (o, _) = terminate(pid, Identity::StartTime(t - 5), &Options::default());
-        assert!(matches!(&o, Outcome::Refused(r) if r.contains("another process")), "{o:?}");
+        assert!(
+            matches!(&o, Outcome::Refused(r) if r.contains("another process")),
+            "{o:?}"
+        );
         assert!(child.try_wait().unwrap().is_none());
         let (o, d) = terminate(pid, Identity::StartTime(t), &Options::default());
         assert_eq!(o, Outcome::Done, "{d}");
@@ -342,7 +407,10 @@ mod tests {
         let mut child = std::process::Command::new("sleep").arg("60").spawn().unwrap();
         let pid = child.id();
         let t = start_time(pid).unwrap();
-        let opts = Options { grace: Some(Duration::from_secs(10)), wait: Duration::from_secs(5) };
+        let opts = Options {
+            grace: Some(Duration::from_secs(10)),
+            wait: Duration::from_secs(5),
+        };
         let (o, d) = terminate(pid, Identity::StartTime(t), &opts);
         assert_eq!(o, Outcome::Done);
         assert_eq!(d["signals"], json!(["SIGTERM"]));
