@@ -19,3 +19,5 @@ mod collect_kernel;
 mod collect_process;
 mod collect_host;
 mod collect_terms;
+mod respond_common;
+mod respond_quarantine;

@@ -100,14 +100,15 @@ impl Located {
     }
 
     /// Open the last component for reading: never through a symlink,
-    /// never blocking on a FIFO; it must be a regular file.
+    /// never blocking on a FIFO, without updating its access time where
+    /// allowed (evidence stays as found); it must be a regular file.
     pub fn open_regular(&self) -> io::Result<(File, FileStat)> {
-        let fd = openat(
-            self.dir.as_fd(),
-            self.name.as_c_str(),
-            OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK | OFlag::O_NOCTTY,
-            Mode::empty(),
-        )?;
+        let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK | OFlag::O_NOCTTY;
+        let fd = match openat(self.dir.as_fd(), self.name.as_c_str(), flags | OFlag::O_NOATIME, Mode::empty()) {
+            // O_NOATIME needs ownership or CAP_FOWNER.
+            Err(Errno::EPERM) => openat(self.dir.as_fd(), self.name.as_c_str(), flags, Mode::empty())?,
+            r => r?,
+        };
         let st = fstat(fd.as_fd())?;
         if st.st_mode & libc::S_IFMT != libc::S_IFREG {
             return Err(io::Error::other("not a regular file"));
