@@ -21,3 +21,5 @@ mod collect_host;
 mod collect_terms;
 mod respond_common;
 mod respond_quarantine;
+mod respond_crash;
+mod respond_task;
