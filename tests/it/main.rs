@@ -23,3 +23,4 @@ mod respond_common;
 mod respond_quarantine;
 mod respond_crash;
 mod respond_task;
+mod respond_terminate;
