@@ -9,5 +9,6 @@
 mod harness;
 
 mod enforce;
+mod isolate;
 mod lost;
 mod sensors;

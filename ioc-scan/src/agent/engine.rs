@@ -161,6 +161,9 @@ impl Scanner for EngineScanner {
         let plan = response_plan(&task.response);
         let ctx = ResponseContext::from_env(Some(&compiled));
         let mut responder = Responder::new(&plan, &ctx);
+        // A long-running agent lifts an expired isolation at each run (the
+        // kernel programs stopped dropping at expiry already).
+        let _ = respond::isolate::lift_if_expired(&ctx.isolation);
         let record = |d: Detection, responder: &mut Responder<'_, '_>, sink: &mut dyn RunSink| {
             let records = responder.respond(&d);
             let mut rec = detection_record(d);
