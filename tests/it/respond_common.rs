@@ -41,10 +41,17 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 pub fn detect(ioc: &Path, scope: &Path, host: bool) -> Vec<Detection> {
     let collection = ioc_scan::openioc::load_files(&[ioc.to_path_buf()]);
     let (compiled, _) = CompiledCollection::compile(&collection.iocs);
-    let options = ScanOptions { scopes: vec![scope.to_path_buf()], threads: 2, ..ScanOptions::default() };
+    let options = ScanOptions {
+        scopes: vec![scope.to_path_buf()],
+        threads: 2,
+        ..ScanOptions::default()
+    };
     let mut scan = Scan::new(&compiled, options);
     if host {
-        scan = scan.with_collectors(ioc_scan::collect::host::scan_collectors(&compiled, &ioc_scan::collect::host::HostRoot::system()));
+        scan = scan.with_collectors(ioc_scan::collect::host::scan_collectors(
+            &compiled,
+            &ioc_scan::collect::host::HostRoot::system(),
+        ));
     }
     let found = Mutex::new(Vec::new());
     scan.run(&|d| found.lock().unwrap().push(d)).unwrap();
@@ -65,7 +72,11 @@ pub fn listing(root: &Path) -> BTreeMap<Vec<u8>, String> {
             let mut name = rel.clone();
             name.push(b'/');
             name.extend_from_slice(e.file_name().as_bytes());
-            let hash = if meta.is_file() { sha256_hex(&std::fs::read(e.path()).unwrap()) } else { String::new() };
+            let hash = if meta.is_file() {
+                sha256_hex(&std::fs::read(e.path()).unwrap())
+            } else {
+                String::new()
+            };
             out.insert(
                 name.clone(),
                 format!(
@@ -143,7 +154,18 @@ impl TaskEnv {
     /// switch `apply`; returns its id.
     pub fn task(&self, ioc: &Path, respond: &[&str], apply: bool) -> String {
         let scan = self.path("scan");
-        let mut args = vec!["task", "create", "--name", "t", "--ioc", ioc.to_str().unwrap(), "--scope", scan.to_str().unwrap(), "--no-critical-areas", "--no-ioc-paths"];
+        let mut args = vec![
+            "task",
+            "create",
+            "--name",
+            "t",
+            "--ioc",
+            ioc.to_str().unwrap(),
+            "--scope",
+            scan.to_str().unwrap(),
+            "--no-critical-areas",
+            "--no-ioc-paths",
+        ];
         if !respond.is_empty() {
             args.push("--respond");
             args.extend_from_slice(respond);
@@ -171,7 +193,10 @@ impl TaskEnv {
 
     /// `quarantine list --json`.
     pub fn quarantined(&self) -> Vec<Value> {
-        self.ok(&["quarantine", "list", "--json"], 0).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+        self.ok(&["quarantine", "list", "--json"], 0)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
     }
 }
 
@@ -182,8 +207,15 @@ pub fn responses(detection: &Value) -> Vec<(String, String, Value)> {
         .unwrap()
         .iter()
         .map(|r| {
-            let detail = r["detail"].as_str().map(|d| serde_json::from_str(d).unwrap()).unwrap_or(Value::Null);
-            (r["action"].as_str().unwrap().to_string(), r["outcome"].as_str().unwrap().to_string(), detail)
+            let detail = r["detail"]
+                .as_str()
+                .map(|d| serde_json::from_str(d).unwrap())
+                .unwrap_or(Value::Null);
+            (
+                r["action"].as_str().unwrap().to_string(),
+                r["outcome"].as_str().unwrap().to_string(),
+                detail,
+            )
         })
         .collect()
 }

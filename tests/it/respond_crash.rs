@@ -13,7 +13,11 @@ fn killed_after(step: &str) -> (TaskEnv, std::path::PathBuf) {
     let env = TaskEnv::new();
     let file = env.path("scan/implant.bin");
     std::fs::write(&file, PAYLOAD).unwrap();
-    let ioc = write_ioc(&env.path("iocs"), "implant", &[("FileItem/Sha256sum", "is", &sha256_hex(PAYLOAD))]);
+    let ioc = write_ioc(
+        &env.path("iocs"),
+        "implant",
+        &[("FileItem/Sha256sum", "is", &sha256_hex(PAYLOAD))],
+    );
     let id = env.task(&ioc, &["quarantine", "delete"], true);
     let mut child = env
         .cmd(&["task", "run", &id])
@@ -48,7 +52,11 @@ fn verified_copies(env: &TaskEnv) -> usize {
     for r in &records {
         assert_eq!(r["sha256"], sha256_hex(PAYLOAD));
         let object = env.quarantine().join("objects").join(r["sha256"].as_str().unwrap());
-        assert_eq!(std::fs::read(object).unwrap(), PAYLOAD, "a record always has its verified copy");
+        assert_eq!(
+            std::fs::read(object).unwrap(),
+            PAYLOAD,
+            "a record always has its verified copy"
+        );
         let show = env.ok(&["quarantine", "show", r["id"].as_str().unwrap()], 0);
         assert!(show.contains("verified"), "{show}");
     }
@@ -59,9 +67,17 @@ fn verified_copies(env: &TaskEnv) -> usize {
 fn kill_9_at_any_step_of_quarantine_and_delete_never_loses_the_file() {
     for step in ["copy", "object", "quarantine", "rehash"] {
         let (env, file) = killed_after(step);
-        assert_eq!(std::fs::read(&file).unwrap(), PAYLOAD, "killed after {step}: the file is still in place");
+        assert_eq!(
+            std::fs::read(&file).unwrap(),
+            PAYLOAD,
+            "killed after {step}: the file is still in place"
+        );
         let copies = verified_copies(&env);
-        assert_eq!(copies, usize::from(matches!(step, "quarantine" | "rehash")), "after {step}");
+        assert_eq!(
+            copies,
+            usize::from(matches!(step, "quarantine" | "rehash")),
+            "after {step}"
+        );
         // The next run finishes the job (the earlier copy is reused).
         let id = "1";
         let (detections, run) = env.run_task(id, 1);
@@ -69,8 +85,17 @@ fn kill_9_at_any_step_of_quarantine_and_delete_never_loses_the_file() {
         assert!(!file.exists(), "after {step}, a complete run deletes it");
         assert_eq!(verified_copies(&env), 1);
         let alert = env.alert(&run["id"]);
-        let outcomes: Vec<_> = crate::respond_common::responses(&alert["detections"][0]).into_iter().map(|(a, o, _)| (a, o)).collect();
-        assert_eq!(outcomes, [("quarantine".to_string(), "done".to_string()), ("delete".to_string(), "done".to_string())]);
+        let outcomes: Vec<_> = crate::respond_common::responses(&alert["detections"][0])
+            .into_iter()
+            .map(|(a, o, _)| (a, o))
+            .collect();
+        assert_eq!(
+            outcomes,
+            [
+                ("quarantine".to_string(), "done".to_string()),
+                ("delete".to_string(), "done".to_string())
+            ]
+        );
     }
     // Killed right after the unlink: gone from its place, safe in quarantine.
     let (env, file) = killed_after("delete");

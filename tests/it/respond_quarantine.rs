@@ -36,7 +36,13 @@ fn walk(path: &[u8]) -> (OwnedFd, Vec<u8>) {
     let name = parts.pop().unwrap().to_vec();
     let mut dir = nix::fcntl::open("/", OFlag::O_PATH | OFlag::O_DIRECTORY, Mode::empty()).unwrap();
     for c in parts {
-        dir = openat(dir.as_fd(), OsStr::from_bytes(c), OFlag::O_PATH | OFlag::O_DIRECTORY, Mode::empty()).unwrap();
+        dir = openat(
+            dir.as_fd(),
+            OsStr::from_bytes(c),
+            OFlag::O_PATH | OFlag::O_DIRECTORY,
+            Mode::empty(),
+        )
+        .unwrap();
     }
     (dir, name)
 }
@@ -51,7 +57,12 @@ fn read_long(path: &[u8]) -> Option<Vec<u8>> {
 
 fn stat_long(path: &[u8]) -> nix::sys::stat::FileStat {
     let (dir, name) = walk(path);
-    nix::sys::stat::fstatat(dir.as_fd(), OsStr::from_bytes(&name), nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW).unwrap()
+    nix::sys::stat::fstatat(
+        dir.as_fd(),
+        OsStr::from_bytes(&name),
+        nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+    )
+    .unwrap()
 }
 
 /// Create nested directories under `root` until the full path is longer
@@ -62,11 +73,23 @@ fn deep_file(root: &Path, content: &[u8]) -> Vec<u8> {
     let comp = vec![b'd'; 200];
     while path.len() < 4200 {
         mkdirat(dir.as_fd(), OsStr::from_bytes(&comp), Mode::from_bits_truncate(0o755)).unwrap();
-        dir = openat(dir.as_fd(), OsStr::from_bytes(&comp), OFlag::O_PATH | OFlag::O_DIRECTORY, Mode::empty()).unwrap();
+        dir = openat(
+            dir.as_fd(),
+            OsStr::from_bytes(&comp),
+            OFlag::O_PATH | OFlag::O_DIRECTORY,
+            Mode::empty(),
+        )
+        .unwrap();
         path.push(b'/');
         path.extend_from_slice(&comp);
     }
-    let fd = openat(dir.as_fd(), "deep.bin", OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL, Mode::from_bits_truncate(0o644)).unwrap();
+    let fd = openat(
+        dir.as_fd(),
+        "deep.bin",
+        OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL,
+        Mode::from_bits_truncate(0o644),
+    )
+    .unwrap();
     std::io::Write::write_all(&mut File::from(fd), content).unwrap();
     path.extend_from_slice(b"/deep.bin");
     path
@@ -77,7 +100,12 @@ fn set_meta(path: &[u8]) {
     let (dir, name) = walk(path);
     let fd = openat(dir.as_fd(), OsStr::from_bytes(&name), OFlag::O_RDONLY, Mode::empty()).unwrap();
     if is_root() {
-        nix::unistd::fchown(fd.as_fd(), Some(nix::unistd::Uid::from_raw(1234)), Some(nix::unistd::Gid::from_raw(5678))).unwrap();
+        nix::unistd::fchown(
+            fd.as_fd(),
+            Some(nix::unistd::Uid::from_raw(1234)),
+            Some(nix::unistd::Gid::from_raw(5678)),
+        )
+        .unwrap();
     }
     nix::sys::stat::fchmod(fd.as_fd(), Mode::from_bits_truncate(0o750)).unwrap();
     let at = nix::sys::time::TimeSpec::new(1_000_000_000, 123_456_789);
@@ -86,12 +114,22 @@ fn set_meta(path: &[u8]) {
 }
 
 fn qcmd(q: &Path, args: &[&str]) -> std::process::Output {
-    ioc_scan().arg("quarantine").args(args).arg("--quarantine-dir").arg(q).output().unwrap()
+    ioc_scan()
+        .arg("quarantine")
+        .args(args)
+        .arg("--quarantine-dir")
+        .arg(q)
+        .output()
+        .unwrap()
 }
 
 fn qok(q: &Path, args: &[&str]) -> String {
     let out = qcmd(q, args);
-    assert!(out.status.success(), "quarantine {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "quarantine {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -137,21 +175,36 @@ fn odd_names_and_very_long_paths_round_trip_through_quarantine_delete_and_restor
         assert_eq!(r.outcome, Outcome::Done, "{r:#?}");
     }
     let deletes: Vec<_> = records.iter().filter(|r| r.action == Action::Delete).collect();
-    assert!(deletes.iter().all(|r| r.details["deleted"] == true && r.details["quarantine"]["verified"] == true));
+    assert!(deletes
+        .iter()
+        .all(|r| r.details["deleted"] == true && r.details["quarantine"]["verified"] == true));
     for p in &paths {
         assert!(read_long(p).is_none(), "deleted: {}", String::from_utf8_lossy(p));
     }
     // One stored copy (content-addressed), 0400; the store is root-only.
-    let objects: Vec<_> = std::fs::read_dir(q.join("objects")).unwrap().map(|e| e.unwrap().path()).collect();
+    let objects: Vec<_> = std::fs::read_dir(q.join("objects"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     assert_eq!(objects.len(), 1);
     assert_eq!(std::fs::metadata(&objects[0]).unwrap().mode() & 0o7777, 0o400);
     assert_eq!(std::fs::metadata(&q).unwrap().mode() & 0o7777, 0o700);
 
-    let listed: Vec<Value> = qok(&q, &["list", "--json"]).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let listed: Vec<Value> = qok(&q, &["list", "--json"])
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(listed.len(), 4);
     let human = qok(&q, &["list"]);
-    assert_eq!(human.lines().count(), 5, "a header and one line per file, newlines escaped:\n{human}");
-    assert!(human.contains("new\\x0aline.bin") && human.contains("bad\\xff\\xfe name.bin"), "{human}");
+    assert_eq!(
+        human.lines().count(),
+        5,
+        "a header and one line per file, newlines escaped:\n{human}"
+    );
+    assert!(
+        human.contains("new\\x0aline.bin") && human.contains("bad\\xff\\xfe name.bin"),
+        "{human}"
+    );
     for rec in &listed {
         let id = rec["id"].as_str().unwrap();
         let original = hex::decode(rec["original_path_hex"].as_str().unwrap()).unwrap();
@@ -168,11 +221,20 @@ fn odd_names_and_very_long_paths_round_trip_through_quarantine_delete_and_restor
     }
     for (p, b) in paths.iter().zip(&before) {
         let st = stat_long(p);
-        let rec = listed.iter().find(|r| r["original_path_hex"] == hex::encode(p)).unwrap();
+        let rec = listed
+            .iter()
+            .find(|r| r["original_path_hex"] == hex::encode(p))
+            .unwrap();
         assert_eq!((st.st_mode, st.st_uid, st.st_gid), (b.st_mode, b.st_uid, b.st_gid));
         assert_eq!((st.st_mtime, st.st_mtime_nsec), (b.st_mtime, b.st_mtime_nsec));
         // The access time as it was when quarantined (the scan read the file).
-        assert_eq!((st.st_atime, st.st_atime_nsec), (rec["atime"]["sec"].as_i64().unwrap(), rec["atime"]["nsec"].as_i64().unwrap()));
+        assert_eq!(
+            (st.st_atime, st.st_atime_nsec),
+            (
+                rec["atime"]["sec"].as_i64().unwrap(),
+                rec["atime"]["nsec"].as_i64().unwrap()
+            )
+        );
         assert_eq!(read_long(p).as_deref(), Some(PAYLOAD), "{}", String::from_utf8_lossy(p));
     }
 
@@ -240,7 +302,10 @@ fn a_file_changed_since_detection_is_neither_quarantined_nor_deleted() {
     let records = apply(&plan(&[Action::Quarantine, Action::Delete]), &detections, &ctx(&q));
     assert_eq!(records.len(), 2);
     for r in &records {
-        assert!(matches!(&r.outcome, Outcome::Refused(why) if why.contains("changed since detection")), "{r:#?}");
+        assert!(
+            matches!(&r.outcome, Outcome::Refused(why) if why.contains("changed since detection")),
+            "{r:#?}"
+        );
     }
     assert_eq!(std::fs::read(&file).unwrap(), other);
     assert_eq!(std::fs::read_dir(q.join("records")).unwrap().count(), 0);
@@ -260,7 +325,10 @@ fn responding_twice_does_it_once() {
     let p = plan(&[Action::Quarantine, Action::Delete]);
     let first = apply(&p, &detections, &ctx(&q));
     let second = apply(&p, &detections, &ctx(&q));
-    assert!(first.iter().chain(&second).all(|r| r.outcome == Outcome::Done), "{second:#?}");
+    assert!(
+        first.iter().chain(&second).all(|r| r.outcome == Outcome::Done),
+        "{second:#?}"
+    );
     assert_eq!(second[0].details["already_quarantined"], true);
     assert_eq!(second[1].details["already_gone"], true);
     assert_eq!(second[0].details["quarantine_id"], first[0].details["quarantine_id"]);
@@ -278,12 +346,18 @@ fn a_process_detection_is_not_a_file_to_quarantine() {
         ioc_source: "p.ioc".into(),
         object: ioc_scan::eval::ObjectRef {
             kind: "process",
-            fields: serde_json::json!({"pid": 1, "start_time": 0, "path": "/sbin/init"}).as_object().unwrap().clone(),
+            fields: serde_json::json!({"pid": 1, "start_time": 0, "path": "/sbin/init"})
+                .as_object()
+                .unwrap()
+                .clone(),
         },
         matched_items: vec![],
     };
     let records = apply(&plan(&[Action::Quarantine, Action::Delete]), &[d], &ctx(&q));
-    assert!(records.iter().all(|r| matches!(r.outcome, Outcome::Refused(_))), "{records:#?}");
+    assert!(
+        records.iter().all(|r| matches!(r.outcome, Outcome::Refused(_))),
+        "{records:#?}"
+    );
     assert!(!q.exists(), "nothing was even opened");
 }
 
@@ -308,7 +382,14 @@ fn quarantine_on_a_full_disk_fails_cleanly_and_deletes_nothing() {
     std::fs::create_dir(&scan).unwrap();
     let q = root.join("q");
     std::fs::create_dir(&q).unwrap();
-    nix::mount::mount(Some("tmpfs"), &q, Some("tmpfs"), nix::mount::MsFlags::empty(), Some("size=64k,mode=0700")).unwrap();
+    nix::mount::mount(
+        Some("tmpfs"),
+        &q,
+        Some("tmpfs"),
+        nix::mount::MsFlags::empty(),
+        Some("size=64k,mode=0700"),
+    )
+    .unwrap();
     let disk = SmallDisk(q.clone());
     let big: Vec<u8> = (0..256 * 1024u32).map(|i| (i * 7 % 251) as u8).collect();
     let file = scan.join("big-evil.bin");
@@ -318,8 +399,14 @@ fn quarantine_on_a_full_disk_fails_cleanly_and_deletes_nothing() {
     assert_eq!(detections.len(), 1);
     let records = apply(&plan(&[Action::Quarantine, Action::Delete]), &detections, &ctx(&q));
     assert_eq!(records.len(), 2, "{records:#?}");
-    assert!(matches!(&records[0].outcome, Outcome::Failed(why) if why.contains("No space left")), "{records:#?}");
-    assert!(matches!(&records[1].outcome, Outcome::Refused(why) if why.starts_with("not deleted")), "{records:#?}");
+    assert!(
+        matches!(&records[0].outcome, Outcome::Failed(why) if why.contains("No space left")),
+        "{records:#?}"
+    );
+    assert!(
+        matches!(&records[1].outcome, Outcome::Refused(why) if why.starts_with("not deleted")),
+        "{records:#?}"
+    );
     assert_eq!(std::fs::read(&file).unwrap(), big, "the original is untouched");
     for sub in ["objects", "records", "tmp"] {
         assert_eq!(std::fs::read_dir(q.join(sub)).unwrap().count(), 0, "{sub} left empty");

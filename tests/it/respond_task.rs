@@ -41,9 +41,18 @@ impl Scene {
         let ioc = write_ioc(
             &env.path("iocs"),
             "implant",
-            &[("FileItem/FileName", "is", &format!("implant-{tag}")), ("FileItem/FileName", "is", &format!("second-{tag}.bin"))],
+            &[
+                ("FileItem/FileName", "is", &format!("implant-{tag}")),
+                ("FileItem/FileName", "is", &format!("second-{tag}.bin")),
+            ],
         );
-        Scene { env, implant, second, child, ioc }
+        Scene {
+            env,
+            implant,
+            second,
+            child,
+            ioc,
+        }
     }
 
     /// Wait until the implant runs its own executable (the exec happened).
@@ -80,7 +89,11 @@ fn with_the_switch_on_the_implant_is_killed_quarantined_deleted_and_a_critical_a
     let mut scene = Scene::new();
     scene.wait_exec();
     let env = &scene.env;
-    let id = env.task(&scene.ioc, &["terminate", "quarantine", "delete", "critical-areas-scan"], true);
+    let id = env.task(
+        &scene.ioc,
+        &["terminate", "quarantine", "delete", "critical-areas-scan"],
+        true,
+    );
     let (_, run) = env.run_task(&id, 1);
     assert_eq!(run["detections"], 2, "{run:#}");
 
@@ -92,7 +105,11 @@ fn with_the_switch_on_the_implant_is_killed_quarantined_deleted_and_a_critical_a
     let alert = env.alert(&run["id"]);
     let first = responses(by_path(&alert, &scene.implant));
     let summary: Vec<_> = first.iter().map(|(a, o, _)| (a.as_str(), o.as_str())).collect();
-    assert_eq!(summary, [("terminate", "done"), ("quarantine", "done"), ("delete", "done")], "{first:#?}");
+    assert_eq!(
+        summary,
+        [("terminate", "done"), ("quarantine", "done"), ("delete", "done")],
+        "{first:#?}"
+    );
     let kill = &first[0].2;
     assert_eq!(kill["object"]["kind"], "process");
     assert_eq!(kill["object"]["pid"], scene.child.id());
@@ -104,7 +121,12 @@ fn with_the_switch_on_the_implant_is_killed_quarantined_deleted_and_a_critical_a
     let summary: Vec<_> = found_later.iter().map(|(a, o, _)| (a.as_str(), o.as_str())).collect();
     assert_eq!(
         summary,
-        [("critical-areas-scan", "done"), ("terminate", "refused"), ("quarantine", "done"), ("delete", "done")],
+        [
+            ("critical-areas-scan", "done"),
+            ("terminate", "refused"),
+            ("quarantine", "done"),
+            ("delete", "done")
+        ],
         "{found_later:#?}"
     );
     assert_eq!(found_later[0].2["details"]["new_detections"], 1);
@@ -114,9 +136,15 @@ fn with_the_switch_on_the_implant_is_killed_quarantined_deleted_and_a_critical_a
     let q = env.quarantined();
     assert_eq!(q.len(), 2);
     // Restore brings the implant back, executable as it was.
-    let rec = q.iter().find(|r| r["original_path"] == scene.implant.to_str().unwrap()).unwrap();
+    let rec = q
+        .iter()
+        .find(|r| r["original_path"] == scene.implant.to_str().unwrap())
+        .unwrap();
     env.ok(&["quarantine", "restore", rec["id"].as_str().unwrap()], 0);
-    assert_eq!(std::fs::read(&scene.implant).unwrap(), std::fs::read("/bin/sleep").unwrap());
+    assert_eq!(
+        std::fs::read(&scene.implant).unwrap(),
+        std::fs::read("/bin/sleep").unwrap()
+    );
 }
 
 #[test]
@@ -136,7 +164,17 @@ fn with_the_switch_off_nothing_on_the_host_changes() {
     });
     let cgroup = cgroup.flatten();
     let name = format!("test-switch-off-{}", std::process::id());
-    let id = env.task(&scene.ioc, &["terminate", "quarantine", "delete", "isolate:10m", "critical-areas-scan"], false);
+    let id = env.task(
+        &scene.ioc,
+        &[
+            "terminate",
+            "quarantine",
+            "delete",
+            "isolate:10m",
+            "critical-areas-scan",
+        ],
+        false,
+    );
     let before_scan = listing(&env.path("scan"));
     let before_critical = listing(&env.path("critical"));
 
@@ -149,12 +187,22 @@ fn with_the_switch_off_nothing_on_the_host_changes() {
     assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
     let run: Value = serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().last().unwrap()).unwrap();
 
-    assert_eq!(run["detections"], 1, "the implant is detected (the critical areas are not scanned)");
-    assert_eq!(listing(&env.path("scan")), before_scan, "names, sizes, modes, owners, mtimes and hashes unchanged");
+    assert_eq!(
+        run["detections"], 1,
+        "the implant is detected (the critical areas are not scanned)"
+    );
+    assert_eq!(
+        listing(&env.path("scan")),
+        before_scan,
+        "names, sizes, modes, owners, mtimes and hashes unchanged"
+    );
     assert_eq!(listing(&env.path("critical")), before_critical);
     assert!(scene.child.try_wait().unwrap().is_none(), "the implant still runs");
     assert!(!env.quarantine().exists(), "no quarantine store was even created");
-    assert!(!std::path::Path::new("/sys/fs/bpf/ioc-scan").join(&name).exists(), "no isolation");
+    assert!(
+        !std::path::Path::new("/sys/fs/bpf/ioc-scan").join(&name).exists(),
+        "no isolation"
+    );
     let alert = env.alert(&run["id"]);
     for d in alert["detections"].as_array().unwrap() {
         assert!(responses(d).is_empty(), "{d:#}");

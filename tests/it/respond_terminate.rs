@@ -16,7 +16,7 @@ fn plan() -> ResponsePlan {
 fn start(dir: &std::path::Path, name: &str) -> Child {
     let exe = dir.join(name);
     std::os::unix::fs::symlink("/bin/sleep", &exe).unwrap();
-    let child = Command::new(&exe).arg("600").spawn().unwrap();
+    let mut child = Command::new(&exe).arg("600").spawn().unwrap();
     // Wait until the exec happened (comm is the new name).
     let comm = format!("/proc/{}/comm", child.id());
     for _ in 0..1000 {
@@ -25,6 +25,8 @@ fn start(dir: &std::path::Path, name: &str) -> Child {
         }
         std::thread::sleep(Duration::from_millis(5));
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("{name} never started");
 }
 
@@ -70,9 +72,15 @@ fn a_pid_that_names_another_process_is_never_signalled() {
     // As if the detected process had exited and its pid were reused: the
     // detection's start time is not this process's.
     let start = detections[0].object.fields["start_time"].as_i64().unwrap();
-    detections[0].object.fields.insert("start_time".into(), (start - 100).into());
+    detections[0]
+        .object
+        .fields
+        .insert("start_time".into(), (start - 100).into());
     let records = apply(&plan(), &detections, &ResponseContext::from_env(None));
-    assert!(matches!(&records[0].outcome, Outcome::Refused(why) if why.contains("another process")), "{records:#?}");
+    assert!(
+        matches!(&records[0].outcome, Outcome::Refused(why) if why.contains("another process")),
+        "{records:#?}"
+    );
     assert!(target.try_wait().unwrap().is_none(), "still running");
     // Without a start time the identity cannot be checked: refused too.
     detections[0].object.fields.remove("start_time");
@@ -92,13 +100,20 @@ fn init_ioc_scan_and_its_ancestors_are_never_terminated() {
     let mut detections = Vec::new();
     // The test process's own record (ProcessItem/pid is ME) and init's.
     for pid in [1, me, parent] {
-        let ioc = write_ioc(tmp.path(), &format!("pid{pid}"), &[("ProcessItem/pid", "is", &pid.to_string())]);
+        let ioc = write_ioc(
+            tmp.path(),
+            &format!("pid{pid}"),
+            &[("ProcessItem/pid", "is", &pid.to_string())],
+        );
         detections.extend(detect(&ioc, tmp.path(), true));
     }
     assert_eq!(detections.len(), 3, "{detections:#?}");
     let records = apply(&plan(), &detections, &ResponseContext::from_env(None));
     for r in &records {
-        assert!(matches!(&r.outcome, Outcome::Refused(why) if why.starts_with("not signalled")), "{r:#?}");
+        assert!(
+            matches!(&r.outcome, Outcome::Refused(why) if why.starts_with("not signalled")),
+            "{r:#?}"
+        );
         if let Target::Process { pid, .. } = r.object {
             protected.retain(|p| *p != pid);
         }

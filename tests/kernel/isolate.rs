@@ -47,9 +47,17 @@ impl NetPair {
         let n = SEQ.fetch_add(1, Ordering::SeqCst);
         let id = format!("{}-{n}", std::process::id());
         let (a, b) = (format!("iocscan-a-{id}"), format!("iocscan-b-{id}"));
-        let (va, vb) = (format!("isoa{}", id.replace('-', "")), format!("isob{}", id.replace('-', "")));
+        let (va, vb) = (
+            format!("isoa{}", id.replace('-', "")),
+            format!("isob{}", id.replace('-', "")),
+        );
         let (va, vb) = (va[..va.len().min(15)].to_string(), vb[..vb.len().min(15)].to_string());
-        let pair = NetPair { a: a.clone(), b: b.clone(), a_addr: format!("10.77.{}.1", n % 250), b_addr: format!("10.77.{}.2", n % 250) };
+        let pair = NetPair {
+            a: a.clone(),
+            b: b.clone(),
+            a_addr: format!("10.77.{}.1", n % 250),
+            b_addr: format!("10.77.{}.2", n % 250),
+        };
         ip(&["netns", "add", &a]);
         ip(&["netns", "add", &b]);
         ip(&["link", "add", &va, "type", "veth", "peer", "name", &vb]);
@@ -79,12 +87,17 @@ struct Isolation {
 
 impl Isolation {
     fn new() -> Isolation {
-        Isolation { name: format!("test-{}-{}", std::process::id(), SEQ.fetch_add(1, Ordering::SeqCst)) }
+        Isolation {
+            name: format!("test-{}-{}", std::process::id(), SEQ.fetch_add(1, Ordering::SeqCst)),
+        }
     }
 
     fn cmd(&self, args: &[&str]) -> Command {
         let mut c = bin();
-        c.args(args).env("IOC_SCAN_ISOLATION_NAME", &self.name).env_remove("IOC_SCAN_ISOLATION_CGROUP").env_remove("IOC_SCAN_ISOLATION_ALLOW");
+        c.args(args)
+            .env("IOC_SCAN_ISOLATION_NAME", &self.name)
+            .env_remove("IOC_SCAN_ISOLATION_CGROUP")
+            .env_remove("IOC_SCAN_ISOLATION_ALLOW");
         c
     }
 
@@ -152,9 +165,18 @@ int main(int argc, char **argv) {
 fn udp_sink_binary() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
-        let dir = tempfile::Builder::new().prefix("ioc-scan-udp-sink").tempdir().unwrap().keep();
+        let dir = tempfile::Builder::new()
+            .prefix("ioc-scan-udp-sink")
+            .tempdir()
+            .unwrap()
+            .keep();
         std::fs::write(dir.join("udp_sink.c"), UDP_SINK).unwrap();
-        let status = Command::new("cc").args(["-O2", "-o"]).arg(dir.join("udp_sink")).arg(dir.join("udp_sink.c")).status().unwrap();
+        let status = Command::new("cc")
+            .args(["-O2", "-o"])
+            .arg(dir.join("udp_sink"))
+            .arg(dir.join("udp_sink.c"))
+            .status()
+            .unwrap();
         assert!(status.success());
         dir.join("udp_sink")
     })
@@ -255,15 +277,39 @@ fn isolation_drops_a_cgroups_traffic_both_ways_but_not_loopback_nor_other_proces
 
     assert_eq!(send_inside(&cg, &net), "errno 1", "egress from the cgroup is dropped");
     assert!(!sink.deliver(&net), "ingress to the cgroup is dropped");
-    assert_eq!(connect(None, &net.a, "udp", &net.b_addr, 9), "ok", "a process outside the cgroup is not isolated");
-    assert_eq!(connect(Some(&cg), &net.a, "udp", "127.0.0.1", 9), "ok", "loopback stays open");
-    assert_eq!(connect(Some(&cg), &net.a, "udp", &net.a_addr, 9), "ok", "the host's own address stays open");
+    assert_eq!(
+        connect(None, &net.a, "udp", &net.b_addr, 9),
+        "ok",
+        "a process outside the cgroup is not isolated"
+    );
+    assert_eq!(
+        connect(Some(&cg), &net.a, "udp", "127.0.0.1", 9),
+        "ok",
+        "loopback stays open"
+    );
+    assert_eq!(
+        connect(Some(&cg), &net.a, "udp", &net.a_addr, 9),
+        "ok",
+        "the host's own address stays open"
+    );
 
     // The allow list (merged into the running isolation) opens one peer, both ways.
-    let out = iso.ok(&["isolation", "on", "--duration", "1m", "--cgroup", cgs, "--allow", &net.b_addr]);
+    let out = iso.ok(&[
+        "isolation",
+        "on",
+        "--duration",
+        "1m",
+        "--cgroup",
+        cgs,
+        "--allow",
+        &net.b_addr,
+    ]);
     assert!(out.contains("extended"), "{out}");
     let status = iso.status();
-    assert!(status["remaining_seconds"].as_u64().unwrap() > 500, "the expiry is never shortened: {status}");
+    assert!(
+        status["remaining_seconds"].as_u64().unwrap() > 500,
+        "the expiry is never shortened: {status}"
+    );
     assert_eq!(status["allow"], serde_json::json!([format!("{}/32", net.b_addr)]));
     assert_eq!(send_inside(&cg, &net), "ok");
     assert!(sink.deliver(&net));
@@ -285,7 +331,14 @@ fn isolation_ends_at_expiry_without_any_process_and_status_reports_it() {
     let net = NetPair::new();
     let cg = TestCgroup::new("isolate-expiry");
     let iso = Isolation::new();
-    iso.ok(&["isolation", "on", "--duration", "3s", "--cgroup", cg.path().to_str().unwrap()]);
+    iso.ok(&[
+        "isolation",
+        "on",
+        "--duration",
+        "3s",
+        "--cgroup",
+        cg.path().to_str().unwrap(),
+    ]);
     assert_eq!(send_inside(&cg, &net), "errno 1");
     // No ioc-scan process runs now; the programs stop dropping by themselves.
     let deadline = Instant::now() + PATIENCE;
@@ -300,7 +353,14 @@ fn isolation_ends_at_expiry_without_any_process_and_status_reports_it() {
     assert_eq!(iso.status()["status"], "off");
 
     // Any other command lifts an expired isolation too.
-    iso.ok(&["isolation", "on", "--duration", "1s", "--cgroup", cg.path().to_str().unwrap()]);
+    iso.ok(&[
+        "isolation",
+        "on",
+        "--duration",
+        "1s",
+        "--cgroup",
+        cg.path().to_str().unwrap(),
+    ]);
     let deadline = Instant::now() + PATIENCE;
     while send_inside(&cg, &net) != "ok" {
         assert!(Instant::now() < deadline, "isolation never expired");
@@ -319,8 +379,25 @@ fn an_isolation_is_not_moved_to_another_cgroup() {
     let one = TestCgroup::new("isolate-one");
     let two = TestCgroup::new("isolate-two");
     let iso = Isolation::new();
-    iso.ok(&["isolation", "on", "--duration", "5m", "--cgroup", one.path().to_str().unwrap()]);
-    let out = iso.cmd(&["isolation", "on", "--duration", "5m", "--cgroup", two.path().to_str().unwrap()]).output().unwrap();
+    iso.ok(&[
+        "isolation",
+        "on",
+        "--duration",
+        "5m",
+        "--cgroup",
+        one.path().to_str().unwrap(),
+    ]);
+    let out = iso
+        .cmd(&[
+            "isolation",
+            "on",
+            "--duration",
+            "5m",
+            "--cgroup",
+            two.path().to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("turn it off first"));
     assert_eq!(iso.status()["cgroup"], one.path().to_str().unwrap());
@@ -349,8 +426,20 @@ fn a_task_run_with_the_isolate_action_isolates_and_records_it() {
         c.output().unwrap()
     };
     let out = task(&[
-        "task", "create", "--name", "iso", "--ioc", ioc.to_str().unwrap(), "--scope", scan.to_str().unwrap(),
-        "--no-critical-areas", "--no-ioc-paths", "--respond", "isolate:10m", "--apply-response", "on",
+        "task",
+        "create",
+        "--name",
+        "iso",
+        "--ioc",
+        ioc.to_str().unwrap(),
+        "--scope",
+        scan.to_str().unwrap(),
+        "--no-critical-areas",
+        "--no-ioc-paths",
+        "--respond",
+        "isolate:10m",
+        "--apply-response",
+        "on",
     ]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let out = task(&["task", "run", "1", "--json"]);
@@ -364,7 +453,10 @@ fn a_task_run_with_the_isolate_action_isolates_and_records_it() {
     assert_eq!(r["outcome"], "done", "{r}");
     let detail: Value = serde_json::from_str(r["detail"].as_str().unwrap()).unwrap();
     assert_eq!(detail["object"]["cgroup"], cg.path().to_str().unwrap());
-    assert_eq!(detail["details"]["allow"], serde_json::json!(["192.0.2.10/32", "2001:db8::53/128"]));
+    assert_eq!(
+        detail["details"]["allow"],
+        serde_json::json!(["192.0.2.10/32", "2001:db8::53/128"])
+    );
     iso.ok(&["isolation", "off"]);
     assert_eq!(send_inside(&cg, &net), "ok");
 }

@@ -100,7 +100,7 @@ pub fn respond(d: &Detection, target: &Target, ctx: &ResponseContext<'_>) -> (Ac
                     json!({"quarantine": q_record.outcome}),
                 ),
             };
-            return (q_record, del);
+            return (*q_record, del);
         }
     };
     let q_details = quarantine::details(&q, ctx);

@@ -104,7 +104,12 @@ impl Located {
     /// allowed (evidence stays as found); it must be a regular file.
     pub fn open_regular(&self) -> io::Result<(File, FileStat)> {
         let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK | OFlag::O_NOCTTY;
-        let fd = match openat(self.dir.as_fd(), self.name.as_c_str(), flags | OFlag::O_NOATIME, Mode::empty()) {
+        let fd = match openat(
+            self.dir.as_fd(),
+            self.name.as_c_str(),
+            flags | OFlag::O_NOATIME,
+            Mode::empty(),
+        ) {
             // O_NOATIME needs ownership or CAP_FOWNER.
             Err(Errno::EPERM) => openat(self.dir.as_fd(), self.name.as_c_str(), flags, Mode::empty())?,
             r => r?,

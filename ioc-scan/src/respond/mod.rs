@@ -243,6 +243,9 @@ pub(crate) fn test_pause(step: &str) {
     }
 }
 
+/// The follow-up scan's record, and each new detection with its records.
+pub type FollowUp = (ActionRecord, Vec<(Detection, Vec<ActionRecord>)>);
+
 /// Applies a plan to the detections of one run, one detection at a time
 /// (as they are found), then the run-level follow-up scan
 /// ([`Responder::finish`]).
@@ -315,7 +318,7 @@ impl<'p, 'c> Responder<'p, 'c> {
     /// The run-level actions after the scan: the critical areas scan (once),
     /// whose new detections get the per-detection actions too. Returns its
     /// record, and each new detection with its records.
-    pub fn finish(&mut self) -> Option<(ActionRecord, Vec<(Detection, Vec<ActionRecord>)>)> {
+    pub fn finish(&mut self) -> Option<FollowUp> {
         if self.finished || !self.plan.has(Action::CriticalAreasScan) {
             return None;
         }

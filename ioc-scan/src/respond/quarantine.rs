@@ -809,7 +809,7 @@ impl Drop for TempGuard {
 pub fn respond(d: &Detection, target: &Target, ctx: &ResponseContext<'_>) -> ActionRecord {
     match quarantine_detection(d, target, ctx) {
         Ok(q) => ActionRecord::new(Action::Quarantine, target.clone(), Outcome::Done, details(&q, ctx)),
-        Err(rec) => rec,
+        Err(rec) => *rec,
     }
 }
 
@@ -831,8 +831,15 @@ pub(crate) fn quarantine_detection(
     d: &Detection,
     target: &Target,
     ctx: &ResponseContext<'_>,
-) -> Result<Quarantined, ActionRecord> {
-    let refuse = |o: Outcome| ActionRecord::new(Action::Quarantine, target.clone(), o, serde_json::Value::Null);
+) -> Result<Quarantined, Box<ActionRecord>> {
+    let refuse = |o: Outcome| {
+        Box::new(ActionRecord::new(
+            Action::Quarantine,
+            target.clone(),
+            o,
+            serde_json::Value::Null,
+        ))
+    };
     let Some(facts) = FileFacts::of(d) else {
         return Err(refuse(Outcome::Refused(format!(
             "quarantine applies to files; the detection names {}",
