@@ -199,7 +199,7 @@ struct Monitor {
 impl Monitor {
     fn start(binary: &Path, iocs: &Path, cgroup: &Path) -> Result<Monitor> {
         let mut child = Command::new(binary)
-            .args(["monitor", "--json", "--kill", "--block", "--ioc"])
+            .args(["monitor", "--json", "--kill", "--block", "--program-stats", "--ioc"])
             .arg(iocs)
             .arg("--cgroup")
             .arg(cgroup)
@@ -303,6 +303,7 @@ pub fn run(root: &Path, p: &Params) -> Result<()> {
     let mut lost_total = 0u64;
     let mut events_total = 0u64;
     let mut monitor_cpu = 0.0;
+    let mut last_stats = Value::Null;
     // Warm-up (page cache, binaries), not counted.
     time_execs(p.execs / 20)?;
     time_connects(p.connects / 20)?;
@@ -347,6 +348,7 @@ pub fn run(root: &Path, p: &Params) -> Result<()> {
         lost_total = lost_total.saturating_add(lost);
         events_total += events;
         monitor_cpu += cpu;
+        last_stats = summary["program_stats"].clone();
     }
 
     // Exec-to-kill latency.
@@ -369,6 +371,10 @@ pub fn run(root: &Path, p: &Params) -> Result<()> {
         );
     }
     println!("lost events: {lost_total} of {events_total} (target 0); the monitor itself used {monitor_cpu:.2} CPU s over the timed runs");
+    if let Some(programs) = last_stats.as_object() {
+        let per: Vec<String> = programs.iter().map(|(name, v)| format!("{name} {} ns x {}", v["ns_per_run"], v["runs"])).collect();
+        println!("kernel programs, last round (average run time x runs): {}", per.join(", "));
+    }
     println!(
         "exec-to-kill: {killed}/{} killed at exec, spawn-to-reaped median {:.3} ms (an identical binary left alone: {:.3} ms, {} killed); lost in that run: {}",
         p.kill_samples,

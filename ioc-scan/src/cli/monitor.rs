@@ -80,6 +80,10 @@ pub struct Args {
     /// How often lost-event counters are read, in milliseconds.
     #[arg(long, hide = true, default_value_t = 1000)]
     pub lost_interval_ms: u64,
+    /// Count the programs' runs and run time, report them in the summary
+    /// (benchmarks).
+    #[arg(long, hide = true)]
+    pub program_stats: bool,
     /// How often the ring buffer is drained without a wake-up, in milliseconds.
     #[arg(long, hide = true, default_value_t = 20)]
     pub poll_ms: u64,
@@ -180,6 +184,7 @@ async fn monitor(args: &Args, compiled: &CompiledCollection, kill_rules: KillRul
         eprintln!("ioc-scan: --block: the cgroup connect programs are unavailable: nothing is blocked");
     }
     let reader = EventReader::new(kernel.take_events()?).context("registering the ring buffer with the event loop")?;
+    let _stats_fd = if args.program_stats { Some(kernel.enable_stats()?) } else { None };
 
     let root = HostRoot::system();
     let mut m = Monitor {
@@ -523,8 +528,15 @@ impl Monitor<'_> {
 
     fn summary(&mut self) {
         let s = &self.stats;
+        let programs: serde_json::Map<String, Json> = self
+            .kernel
+            .program_stats()
+            .into_iter()
+            .filter(|(_, runs, _)| *runs > 0)
+            .map(|(name, runs, ns)| (name.to_string(), json!({"runs": runs, "ns_per_run": ns / runs})))
+            .collect();
         let line = json!({"type": "summary", "events": s.events, "detections": s.detections, "actions": s.actions,
-                          "lost_events": s.lost, "decode_errors": s.decode_errors});
+                          "lost_events": s.lost, "decode_errors": s.decode_errors, "program_stats": programs});
         let text = format!("{} events, {} detections, {} actions, {} events lost", s.events, s.detections, s.actions, s.lost);
         self.line(line, || text);
     }

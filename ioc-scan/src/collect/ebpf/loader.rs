@@ -363,6 +363,23 @@ impl Kernel {
         Ok(out)
     }
 
+    /// Count every program's runs and run time while the returned fd is
+    /// open (`BPF_ENABLE_STATS`; costs a little per run: benchmarks only).
+    pub fn enable_stats(&self) -> Result<std::os::fd::OwnedFd, LoadError> {
+        aya::sys::enable_stats(aya::sys::Stats::RunTime).map_err(|e| LoadError::Unavailable(chain(&e)))
+    }
+
+    /// (program, runs, total run time in ns) of every attached program.
+    pub fn program_stats(&self) -> Vec<(&'static str, u64, u64)> {
+        let mut out = Vec::new();
+        for status in self.programs.iter().filter(|p| p.unavailable.is_none()) {
+            if let Some(info) = self.ebpf.program(status.program).and_then(|p| p.info().ok()) {
+                out.push((status.program, info.run_count(), info.run_time().as_nanos() as u64));
+            }
+        }
+        out
+    }
+
     /// The cgroup the network programs are attached to.
     pub fn cgroup(&self) -> &Path {
         &self.cgroup
