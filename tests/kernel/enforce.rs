@@ -102,8 +102,9 @@ fn user_space_kills_what_the_kernel_cannot_decide_through_a_pidfd() {
 
     let marker = dir.path().join("ran");
     let (pid, status) = run_marker(&bin, &marker, &["linger"]);
+    // Killed by user space, after the exec: whether it wrote its marker
+    // first is a race, and not the point.
     assert_eq!(status.signal(), Some(libc::SIGKILL), "killed while lingering");
-    assert!(marker.exists(), "it ran: user space acts after the exec");
     let action = m.wait_for(|v| v["type"] == "action" && v["pid"] == pid).expect("a kill action");
     assert_eq!(action["by"], "user");
     assert_eq!(action["outcome"], "done");
