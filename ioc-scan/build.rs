@@ -45,10 +45,21 @@ fn main() {
         .arg("--target-dir")
         .arg(&target_dir)
         .current_dir(&ebpf_dir);
-    // The outer build's compiler, flags and toolchain must not leak into
-    // the nested nightly build.
-    for var in ["RUSTC", "RUSTC_WRAPPER", "RUSTC_WORKSPACE_WRAPPER", "RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "CARGO_TARGET_DIR", "CARGO_BUILD_TARGET", "RUSTUP_TOOLCHAIN", "CARGO", "RUSTDOC"] {
+    // The outer build's compiler, flags, toolchain and build-script variables
+    // must not leak into the nested nightly build (they would also make it
+    // rebuild whenever they differ from `cargo xtask build-ebpf`'s).
+    for var in [
+        "RUSTC", "RUSTC_WRAPPER", "RUSTC_WORKSPACE_WRAPPER", "RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "CARGO_TARGET_DIR",
+        "CARGO_BUILD_TARGET", "RUSTUP_TOOLCHAIN", "CARGO", "RUSTDOC", "HOST", "TARGET", "OUT_DIR", "OPT_LEVEL", "PROFILE",
+        "DEBUG", "NUM_JOBS", "RUSTC_LINKER", "CARGO_MAKEFLAGS", "CARGO_PRIMARY_PACKAGE",
+    ] {
         cmd.env_remove(var);
+    }
+    for (var, _) in env::vars_os() {
+        let name = var.to_string_lossy();
+        if ["CARGO_CFG_", "CARGO_FEATURE_", "CARGO_PKG_", "CARGO_MANIFEST_", "DEP_"].iter().any(|p| name.starts_with(p)) {
+            cmd.env_remove(&var);
+        }
     }
     if let Some(dir) = &linker_dir {
         let path = env::var_os("PATH").unwrap_or_default();

@@ -197,9 +197,11 @@ struct Monitor {
 }
 
 impl Monitor {
-    fn start(binary: &Path, iocs: &Path, cgroup: &Path) -> Result<Monitor> {
+    fn start(binary: &Path, iocs: &Path, cgroup: &Path, extra: &[&str]) -> Result<Monitor> {
         let mut child = Command::new(binary)
-            .args(["monitor", "--json", "--kill", "--block", "--program-stats", "--ioc"])
+            .args(["monitor", "--json", "--kill", "--block"])
+            .args(extra)
+            .arg("--ioc")
             .arg(iocs)
             .arg("--cgroup")
             .arg(cgroup)
@@ -281,7 +283,9 @@ pub fn run(root: &Path, p: &Params) -> Result<()> {
     }
     let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
     let binary = target.join("release/ioc-scan");
-    let dir = tempfile::Builder::new().prefix("ioc-scan-bench").tempdir()?;
+    // Under target/, not /tmp: nothing else cleans it up under our feet.
+    std::fs::create_dir_all(&target)?;
+    let dir = tempfile::Builder::new().prefix("bench-monitor-").tempdir_in(&target)?;
     let iocs = write_iocs(dir.path(), p.indicators)?;
     let kill_bin = dir.path().join(KILL_NAME);
     let spare_bin = dir.path().join(SPARE_NAME);
@@ -303,7 +307,6 @@ pub fn run(root: &Path, p: &Params) -> Result<()> {
     let mut lost_total = 0u64;
     let mut events_total = 0u64;
     let mut monitor_cpu = 0.0;
-    let mut last_stats = Value::Null;
     // Warm-up (page cache, binaries), not counted.
     time_execs(p.execs / 20)?;
     time_connects(p.connects / 20)?;
@@ -314,14 +317,23 @@ pub fn run(root: &Path, p: &Params) -> Result<()> {
         into[3].push(with.cpu);
     };
     for round in 0..p.rounds {
-        let ew = time_execs(p.execs)?;
-        let cw = time_connects(p.connects)?;
-        let m = Monitor::start(&binary, &iocs, &cgroup.path)?;
+        // ABBA: every other round starts with the monitor, so that a drift
+        // in the machine's load favours neither side.
+        let monitor_first = round % 2 == 1;
+        let mut without = None;
+        if !monitor_first {
+            without = Some((time_execs(p.execs)?, time_connects(p.connects)?));
+        }
+        let m = Monitor::start(&binary, &iocs, &cgroup.path, &[])?;
         let cpu0 = m.cpu_seconds();
         let em = time_execs(p.execs)?;
         let cm = time_connects(p.connects)?;
         let cpu = m.cpu_seconds() - cpu0;
         let summary = m.stop()?;
+        let (ew, cw) = match without {
+            Some(w) => w,
+            None => (time_execs(p.execs)?, time_connects(p.connects)?),
+        };
         let lost = summary["lost_events"].as_u64().unwrap_or(u64::MAX);
         let events = summary["events"].as_u64().unwrap_or(0);
         println!(
@@ -348,14 +360,17 @@ pub fn run(root: &Path, p: &Params) -> Result<()> {
         lost_total = lost_total.saturating_add(lost);
         events_total += events;
         monitor_cpu += cpu;
-        last_stats = summary["program_stats"].clone();
     }
 
-    // Exec-to-kill latency.
-    let m = Monitor::start(&binary, &iocs, &cgroup.path)?;
+    // Exec-to-kill latency, and the programs' own run time (BPF stats cost
+    // a little per run: only in this last, untimed run).
+    let m = Monitor::start(&binary, &iocs, &cgroup.path, &["--program-stats"])?;
     let (mut spare, spare_killed) = spawn_times(&spare_bin, p.kill_samples)?;
     let (mut killed_times, killed) = spawn_times(&kill_bin, p.kill_samples)?;
+    time_execs(p.execs / 10)?;
+    time_connects(p.connects / 10)?;
     let kill_summary = m.stop()?;
+    let last_stats = kill_summary["program_stats"].clone();
 
     let (spare_ms, kill_ms) = (median(&mut spare), median(&mut killed_times));
     println!();
@@ -373,7 +388,7 @@ pub fn run(root: &Path, p: &Params) -> Result<()> {
     println!("lost events: {lost_total} of {events_total} (target 0); the monitor itself used {monitor_cpu:.2} CPU s over the timed runs");
     if let Some(programs) = last_stats.as_object() {
         let per: Vec<String> = programs.iter().map(|(name, v)| format!("{name} {} ns x {}", v["ns_per_run"], v["runs"])).collect();
-        println!("kernel programs, last round (average run time x runs): {}", per.join(", "));
+        println!("kernel programs (average run time x runs, last run): {}", per.join(", "));
     }
     println!(
         "exec-to-kill: {killed}/{} killed at exec, spawn-to-reaped median {:.3} ms (an identical binary left alone: {:.3} ms, {} killed); lost in that run: {}",
