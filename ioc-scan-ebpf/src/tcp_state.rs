@@ -8,8 +8,8 @@
 
 use aya_ebpf::{helpers::generated, macros::tracepoint, programs::TracePointContext, EbpfContext};
 use ioc_scan_common::{
-    ConnEvent, SockOwner, CONN_FROM_TCP_STATE, CONN_IPV6, CONN_OWNER_KNOWN, EVENT_CONN,
-    TCP_CLOSE, TCP_ESTABLISHED, TCP_LISTEN, TCP_SYN_SENT,
+    ConnEvent, SockOwner, CONN_FROM_TCP_STATE, CONN_IPV6, CONN_OWNER_KNOWN, EVENT_CONN, TCP_CLOSE, TCP_ESTABLISHED, TCP_LISTEN,
+    TCP_SYN_SENT,
 };
 
 use crate::maps::{config, count_lost, current_owner, submit_flags, EVENTS, TCP_OWNER};

@@ -84,7 +84,9 @@ fn cgroup2_root() -> Result<PathBuf> {
 /// This process's cgroup v2 path (relative to the mount).
 fn own_cgroup() -> Result<String> {
     let text = std::fs::read_to_string("/proc/self/cgroup")?;
-    text.lines().find_map(|l| l.strip_prefix("0::").map(str::to_string)).context("no cgroup v2 entry in /proc/self/cgroup")
+    text.lines()
+        .find_map(|l| l.strip_prefix("0::").map(str::to_string))
+        .context("no cgroup v2 entry in /proc/self/cgroup")
 }
 
 /// The bench runs inside its own cgroup (the monitor's network programs
@@ -140,7 +142,10 @@ struct Cost {
 fn measure(f: impl FnOnce() -> Result<()>) -> Result<Cost> {
     let (start, cpu) = (Instant::now(), cpu_now());
     f()?;
-    Ok(Cost { wall: start.elapsed().as_secs_f64(), cpu: cpu_now() - cpu })
+    Ok(Cost {
+        wall: start.elapsed().as_secs_f64(),
+        cpu: cpu_now() - cpu,
+    })
 }
 
 fn time_execs(n: usize) -> Result<Cost> {
@@ -160,7 +165,13 @@ fn reset_on_close(stream: &TcpStream) {
     let linger = libc::linger { l_onoff: 1, l_linger: 0 };
     // SAFETY: setsockopt on an open socket with a valid struct.
     unsafe {
-        libc::setsockopt(stream.as_raw_fd(), libc::SOL_SOCKET, libc::SO_LINGER, (&linger as *const libc::linger).cast(), std::mem::size_of::<libc::linger>() as u32);
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&linger as *const libc::linger).cast(),
+            std::mem::size_of::<libc::linger>() as u32,
+        );
     }
 }
 
@@ -231,8 +242,12 @@ impl Monitor {
 
     /// CPU seconds (user + system) the monitor used so far.
     fn cpu_seconds(&self) -> f64 {
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())) else { return f64::NAN };
-        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else { return f64::NAN };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())) else {
+            return f64::NAN;
+        };
+        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+            return f64::NAN;
+        };
         let f: Vec<&str> = rest.split_whitespace().collect();
         let ticks = |i: usize| f.get(i).and_then(|s| s.parse::<f64>().ok()).unwrap_or(f64::NAN);
         (ticks(11) + ticks(12)) / 100.0
@@ -281,7 +296,9 @@ pub fn run(root: &Path, p: &Params) -> Result<()> {
     if !status.success() {
         bail!("cargo build --release failed");
     }
-    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
     let binary = target.join("release/ioc-scan");
     // Under target/, not /tmp: nothing else cleans it up under our feet.
     std::fs::create_dir_all(&target)?;
@@ -387,7 +404,10 @@ pub fn run(root: &Path, p: &Params) -> Result<()> {
     }
     println!("lost events: {lost_total} of {events_total} (target 0); the monitor itself used {monitor_cpu:.2} CPU s over the timed runs");
     if let Some(programs) = last_stats.as_object() {
-        let per: Vec<String> = programs.iter().map(|(name, v)| format!("{name} {} ns x {}", v["ns_per_run"], v["runs"])).collect();
+        let per: Vec<String> = programs
+            .iter()
+            .map(|(name, v)| format!("{name} {} ns x {}", v["ns_per_run"], v["runs"]))
+            .collect();
         println!("kernel programs (average run time x runs, last run): {}", per.join(", "));
     }
     println!(
