@@ -20,7 +20,13 @@ fn main() {
     let manifest = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let root = manifest.parent().expect("ioc-scan lives in the workspace").to_path_buf();
     let ebpf_dir = root.join("ioc-scan-ebpf");
-    for input in ["ioc-scan-ebpf/src", "ioc-scan-ebpf/Cargo.toml", "ioc-scan-ebpf/Cargo.lock", "ioc-scan-common/src", "ioc-scan-common/Cargo.toml"] {
+    for input in [
+        "ioc-scan-ebpf/src",
+        "ioc-scan-ebpf/Cargo.toml",
+        "ioc-scan-ebpf/Cargo.lock",
+        "ioc-scan-common/src",
+        "ioc-scan-common/Cargo.toml",
+    ] {
         println!("cargo::rerun-if-changed={}", root.join(input).display());
     }
     if env::var_os("IOC_SCAN_SKIP_EBPF").is_some_and(|v| v == "1") {
@@ -39,16 +45,61 @@ fn main() {
         return;
     }
 
-    let target_dir = env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target")).join("bpf");
+    let target_dir = env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"))
+        .join("bpf");
     let mut cmd = Command::new("rustup");
-    cmd.args(["run", "nightly", "cargo", "build", "--release", "--locked", "--target", TARGET, "-Z", "build-std=core"])
-        .arg("--target-dir")
-        .arg(&target_dir)
-        .current_dir(&ebpf_dir);
-    // The outer build's compiler, flags and toolchain must not leak into
-    // the nested nightly build.
-    for var in ["RUSTC", "RUSTC_WRAPPER", "RUSTC_WORKSPACE_WRAPPER", "RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "CARGO_TARGET_DIR", "CARGO_BUILD_TARGET", "RUSTUP_TOOLCHAIN", "CARGO", "RUSTDOC"] {
+    cmd.args([
+        "run",
+        "nightly",
+        "cargo",
+        "build",
+        "--release",
+        "--locked",
+        "--target",
+        TARGET,
+        "-Z",
+        "build-std=core",
+    ])
+    .arg("--target-dir")
+    .arg(&target_dir)
+    .current_dir(&ebpf_dir);
+    // The outer build's compiler, flags, toolchain and build-script variables
+    // must not leak into the nested nightly build (they would also make it
+    // rebuild whenever they differ from `cargo xtask build-ebpf`'s).
+    for var in [
+        "RUSTC",
+        "RUSTC_WRAPPER",
+        "RUSTC_WORKSPACE_WRAPPER",
+        "RUSTFLAGS",
+        "CARGO_ENCODED_RUSTFLAGS",
+        "CARGO_TARGET_DIR",
+        "CARGO_BUILD_TARGET",
+        "RUSTUP_TOOLCHAIN",
+        "CARGO",
+        "RUSTDOC",
+        "HOST",
+        "TARGET",
+        "OUT_DIR",
+        "OPT_LEVEL",
+        "PROFILE",
+        "DEBUG",
+        "NUM_JOBS",
+        "RUSTC_LINKER",
+        "CARGO_MAKEFLAGS",
+        "CARGO_PRIMARY_PACKAGE",
+    ] {
         cmd.env_remove(var);
+    }
+    for (var, _) in env::vars_os() {
+        let name = var.to_string_lossy();
+        if ["CARGO_CFG_", "CARGO_FEATURE_", "CARGO_PKG_", "CARGO_MANIFEST_", "DEP_"]
+            .iter()
+            .any(|p| name.starts_with(p))
+        {
+            cmd.env_remove(&var);
+        }
     }
     if let Some(dir) = &linker_dir {
         let path = env::var_os("PATH").unwrap_or_default();
@@ -63,7 +114,10 @@ fn main() {
         Err(err) => fail(&format!("running {cmd:?}: {err}")),
     };
     if !output.status.success() {
-        fail(&format!("building the eBPF programs failed ({cmd:?}):\n{}", String::from_utf8_lossy(&output.stderr)));
+        fail(&format!(
+            "building the eBPF programs failed ({cmd:?}):\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        ));
     }
     let object = target_dir.join(TARGET).join("release").join(BIN);
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR")).join("ioc-scan-ebpf.o");
@@ -80,7 +134,9 @@ fn fail(message: &str) -> ! {
 }
 
 fn cargo_home() -> Option<PathBuf> {
-    env::var_os("CARGO_HOME").map(PathBuf::from).or_else(|| env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
+    env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
 }
 
 /// What the eBPF build needs: bpf-linker, and a nightly toolchain with rust-src.

@@ -374,7 +374,13 @@ mod tests {
 
     #[test]
     fn a_record_of_the_wrong_size_is_refused() {
-        let ev = ExitEvent { kind: EVENT_EXIT, flags: 0, pid: 42, _pad: 0, time_ns: 7 };
+        let ev = ExitEvent {
+            kind: EVENT_EXIT,
+            flags: 0,
+            pid: 42,
+            _pad: 0,
+            time_ns: 7,
+        };
         // SAFETY: ExitEvent is repr(C) with no implicit padding.
         let bytes: [u8; 24] = unsafe { core::mem::transmute(ev) };
         assert_eq!(read::kind(&bytes), Some(EVENT_EXIT));

@@ -8,14 +8,8 @@
 //! observe. Taking queries at egress and answers at ingress reports each
 //! message once, from the point of view of the process in the cgroup.
 
-use aya_ebpf::{
-    helpers::generated,
-    macros::cgroup_skb,
-    programs::SkBuffContext,
-};
-use ioc_scan_common::{
-    DnsEvent, DNS_INGRESS, DNS_IPV6, DNS_OWNER_KNOWN, DNS_PAYLOAD_LEN, DNS_TRUNCATED, EVENT_DNS,
-};
+use aya_ebpf::{helpers::generated, macros::cgroup_skb, programs::SkBuffContext};
+use ioc_scan_common::{DnsEvent, DNS_INGRESS, DNS_IPV6, DNS_OWNER_KNOWN, DNS_PAYLOAD_LEN, DNS_TRUNCATED, EVENT_DNS};
 
 use crate::maps::{config, count_lost, submit_flags, COOKIE_OWNER, EVENTS};
 
@@ -134,12 +128,7 @@ fn try_dns(ctx: &SkBuffContext, ingress: bool) -> Result<(), i64> {
         let mut n = n as u64;
         core::arch::asm!("{0} = {0}", inout(reg) n);
         if n > 0 && n <= DNS_PAYLOAD_LEN as u64 {
-            let ret = generated::bpf_skb_load_bytes(
-                skb.cast(),
-                payload_at as u32,
-                (*ev).payload.as_mut_ptr().cast(),
-                n as u32,
-            );
+            let ret = generated::bpf_skb_load_bytes(skb.cast(), payload_at as u32, (*ev).payload.as_mut_ptr().cast(), n as u32);
             if ret == 0 {
                 (*ev).payload_len = n as u32;
             }

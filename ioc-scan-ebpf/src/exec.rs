@@ -8,25 +8,18 @@
 //! returns to user space, so a signal sent here kills it before it runs.
 
 use aya_ebpf::{
-    helpers::{
-        bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_current_uid_gid,
-        bpf_probe_read_kernel_str_bytes, generated,
-    },
+    helpers::{bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_current_uid_gid, bpf_probe_read_kernel_str_bytes, generated},
     macros::tracepoint,
     programs::TracePointContext,
     EbpfContext,
 };
 use ioc_scan_common::{
-    Config, ExecEvent, InodeKey, ARGS_LEN, COMM_LEN, CONFIG_COMM_CASELESS, CONFIG_INODES,
-    CONFIG_KILL, CONFIG_OFFSETS, CONFIG_PATH_CASELESS, EVENT_EXEC, EXEC_ARGS_TRUNCATED,
-    EXEC_KILLED, EXEC_KILL_FAILED, EXEC_KILL_REFUSED, EXEC_MATCH_COMM, EXEC_MATCH_INODE,
-    EXEC_MATCH_PATH, EXEC_PATH_TRUNCATED, EXEC_TASK_FIELDS, MATCH_CASELESS, MATCH_EXACT,
-    PATH_LEN,
+    Config, ExecEvent, InodeKey, ARGS_LEN, COMM_LEN, CONFIG_COMM_CASELESS, CONFIG_INODES, CONFIG_KILL, CONFIG_OFFSETS,
+    CONFIG_PATH_CASELESS, EVENT_EXEC, EXEC_ARGS_TRUNCATED, EXEC_KILLED, EXEC_KILL_FAILED, EXEC_KILL_REFUSED, EXEC_MATCH_COMM,
+    EXEC_MATCH_INODE, EXEC_MATCH_PATH, EXEC_PATH_TRUNCATED, EXEC_TASK_FIELDS, MATCH_CASELESS, MATCH_EXACT, PATH_LEN,
 };
 
-use crate::maps::{
-    config, count_lost, submit_flags, ExecScratch, EVENTS, EXEC_SCRATCH, KILL_COMM, KILL_INODE, KILL_PATH,
-};
+use crate::maps::{config, count_lost, submit_flags, ExecScratch, EVENTS, EXEC_SCRATCH, KILL_COMM, KILL_INODE, KILL_PATH};
 
 /// `__data_loc char[] filename` of the tracepoint record (see its format file).
 const FILENAME_LOC: usize = 8;
@@ -139,11 +132,7 @@ fn read_task_fields(cfg: &Config, ev: &mut ExecEvent, task_flags: &mut u32) -> R
         if n > 0 && n <= ARGS_LEN as u64 {
             // The argument strings were just copied onto the new stack by
             // exec: present in memory, so the non-faulting read succeeds.
-            let ret = generated::bpf_probe_read_user(
-                ev.args.as_mut_ptr().cast(),
-                n as u32,
-                start as *const _,
-            );
+            let ret = generated::bpf_probe_read_user(ev.args.as_mut_ptr().cast(), n as u32, start as *const _);
             if ret == 0 {
                 ev.args_len = n as u32;
             }
@@ -218,6 +207,5 @@ unsafe fn read<T>(base: *const u8, offset: u32) -> Result<T, i64> {
         return Err(-1);
     }
     // SAFETY: see the caller; the helper validates the address.
-    unsafe { aya_ebpf::helpers::bpf_probe_read_kernel(base.add(offset as usize) as *const T) }
-        .map_err(i64::from)
+    unsafe { aya_ebpf::helpers::bpf_probe_read_kernel(base.add(offset as usize) as *const T) }.map_err(i64::from)
 }

@@ -4,10 +4,7 @@ use aya_ebpf::{
     macros::map,
     maps::{Array, HashMap, LruHashMap, PerCpuArray, RingBuf},
 };
-use ioc_scan_common::{
-    Block4Key, Block6Key, Config, ExecEvent, InodeKey, SockOwner, COMM_LEN, EVENT_KIND_COUNT,
-    PATH_LEN,
-};
+use ioc_scan_common::{Block4Key, Block6Key, Config, ExecEvent, InodeKey, SockOwner, COMM_LEN, EVENT_KIND_COUNT, PATH_LEN};
 
 /// Every event, to user space. User space sets the size at load time.
 #[map(name = "EVENTS")]

@@ -1,10 +1,9 @@
 //! What the cgroup connect and sendmsg programs share: the block list
 //! check, the socket owner for the DNS programs, and the UDP report.
 
-use aya_ebpf::{helpers::generated, maps::LruHashMap, macros::map, programs::SockAddrContext, EbpfContext};
+use aya_ebpf::{helpers::generated, macros::map, maps::LruHashMap, programs::SockAddrContext, EbpfContext};
 use ioc_scan_common::{
-    Block4Key, Block6Key, ConnEvent, CONFIG_BLOCK, CONN_FROM_SENDMSG, CONN_IPV6, CONN_OWNER_KNOWN,
-    EVENT_BLOCKED, EVENT_CONN,
+    Block4Key, Block6Key, ConnEvent, CONFIG_BLOCK, CONN_FROM_SENDMSG, CONN_IPV6, CONN_OWNER_KNOWN, EVENT_BLOCKED, EVENT_CONN,
 };
 
 use crate::maps::{config, count_lost, current_owner, submit_flags, BLOCK_V4, BLOCK_V6, COOKIE_OWNER, EVENTS};
@@ -60,7 +59,12 @@ pub fn on_sock_addr(ctx: &SockAddrContext, v6: bool, from: u32) -> Result<i32, i
         let _ = COOKIE_OWNER.insert(&cookie, &owner, 0);
     }
     if !blocked && from == CONN_FROM_SENDMSG {
-        let key = UdpDest { cookie, addr: remote, port, _pad: [0; 3] };
+        let key = UdpDest {
+            cookie,
+            addr: remote,
+            port,
+            _pad: [0; 3],
+        };
         if UDP_SEEN.get_ptr(&key).is_some() {
             return Ok(ALLOW);
         }
@@ -98,18 +102,36 @@ pub fn on_sock_addr(ctx: &SockAddrContext, v6: bool, from: u32) -> Result<i32, i
 fn is_blocked(addr: &[u8; 16], port: u16, v6: bool) -> bool {
     let mapped = v6 && addr[..10] == [0u8; 10] && addr[10] == 0xff && addr[11] == 0xff;
     if !v6 || mapped {
-        let a = if mapped { [addr[12], addr[13], addr[14], addr[15]] } else { [addr[0], addr[1], addr[2], addr[3]] };
+        let a = if mapped {
+            [addr[12], addr[13], addr[14], addr[15]]
+        } else {
+            [addr[0], addr[1], addr[2], addr[3]]
+        };
         let exact = Block4Key { addr: a, port, _pad: 0 };
         let any_port = Block4Key { addr: a, port: 0, _pad: 0 };
-        let any_addr = Block4Key { addr: [0; 4], port, _pad: 0 };
+        let any_addr = Block4Key {
+            addr: [0; 4],
+            port,
+            _pad: 0,
+        };
         return BLOCK_V4.get_ptr(&exact).is_some()
             || BLOCK_V4.get_ptr(&any_port).is_some()
             || (port != 0 && BLOCK_V4.get_ptr(&any_addr).is_some());
     }
-    let exact = Block6Key { addr: *addr, port, _pad: 0 };
-    let any_port = Block6Key { addr: *addr, port: 0, _pad: 0 };
-    let any_addr = Block6Key { addr: [0; 16], port, _pad: 0 };
-    BLOCK_V6.get_ptr(&exact).is_some()
-        || BLOCK_V6.get_ptr(&any_port).is_some()
-        || (port != 0 && BLOCK_V6.get_ptr(&any_addr).is_some())
+    let exact = Block6Key {
+        addr: *addr,
+        port,
+        _pad: 0,
+    };
+    let any_port = Block6Key {
+        addr: *addr,
+        port: 0,
+        _pad: 0,
+    };
+    let any_addr = Block6Key {
+        addr: [0; 16],
+        port,
+        _pad: 0,
+    };
+    BLOCK_V6.get_ptr(&exact).is_some() || BLOCK_V6.get_ptr(&any_port).is_some() || (port != 0 && BLOCK_V6.get_ptr(&any_addr).is_some())
 }

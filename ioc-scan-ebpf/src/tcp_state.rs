@@ -6,10 +6,10 @@
 //! the process's context; the owner is remembered by socket for the later
 //! transitions, which run in softirq context.
 
-use aya_ebpf::{helpers::generated, macros::tracepoint, programs::TracePointContext};
+use aya_ebpf::{helpers::generated, macros::tracepoint, programs::TracePointContext, EbpfContext};
 use ioc_scan_common::{
-    ConnEvent, SockOwner, CONN_FROM_TCP_STATE, CONN_IPV6, CONN_OWNER_KNOWN, EVENT_CONN,
-    TCP_CLOSE, TCP_ESTABLISHED, TCP_LISTEN, TCP_SYN_SENT,
+    ConnEvent, SockOwner, CONN_FROM_TCP_STATE, CONN_IPV6, CONN_OWNER_KNOWN, EVENT_CONN, TCP_CLOSE, TCP_ESTABLISHED, TCP_LISTEN,
+    TCP_SYN_SENT,
 };
 
 use crate::maps::{config, count_lost, current_owner, submit_flags, EVENTS, TCP_OWNER};
@@ -42,12 +42,18 @@ pub fn inet_sock_set_state(ctx: TracePointContext) -> u32 {
 }
 
 fn try_inet_sock_set_state(ctx: &TracePointContext) -> Result<(), i32> {
-    // SAFETY: the record's layout is the published tracepoint format.
-    let rec: InetSockSetState = unsafe { ctx.read_at(0) }?;
-    if rec.protocol != IPPROTO_TCP {
+    // Most transitions are of no interest: decide on the state first, with
+    // direct reads of the record (cheaper than a probe_read of all of it).
+    let raw = ctx.as_ptr() as *const InetSockSetState;
+    // SAFETY: a tracepoint program may read its record directly; the
+    // layout is the published tracepoint format.
+    let (newstate, protocol) = unsafe { ((*raw).newstate, (*raw).protocol) };
+    let state = newstate as u16;
+    if protocol != IPPROTO_TCP || !matches!(state, TCP_SYN_SENT | TCP_LISTEN | TCP_ESTABLISHED | TCP_CLOSE) {
         return Ok(());
     }
-    let state = rec.newstate as u16;
+    // SAFETY: as above.
+    let rec: InetSockSetState = unsafe { ctx.read_at(0) }?;
     let owner: Option<SockOwner> = match state {
         TCP_SYN_SENT | TCP_LISTEN => {
             let owner = current_owner();

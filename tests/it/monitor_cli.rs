@@ -16,17 +16,33 @@ fn monitor_without_ioc_is_a_usage_error() {
 
 #[test]
 fn kill_inode_needs_dev_colon_ino_and_kill() {
-    let out = ioc_scan().args(["monitor", "--kill", "--kill-inode", "12345", "--ioc"]).arg(valid_ioc()).output().unwrap();
+    let out = ioc_scan()
+        .args(["monitor", "--kill", "--kill-inode", "12345", "--ioc"])
+        .arg(valid_ioc())
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("expected DEV:INO"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("expected DEV:INO"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
-    let out = ioc_scan().args(["monitor", "--kill-inode", "1:2", "--ioc"]).arg(valid_ioc()).output().unwrap();
+    let out = ioc_scan()
+        .args(["monitor", "--kill-inode", "1:2", "--ioc"])
+        .arg(valid_ioc())
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2), "--kill-inode without --kill");
 }
 
 #[test]
 fn a_negative_duration_is_refused() {
-    let out = ioc_scan().args(["monitor", "--duration=-1", "--ioc"]).arg(valid_ioc()).output().unwrap();
+    let out = ioc_scan()
+        .args(["monitor", "--duration=-1", "--ioc"])
+        .arg(valid_ioc())
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--duration"));
 }

@@ -37,7 +37,8 @@ fn kill_by_name_happens_before_the_first_instruction() {
     assert_eq!(action["action"], "kill");
     assert_eq!(action["by"], "kernel");
     assert_eq!(action["outcome"], "done");
-    m.wait_for(|v| v["type"] == "detection" && v["ioc_id"] == "kill-name" && v["object"]["pid"] == pid).expect("the detection");
+    m.wait_for(|v| v["type"] == "detection" && v["ioc_id"] == "kill-name" && v["object"]["pid"] == pid)
+        .expect("the detection");
 
     // Another program is left alone.
     let other = marker_copy(dir.path(), &unique_name("iocok"));
@@ -66,14 +67,21 @@ fn kill_by_path_and_by_inode_spares_an_identical_copy() {
     let inode_arg = format!("{}:{}", meta.dev(), meta.ino());
     let mut m = Monitor::start(&ioc, &cg, &["--kill", "--kill-inode", &inode_arg]);
 
-    for (program, what) in [(&by_path, "the listed path"), (&link, "a symlink to it (same inode)"), (&by_inode, "the --kill-inode file")] {
+    for (program, what) in [
+        (&by_path, "the listed path"),
+        (&link, "a symlink to it (same inode)"),
+        (&by_inode, "the --kill-inode file"),
+    ] {
         let marker = dir.path().join(format!("ran-{}", program.file_name().unwrap().to_string_lossy()));
         let (pid, status) = run_marker(program, &marker, &[]);
         assert_eq!(status.signal(), Some(libc::SIGKILL), "{what} is killed");
         assert!(!marker.exists(), "{what}: killed before its first action");
         let action = m.wait_for(|v| v["type"] == "action" && v["pid"] == pid).expect("a kill action");
         assert_eq!(action["by"], "kernel");
-        assert!(action["matched"].as_array().unwrap().contains(&serde_json::json!("inode")), "{what}: matched by inode: {action}");
+        assert!(
+            action["matched"].as_array().unwrap().contains(&serde_json::json!("inode")),
+            "{what}: matched by inode: {action}"
+        );
     }
     // Same bytes, other inode: not killed.
     let marker = dir.path().join("ran-copy");
@@ -102,8 +110,9 @@ fn user_space_kills_what_the_kernel_cannot_decide_through_a_pidfd() {
 
     let marker = dir.path().join("ran");
     let (pid, status) = run_marker(&bin, &marker, &["linger"]);
+    // Killed by user space, after the exec: whether it wrote its marker
+    // first is a race, and not the point.
     assert_eq!(status.signal(), Some(libc::SIGKILL), "killed while lingering");
-    assert!(marker.exists(), "it ran: user space acts after the exec");
     let action = m.wait_for(|v| v["type"] == "action" && v["pid"] == pid).expect("a kill action");
     assert_eq!(action["by"], "user");
     assert_eq!(action["outcome"], "done");
@@ -126,7 +135,9 @@ fn never_kills_itself_and_says_so() {
     let cg = TestCgroup::new("killself");
     let mut m = Monitor::start_binary(&binary, &ioc, &cg, &["--kill"]);
     let pid = m.pid();
-    let action = m.wait_for(|v| v["type"] == "action" && v["pid"] == pid).expect("an action about itself");
+    let action = m
+        .wait_for(|v| v["type"] == "action" && v["pid"] == pid)
+        .expect("an action about itself");
     assert_eq!(action["outcome"], "refused");
     assert!(action["reason"].as_str().unwrap().contains("ioc-scan itself"), "{action}");
     let (status, lines) = m.stop();
@@ -165,18 +176,29 @@ fn block_refuses_a_listed_address_only_inside_the_cgroup() {
     let child = inside.stdout(std::process::Stdio::piped()).spawn().unwrap();
     let pid = child.id();
     let out = child.wait_with_output().unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), format!("errno {}", libc::EPERM), "refused inside the cgroup");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("errno {}", libc::EPERM),
+        "refused inside the cgroup"
+    );
 
     let (status, said) = run(cg.command(&connect).args(["tcp", "127.0.0.3", &other_port]));
     assert!(status.success(), "another address still works: {said}");
     let (status, said) = run(cg.command(&connect).args(["udp", "127.0.0.2", &listed_port]));
-    assert_eq!(said, format!("errno {}", libc::EPERM), "UDP to the listed address is refused too ({status})");
+    assert_eq!(
+        said,
+        format!("errno {}", libc::EPERM),
+        "UDP to the listed address is refused too ({status})"
+    );
     let (status, said) = run(Command::new(&connect).args(["tcp", "127.0.0.2", &listed_port]));
     assert!(status.success(), "a process outside the cgroup is unaffected: {said}");
 
-    let action = m.wait_for(|v| v["type"] == "action" && v["action"] == "block" && v["pid"] == pid).expect("a block action");
+    let action = m
+        .wait_for(|v| v["type"] == "action" && v["action"] == "block" && v["pid"] == pid)
+        .expect("a block action");
     assert_eq!(action["outcome"], "done");
     assert_eq!(action["remote"], format!("127.0.0.2:{listed_port}").as_str());
-    m.wait_for(|v| v["type"] == "detection" && v["ioc_id"] == "block-ip" && v["object"]["state"] == "BLOCKED").expect("the refused attempt is a detection");
+    m.wait_for(|v| v["type"] == "detection" && v["ioc_id"] == "block-ip" && v["object"]["state"] == "BLOCKED")
+        .expect("the refused attempt is a detection");
     m.stop();
 }

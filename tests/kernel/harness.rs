@@ -70,7 +70,12 @@ pub fn trigger(name: &str) -> PathBuf {
         let dir = tempfile::Builder::new().prefix("ioc-scan-triggers").tempdir().unwrap().keep();
         for t in ["marker", "connect", "resolve"] {
             let src = workspace().join("fixtures/triggers").join(format!("{t}.c"));
-            let status = Command::new("cc").args(["-O2", "-Wall", "-o"]).arg(dir.join(t)).arg(&src).status().expect("running cc");
+            let status = Command::new("cc")
+                .args(["-O2", "-Wall", "-o"])
+                .arg(dir.join(t))
+                .arg(&src)
+                .status()
+                .expect("running cc");
             assert!(status.success(), "compiling {}", src.display());
         }
         dir
@@ -80,7 +85,10 @@ pub fn trigger(name: &str) -> PathBuf {
 
 /// A name unique to this test run, at most 15 bytes (the kernel's comm).
 pub fn unique_name(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
     let tail = format!("{:x}", (std::process::id() as u64) << 20 ^ u64::from(nanos) >> 10);
     let mut name = format!("{prefix}{tail}");
     name.truncate(15);
@@ -220,7 +228,11 @@ impl Monitor {
                 }
             }
         });
-        let mut m = Monitor { child, lines: rx, seen: Vec::new() };
+        let mut m = Monitor {
+            child,
+            lines: rx,
+            seen: Vec::new(),
+        };
         m.wait_for(|v| v["type"] == "ready").expect("the monitor never said ready");
         m
     }

@@ -14,7 +14,18 @@ fn lost_events_are_counted_and_reported() {
     let cg = TestCgroup::new("lost");
     // A one-page ring buffer (4 exec events), not read for 3 s: an exec
     // storm meanwhile must overflow it.
-    let mut m = Monitor::start(&ioc, &cg, &["--ring-buffer-bytes", "4096", "--read-delay-ms", "3000", "--lost-interval-ms", "100"]);
+    let mut m = Monitor::start(
+        &ioc,
+        &cg,
+        &[
+            "--ring-buffer-bytes",
+            "4096",
+            "--read-delay-ms",
+            "3000",
+            "--lost-interval-ms",
+            "100",
+        ],
+    );
     for _ in 0..100 {
         Command::new("/bin/true").status().unwrap();
     }

@@ -23,7 +23,9 @@ fn exec_sensor_reports_the_process_with_its_fields() {
     let pid = child.id();
     assert!(child.wait().unwrap().success());
 
-    let det = m.wait_for(|v| v["type"] == "detection" && v["ioc_id"] == "exec-sensor").expect("a detection for the exec");
+    let det = m
+        .wait_for(|v| v["type"] == "detection" && v["ioc_id"] == "exec-sensor")
+        .expect("a detection for the exec");
     let obj = &det["object"];
     assert_eq!(obj["kind"], "process");
     assert_eq!(obj["pid"], pid);
@@ -33,12 +35,17 @@ fn exec_sensor_reports_the_process_with_its_fields() {
     assert_eq!(obj["username"], "root");
     assert!(obj["start_time"].as_i64().unwrap() > 1_600_000_000);
 
-    let ev = m.wait_for(|v| v["type"] == "event" && v["event"]["event"] == "exec" && v["event"]["pid"] == pid).expect("the exec event");
+    let ev = m
+        .wait_for(|v| v["type"] == "event" && v["event"]["event"] == "exec" && v["event"]["pid"] == pid)
+        .expect("the exec event");
     let ev = &ev["event"];
     let meta = std::fs::metadata(&bin).unwrap();
     assert_eq!(ev["comm"], name.as_str());
     assert_eq!(ev["filename"], bin.to_str().unwrap());
-    assert_eq!(ev["args"], serde_json::json!([bin.to_str().unwrap(), marker.to_str().unwrap(), "plain"]));
+    assert_eq!(
+        ev["args"],
+        serde_json::json!([bin.to_str().unwrap(), marker.to_str().unwrap(), "plain"])
+    );
     assert_eq!(ev["ppid"], std::process::id());
     assert_eq!(ev["uid"], 0);
     assert_eq!(ev["ino"], meta.ino());
@@ -46,7 +53,8 @@ fn exec_sensor_reports_the_process_with_its_fields() {
     assert!(ev["start_boottime_ns"].as_u64().unwrap() > 0);
     assert!(ev["kernel_kill"].is_null());
 
-    m.wait_for(|v| v["type"] == "event" && v["event"]["event"] == "exit" && v["event"]["pid"] == pid).expect("the exit event");
+    m.wait_for(|v| v["type"] == "event" && v["event"]["event"] == "exit" && v["event"]["pid"] == pid)
+        .expect("the exit event");
     let (status, _) = m.stop();
     assert_eq!(status.code(), Some(1), "exit status 1: something was detected");
 }
@@ -70,12 +78,18 @@ fn tcp_connection_is_seen_with_addresses_pid_and_state() {
     let port = listener.local_addr().unwrap().port();
     accept_forever(listener);
     let dir = tempfile::tempdir().unwrap();
-    let items = items_xml(&[("PortItem/remoteIP", "is", "127.0.0.3"), ("PortItem/remotePort", "is", &port.to_string())]);
+    let items = items_xml(&[
+        ("PortItem/remoteIP", "is", "127.0.0.3"),
+        ("PortItem/remotePort", "is", &port.to_string()),
+    ]);
     let ioc = write_ioc_tree(dir.path(), "tcp-sensor", &items, "AND");
     let cg = TestCgroup::new("tcp");
     let mut m = Monitor::start(&ioc, &cg, &[]);
 
-    let mut child = Command::new(trigger("connect")).args(["tcp", "127.0.0.3", &port.to_string()]).spawn().unwrap();
+    let mut child = Command::new(trigger("connect"))
+        .args(["tcp", "127.0.0.3", &port.to_string()])
+        .spawn()
+        .unwrap();
     let pid = child.id();
     assert!(child.wait().unwrap().success());
 
@@ -118,7 +132,9 @@ fn udp_peer_is_seen_only_from_the_monitored_cgroup() {
     let outside_pid = outside.id();
     assert!(outside.wait().unwrap().success());
 
-    let det = m.wait_for(|v| v["type"] == "detection" && v["ioc_id"] == "udp-sensor").expect("a UDP detection");
+    let det = m
+        .wait_for(|v| v["type"] == "detection" && v["ioc_id"] == "udp-sensor")
+        .expect("a UDP detection");
     assert_eq!(det["object"]["protocol"], "UDP");
     assert_eq!(det["object"]["remote"], format!("127.0.0.4:{port}").as_str());
     assert_eq!(det["object"]["pid"], inside_pid);
@@ -163,14 +179,21 @@ fn dns_query_and_answer_are_seen_with_the_asking_process() {
     let cg = TestCgroup::new("dns");
     let mut m = Monitor::start(&ioc, &cg, &[]);
 
-    let child = cg.command(trigger("resolve")).args([server.as_str(), name.as_str()]).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    let child = cg
+        .command(trigger("resolve"))
+        .args([server.as_str(), name.as_str()])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
     let pid = child.id();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "resolve: {}", String::from_utf8_lossy(&out.stdout));
     responder.join().unwrap();
 
     let answer = m
-        .wait_for(|v| v["type"] == "detection" && v["ioc_id"] == "dns-sensor" && v["object"]["addresses"] == serde_json::json!(["127.0.0.9"]))
+        .wait_for(|v| {
+            v["type"] == "detection" && v["ioc_id"] == "dns-sensor" && v["object"]["addresses"] == serde_json::json!(["127.0.0.9"])
+        })
         .expect("a detection for the answer");
     assert_eq!(answer["object"]["kind"], "dns");
     assert_eq!(answer["object"]["host"], name.as_str());

@@ -84,7 +84,9 @@ fn cgroup2_root() -> Result<PathBuf> {
 /// This process's cgroup v2 path (relative to the mount).
 fn own_cgroup() -> Result<String> {
     let text = std::fs::read_to_string("/proc/self/cgroup")?;
-    text.lines().find_map(|l| l.strip_prefix("0::").map(str::to_string)).context("no cgroup v2 entry in /proc/self/cgroup")
+    text.lines()
+        .find_map(|l| l.strip_prefix("0::").map(str::to_string))
+        .context("no cgroup v2 entry in /proc/self/cgroup")
 }
 
 /// The bench runs inside its own cgroup (the monitor's network programs
@@ -140,7 +142,10 @@ struct Cost {
 fn measure(f: impl FnOnce() -> Result<()>) -> Result<Cost> {
     let (start, cpu) = (Instant::now(), cpu_now());
     f()?;
-    Ok(Cost { wall: start.elapsed().as_secs_f64(), cpu: cpu_now() - cpu })
+    Ok(Cost {
+        wall: start.elapsed().as_secs_f64(),
+        cpu: cpu_now() - cpu,
+    })
 }
 
 fn time_execs(n: usize) -> Result<Cost> {
@@ -160,7 +165,13 @@ fn reset_on_close(stream: &TcpStream) {
     let linger = libc::linger { l_onoff: 1, l_linger: 0 };
     // SAFETY: setsockopt on an open socket with a valid struct.
     unsafe {
-        libc::setsockopt(stream.as_raw_fd(), libc::SOL_SOCKET, libc::SO_LINGER, (&linger as *const libc::linger).cast(), std::mem::size_of::<libc::linger>() as u32);
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&linger as *const libc::linger).cast(),
+            std::mem::size_of::<libc::linger>() as u32,
+        );
     }
 }
 
@@ -197,9 +208,11 @@ struct Monitor {
 }
 
 impl Monitor {
-    fn start(binary: &Path, iocs: &Path, cgroup: &Path) -> Result<Monitor> {
+    fn start(binary: &Path, iocs: &Path, cgroup: &Path, extra: &[&str]) -> Result<Monitor> {
         let mut child = Command::new(binary)
-            .args(["monitor", "--json", "--kill", "--block", "--ioc"])
+            .args(["monitor", "--json", "--kill", "--block"])
+            .args(extra)
+            .arg("--ioc")
             .arg(iocs)
             .arg("--cgroup")
             .arg(cgroup)
@@ -229,8 +242,12 @@ impl Monitor {
 
     /// CPU seconds (user + system) the monitor used so far.
     fn cpu_seconds(&self) -> f64 {
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())) else { return f64::NAN };
-        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else { return f64::NAN };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())) else {
+            return f64::NAN;
+        };
+        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+            return f64::NAN;
+        };
         let f: Vec<&str> = rest.split_whitespace().collect();
         let ticks = |i: usize| f.get(i).and_then(|s| s.parse::<f64>().ok()).unwrap_or(f64::NAN);
         (ticks(11) + ticks(12)) / 100.0
@@ -279,9 +296,13 @@ pub fn run(root: &Path, p: &Params) -> Result<()> {
     if !status.success() {
         bail!("cargo build --release failed");
     }
-    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
     let binary = target.join("release/ioc-scan");
-    let dir = tempfile::Builder::new().prefix("ioc-scan-bench").tempdir()?;
+    // Under target/, not /tmp: nothing else cleans it up under our feet.
+    std::fs::create_dir_all(&target)?;
+    let dir = tempfile::Builder::new().prefix("bench-monitor-").tempdir_in(&target)?;
     let iocs = write_iocs(dir.path(), p.indicators)?;
     let kill_bin = dir.path().join(KILL_NAME);
     let spare_bin = dir.path().join(SPARE_NAME);
@@ -313,14 +334,23 @@ pub fn run(root: &Path, p: &Params) -> Result<()> {
         into[3].push(with.cpu);
     };
     for round in 0..p.rounds {
-        let ew = time_execs(p.execs)?;
-        let cw = time_connects(p.connects)?;
-        let m = Monitor::start(&binary, &iocs, &cgroup.path)?;
+        // ABBA: every other round starts with the monitor, so that a drift
+        // in the machine's load favours neither side.
+        let monitor_first = round % 2 == 1;
+        let mut without = None;
+        if !monitor_first {
+            without = Some((time_execs(p.execs)?, time_connects(p.connects)?));
+        }
+        let m = Monitor::start(&binary, &iocs, &cgroup.path, &[])?;
         let cpu0 = m.cpu_seconds();
         let em = time_execs(p.execs)?;
         let cm = time_connects(p.connects)?;
         let cpu = m.cpu_seconds() - cpu0;
         let summary = m.stop()?;
+        let (ew, cw) = match without {
+            Some(w) => w,
+            None => (time_execs(p.execs)?, time_connects(p.connects)?),
+        };
         let lost = summary["lost_events"].as_u64().unwrap_or(u64::MAX);
         let events = summary["events"].as_u64().unwrap_or(0);
         println!(
@@ -349,11 +379,15 @@ pub fn run(root: &Path, p: &Params) -> Result<()> {
         monitor_cpu += cpu;
     }
 
-    // Exec-to-kill latency.
-    let m = Monitor::start(&binary, &iocs, &cgroup.path)?;
+    // Exec-to-kill latency, and the programs' own run time (BPF stats cost
+    // a little per run: only in this last, untimed run).
+    let m = Monitor::start(&binary, &iocs, &cgroup.path, &["--program-stats"])?;
     let (mut spare, spare_killed) = spawn_times(&spare_bin, p.kill_samples)?;
     let (mut killed_times, killed) = spawn_times(&kill_bin, p.kill_samples)?;
+    time_execs(p.execs / 10)?;
+    time_connects(p.connects / 10)?;
     let kill_summary = m.stop()?;
+    let last_stats = kill_summary["program_stats"].clone();
 
     let (spare_ms, kill_ms) = (median(&mut spare), median(&mut killed_times));
     println!();
@@ -369,6 +403,13 @@ pub fn run(root: &Path, p: &Params) -> Result<()> {
         );
     }
     println!("lost events: {lost_total} of {events_total} (target 0); the monitor itself used {monitor_cpu:.2} CPU s over the timed runs");
+    if let Some(programs) = last_stats.as_object() {
+        let per: Vec<String> = programs
+            .iter()
+            .map(|(name, v)| format!("{name} {} ns x {}", v["ns_per_run"], v["runs"]))
+            .collect();
+        println!("kernel programs (average run time x runs, last run): {}", per.join(", "));
+    }
     println!(
         "exec-to-kill: {killed}/{} killed at exec, spawn-to-reaped median {:.3} ms (an identical binary left alone: {:.3} ms, {} killed); lost in that run: {}",
         p.kill_samples,

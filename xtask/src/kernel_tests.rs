@@ -14,7 +14,10 @@ pub fn run(root: &Path, extra: &[String]) -> Result<()> {
         println!("kernel tests need root: each will say it skips");
     }
     let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-    cmd.args(["test", "-p", "ioc-scan", "--test", "kernel", "--"]).args(extra).args(["--ignored", "--test-threads=1"]).current_dir(root);
+    cmd.args(["test", "-p", "ioc-scan", "--test", "kernel", "--"])
+        .args(extra)
+        .args(["--ignored", "--test-threads=1"])
+        .current_dir(root);
     println!("+ {cmd:?}");
     let status = cmd.status().context("running cargo test")?;
     if !status.success() {

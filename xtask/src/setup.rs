@@ -57,7 +57,9 @@ fn llvm() -> Result<()> {
         bail!("llvm-22-dev is missing and installing it needs root: apt-get install -y llvm-22-dev");
     }
     run(Command::new("apt-get").arg("update"))?;
-    run(Command::new("apt-get").args(["install", "-y", "llvm-22-dev"]).env("DEBIAN_FRONTEND", "noninteractive"))
+    run(Command::new("apt-get")
+        .args(["install", "-y", "llvm-22-dev"])
+        .env("DEBIAN_FRONTEND", "noninteractive"))
 }
 
 fn bpf_linker() -> Result<()> {
@@ -69,7 +71,15 @@ fn bpf_linker() -> Result<()> {
         println!("bpf-linker: {v}, want {BPF_LINKER_VERSION}: reinstalling");
     }
     run(Command::new("cargo")
-        .args(["install", &format!("bpf-linker@{BPF_LINKER_VERSION}"), "--locked", "--force", "--no-default-features", "--features", "llvm-22"])
+        .args([
+            "install",
+            &format!("bpf-linker@{BPF_LINKER_VERSION}"),
+            "--locked",
+            "--force",
+            "--no-default-features",
+            "--features",
+            "llvm-22",
+        ])
         // Without these the build finds the system's older llvm-config.
         .env("LLVM_PREFIX", LLVM_PREFIX)
         .env("LLVM_SYS_221_PREFIX", LLVM_PREFIX)
@@ -77,12 +87,24 @@ fn bpf_linker() -> Result<()> {
 }
 
 fn rust_src() -> Result<()> {
-    let toolchains = Command::new("rustup").args(["toolchain", "list"]).output().context("running rustup")?;
-    if !String::from_utf8_lossy(&toolchains.stdout).lines().any(|l| l.starts_with("nightly")) {
+    let toolchains = Command::new("rustup")
+        .args(["toolchain", "list"])
+        .output()
+        .context("running rustup")?;
+    if !String::from_utf8_lossy(&toolchains.stdout)
+        .lines()
+        .any(|l| l.starts_with("nightly"))
+    {
         bail!("no nightly toolchain: the eBPF programs need one whose LLVM is 22 (e.g. nightly 1.97); install it with rustup");
     }
-    let installed = Command::new("rustup").args(["component", "list", "--installed", "--toolchain", "nightly"]).output().context("running rustup")?;
-    if String::from_utf8_lossy(&installed.stdout).lines().any(|l| l.starts_with("rust-src")) {
+    let installed = Command::new("rustup")
+        .args(["component", "list", "--installed", "--toolchain", "nightly"])
+        .output()
+        .context("running rustup")?;
+    if String::from_utf8_lossy(&installed.stdout)
+        .lines()
+        .any(|l| l.starts_with("rust-src"))
+    {
         println!("rust-src (nightly): present");
         return Ok(());
     }

@@ -31,8 +31,8 @@ use ioc_scan::collect::ebpf::reader::EventReader;
 use ioc_scan::collect::ebpf::rules::{self, BlockRule, KillRules};
 use ioc_scan::collect::ebpf::{Kernel, Options, Settings};
 use ioc_scan::collect::host::{self, CollectContext, HostRoot, Reply, Wanted};
-use ioc_scan::eval::{CompiledCollection, Detection, Matcher, Observation, Outcome, Severity, Verdicts};
 use ioc_scan::collect::{dns, port, process};
+use ioc_scan::eval::{CompiledCollection, Detection, Matcher, Observation, Outcome, Severity, Verdicts};
 use ioc_scan::openioc;
 use ioc_scan::terms::support::{self, Support};
 use ioc_scan::terms::TermId;
@@ -80,6 +80,10 @@ pub struct Args {
     /// How often lost-event counters are read, in milliseconds.
     #[arg(long, hide = true, default_value_t = 1000)]
     pub lost_interval_ms: u64,
+    /// Count the programs' runs and run time, report them in the summary
+    /// (benchmarks).
+    #[arg(long, hide = true)]
+    pub program_stats: bool,
     /// How often the ring buffer is drained without a wake-up, in milliseconds.
     #[arg(long, hide = true, default_value_t = 20)]
     pub poll_ms: u64,
@@ -98,7 +102,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if args.duration.is_some_and(|d| !(d.is_finite() && d >= 0.0)) {
         bail!("--duration must be a number of seconds");
     }
-    let inodes = args.kill_inode.iter().map(|s| parse_dev_ino(s)).collect::<anyhow::Result<Vec<_>>>()?;
+    let inodes = args
+        .kill_inode
+        .iter()
+        .map(|s| parse_dev_ino(s))
+        .collect::<anyhow::Result<Vec<_>>>()?;
 
     let collection = openioc::load_files(&args.ioc);
     for err in &collection.errors {
@@ -108,21 +116,35 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         eprintln!("ioc-scan: {d}");
     }
     if collection.iocs.is_empty() {
-        bail!("no IOC loaded from {}", args.ioc.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "));
+        bail!(
+            "no IOC loaded from {}",
+            args.ioc.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+        );
     }
     let (compiled, diagnostics) = CompiledCollection::compile_with_support(&collection.iocs, live_support);
     for d in diagnostics.iter().filter(|d| d.severity == Severity::Error) {
         eprintln!("ioc-scan: {d}");
     }
 
-    let mut kill_rules = if args.kill { rules::kill_rules(&collection.iocs) } else { KillRules::default() };
+    let mut kill_rules = if args.kill {
+        rules::kill_rules(&collection.iocs)
+    } else {
+        KillRules::default()
+    };
     for (dev, ino) in inodes {
         kill_rules.inodes.push((dev, ino));
         kill_rules.inode_sources.push(format!("--kill-inode {dev}:{ino}"));
     }
-    let block_rules = if args.block { rules::block_rules(&collection.iocs) } else { Vec::new() };
+    let block_rules = if args.block {
+        rules::block_rules(&collection.iocs)
+    } else {
+        Vec::new()
+    };
 
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the tokio runtime")?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
     runtime.block_on(monitor(&args, &compiled, kill_rules, block_rules))
 }
 
@@ -140,8 +162,12 @@ fn live_support(id: TermId) -> Support {
 fn parse_dev_ino(s: &str) -> anyhow::Result<(u64, u64)> {
     let (dev, ino) = s.split_once(':').with_context(|| format!("--kill-inode {s:?}: expected DEV:INO"))?;
     Ok((
-        dev.trim().parse().with_context(|| format!("--kill-inode {s:?}: bad device number"))?,
-        ino.trim().parse().with_context(|| format!("--kill-inode {s:?}: bad inode number"))?,
+        dev.trim()
+            .parse()
+            .with_context(|| format!("--kill-inode {s:?}: bad device number"))?,
+        ino.trim()
+            .parse()
+            .with_context(|| format!("--kill-inode {s:?}: bad inode number"))?,
     ))
 }
 
@@ -152,26 +178,48 @@ struct Signals {
     term: tokio::signal::unix::Signal,
 }
 
-async fn monitor(args: &Args, compiled: &CompiledCollection, kill_rules: KillRules, block_rules: Vec<BlockRule>) -> anyhow::Result<ExitCode> {
+async fn monitor(
+    args: &Args,
+    compiled: &CompiledCollection,
+    kill_rules: KillRules,
+    block_rules: Vec<BlockRule>,
+) -> anyhow::Result<ExitCode> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut signals = Signals {
         int: signal(SignalKind::interrupt()).context("installing the SIGINT handler")?,
         term: signal(SignalKind::terminate()).context("installing the SIGTERM handler")?,
     };
-    let options = Options { ring_buffer_bytes: args.ring_buffer_bytes, cgroup: args.cgroup.clone() };
+    let options = Options {
+        ring_buffer_bytes: args.ring_buffer_bytes,
+        cgroup: args.cgroup.clone(),
+    };
     let mut kernel = Kernel::open(&options)?;
     if let Err(why) = &kernel.offsets {
         eprintln!("ioc-scan: exec events lack parent, start time, inode and arguments: {why}");
     }
-    let settings = Settings { kill: args.kill, block: args.block, kill_rules: kill_rules.clone(), block_rules: block_rules.clone() };
+    let settings = Settings {
+        kill: args.kill,
+        block: args.block,
+        kill_rules: kill_rules.clone(),
+        block_rules: block_rules.clone(),
+    };
     kernel.configure(&settings)?;
     let programs = kernel.attach().to_vec();
     if programs.iter().all(|p| p.unavailable.is_some()) {
-        let reasons: Vec<String> = programs.iter().map(|p| format!("{}: {}", p.program, p.unavailable.as_deref().unwrap_or(""))).collect();
+        let reasons: Vec<String> = programs
+            .iter()
+            .map(|p| format!("{}: {}", p.program, p.unavailable.as_deref().unwrap_or("")))
+            .collect();
         bail!("no kernel program could be attached:\n  {}", reasons.join("\n  "));
     }
     for p in programs.iter().filter(|p| p.unavailable.is_some()) {
-        eprintln!("ioc-scan: sensor {} unavailable ({} on {}): {}", p.sensor, p.program, p.attach, p.unavailable.as_deref().unwrap_or(""));
+        eprintln!(
+            "ioc-scan: sensor {} unavailable ({} on {}): {}",
+            p.sensor,
+            p.program,
+            p.attach,
+            p.unavailable.as_deref().unwrap_or("")
+        );
     }
     if args.kill && !kernel.sensor_ok("exec") {
         eprintln!("ioc-scan: --kill: the exec sensor is unavailable, so no kill happens at exec; snapshot processes are still killed through pidfds");
@@ -180,6 +228,7 @@ async fn monitor(args: &Args, compiled: &CompiledCollection, kill_rules: KillRul
         eprintln!("ioc-scan: --block: the cgroup connect programs are unavailable: nothing is blocked");
     }
     let reader = EventReader::new(kernel.take_events()?).context("registering the ring buffer with the event loop")?;
+    let _stats_fd = if args.program_stats { Some(kernel.enable_stats()?) } else { None };
 
     let root = HostRoot::system();
     let mut m = Monitor {
@@ -210,7 +259,11 @@ async fn monitor(args: &Args, compiled: &CompiledCollection, kill_rules: KillRul
     m.summary();
     m.out.flush().ok();
     result?;
-    Ok(if m.stats.detections > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if m.stats.detections > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 #[derive(Default)]
@@ -241,7 +294,10 @@ struct Monitor<'c> {
 
 impl Monitor<'_> {
     async fn run(&mut self, mut reader: EventReader, args: &Args, signals: &mut Signals) -> anyhow::Result<()> {
-        let Signals { int: sigint, term: sigterm } = signals;
+        let Signals {
+            int: sigint,
+            term: sigterm,
+        } = signals;
         let deadline = args.duration.map(Duration::from_secs_f64);
         let sleep = tokio::time::sleep(deadline.unwrap_or(Duration::from_secs(u64::from(u32::MAX))));
         tokio::pin!(sleep);
@@ -299,7 +355,10 @@ impl Monitor<'_> {
     }
 
     fn evaluate_snapshot(&mut self, compiled: &CompiledCollection, root: &HostRoot) {
-        let docs: Vec<&str> = ["ProcessItem", "PortItem"].into_iter().filter(|d| compiled.uses_document(d)).collect();
+        let docs: Vec<&str> = ["ProcessItem", "PortItem"]
+            .into_iter()
+            .filter(|d| compiled.uses_document(d))
+            .collect();
         if docs.is_empty() {
             return;
         }
@@ -353,7 +412,10 @@ impl Monitor<'_> {
         if let Some(kill) = e.kernel_kill {
             let (outcome, reason) = match kill {
                 KernelKill::Killed => ("done", format!("SIGKILL at exec ({} on the kill list)", e.kill_matched.join(", "))),
-                KernelKill::Refused => ("refused", "protected process: pid 1, ioc-scan itself or a kernel thread".to_string()),
+                KernelKill::Refused => (
+                    "refused",
+                    "protected process: pid 1, ioc-scan itself or a kernel thread".to_string(),
+                ),
                 KernelKill::Failed => ("failed", "bpf_send_signal failed".to_string()),
             };
             self.kill_attempted.insert((e.pid, entry.start_boottime_ns));
@@ -398,7 +460,12 @@ impl Monitor<'_> {
             d.ioc_name,
             d.ioc_id,
             d.object.kind,
-            fields.iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" "),
+            fields
+                .iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(" "),
             d.matched_items.join(", ")
         );
         self.line(line, || text);
@@ -418,7 +485,15 @@ impl Monitor<'_> {
     }
 
     fn kill_from_user_space(&mut self, d: &Detection) {
-        let Some(pid) = d.object.fields.get("pid").and_then(Json::as_u64).and_then(|p| u32::try_from(p).ok()) else { return };
+        let Some(pid) = d
+            .object
+            .fields
+            .get("pid")
+            .and_then(Json::as_u64)
+            .and_then(|p| u32::try_from(p).ok())
+        else {
+            return;
+        };
         let start = self.table.get(pid).and_then(|e| e.start_boottime_ns);
         if !self.kill_attempted.insert((pid, start)) {
             return;
@@ -437,7 +512,9 @@ impl Monitor<'_> {
 
     /// Block the addresses a detected DNS answer gave.
     fn block_answers(&mut self, d: &Detection) {
-        let Some(addresses) = d.object.fields.get("addresses").and_then(Json::as_array) else { return };
+        let Some(addresses) = d.object.fields.get("addresses").and_then(Json::as_array) else {
+            return;
+        };
         let host = d.object.fields.get("host").cloned().unwrap_or(Json::Null);
         for ip in addresses.iter().filter_map(Json::as_str).filter_map(|s| s.parse::<IpAddr>().ok()) {
             if !self.blocked_ips.insert(ip) {
@@ -468,7 +545,13 @@ impl Monitor<'_> {
         self.line(line, || text);
     }
 
-    fn ready(&mut self, compiled: &CompiledCollection, programs: &[ioc_scan::collect::ebpf::ProgramStatus], kill: &KillRules, block: &[BlockRule]) {
+    fn ready(
+        &mut self,
+        compiled: &CompiledCollection,
+        programs: &[ioc_scan::collect::ebpf::ProgramStatus],
+        kill: &KillRules,
+        block: &[BlockRule],
+    ) {
         let attached: Vec<&str> = programs.iter().filter(|p| p.unavailable.is_none()).map(|p| p.program).collect();
         let mut sensors: Vec<&str> = programs.iter().map(|p| p.sensor).collect();
         sensors.dedup();
@@ -496,8 +579,21 @@ impl Monitor<'_> {
             sensors_ok.join(", "),
             self.kernel.cgroup().display(),
             self.table.len(),
-            if self.kill { format!("; kill: {} names, {} paths, {} inodes in the kernel", kill.names.len(), kill.paths.len(), kill.inodes.len()) } else { String::new() },
-            if self.block { format!("; block: {} rules", block.len()) } else { String::new() },
+            if self.kill {
+                format!(
+                    "; kill: {} names, {} paths, {} inodes in the kernel",
+                    kill.names.len(),
+                    kill.paths.len(),
+                    kill.inodes.len()
+                )
+            } else {
+                String::new()
+            },
+            if self.block {
+                format!("; block: {} rules", block.len())
+            } else {
+                String::new()
+            },
         );
         self.line(line, || text);
         self.out.flush().ok();
@@ -513,9 +609,17 @@ impl Monitor<'_> {
         }
         self.lost_seen = now;
         self.stats.lost += count;
-        let by_kind: serde_json::Map<String, Json> =
-            delta.iter().enumerate().filter(|(_, n)| **n > 0).map(|(i, n)| (KIND_NAMES[i].to_string(), json!(n))).collect();
-        eprintln!("ioc-scan: {count} kernel events lost (ring buffer full), {} in total: {}", self.stats.lost, Json::Object(by_kind.clone()));
+        let by_kind: serde_json::Map<String, Json> = delta
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| **n > 0)
+            .map(|(i, n)| (KIND_NAMES[i].to_string(), json!(n)))
+            .collect();
+        eprintln!(
+            "ioc-scan: {count} kernel events lost (ring buffer full), {} in total: {}",
+            self.stats.lost,
+            Json::Object(by_kind.clone())
+        );
         if self.json {
             self.write(json!({"type": "lost_events", "count": count, "total": self.stats.lost, "by_kind": by_kind}));
         }
@@ -523,9 +627,19 @@ impl Monitor<'_> {
 
     fn summary(&mut self) {
         let s = &self.stats;
+        let programs: serde_json::Map<String, Json> = self
+            .kernel
+            .program_stats()
+            .into_iter()
+            .filter(|(_, runs, _)| *runs > 0)
+            .map(|(name, runs, ns)| (name.to_string(), json!({"runs": runs, "ns_per_run": ns / runs})))
+            .collect();
         let line = json!({"type": "summary", "events": s.events, "detections": s.detections, "actions": s.actions,
-                          "lost_events": s.lost, "decode_errors": s.decode_errors});
-        let text = format!("{} events, {} detections, {} actions, {} events lost", s.events, s.detections, s.actions, s.lost);
+                          "lost_events": s.lost, "decode_errors": s.decode_errors, "program_stats": programs});
+        let text = format!(
+            "{} events, {} detections, {} actions, {} events lost",
+            s.events, s.detections, s.actions, s.lost
+        );
         self.line(line, || text);
     }
 

@@ -72,8 +72,14 @@ impl Btf {
     }
 
     pub fn from_file(path: &Path) -> Result<Btf, BtfError> {
-        let data = std::fs::read(path).map_err(|source| BtfError::Read { path: path.display().to_string(), source })?;
-        Btf::parse(data).map_err(|why| BtfError::Format { path: path.display().to_string(), why })
+        let data = std::fs::read(path).map_err(|source| BtfError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Btf::parse(data).map_err(|why| BtfError::Format {
+            path: path.display().to_string(),
+            why,
+        })
     }
 
     /// Parse a little-endian BTF blob (the kernel's own byte order here).
@@ -84,15 +90,27 @@ impl Btf {
             return Err("bad magic");
         }
         let hdr_len = u32_at(4).ok_or("short header")? as usize;
-        let (type_off, type_len) = (u32_at(8).ok_or("short header")? as usize, u32_at(12).ok_or("short header")? as usize);
-        let (str_off, str_len) = (u32_at(16).ok_or("short header")? as usize, u32_at(20).ok_or("short header")? as usize);
+        let (type_off, type_len) = (
+            u32_at(8).ok_or("short header")? as usize,
+            u32_at(12).ok_or("short header")? as usize,
+        );
+        let (str_off, str_len) = (
+            u32_at(16).ok_or("short header")? as usize,
+            u32_at(20).ok_or("short header")? as usize,
+        );
         let types_at = hdr_len.checked_add(type_off).ok_or("bad offsets")?;
         let types_end = types_at.checked_add(type_len).ok_or("bad offsets")?;
         let strings_at = hdr_len.checked_add(str_off).ok_or("bad offsets")?;
         if types_end > data.len() || strings_at.checked_add(str_len).is_none_or(|end| end > data.len()) {
             return Err("sections past the end");
         }
-        let mut btf = Btf { data, strings_at, strings_len: str_len, type_offsets: vec![0], structs: HashMap::new() };
+        let mut btf = Btf {
+            data,
+            strings_at,
+            strings_len: str_len,
+            type_offsets: vec![0],
+            structs: HashMap::new(),
+        };
         let mut at = types_at;
         while at < types_end {
             if at + 12 > types_end {
@@ -208,7 +226,11 @@ impl Btf {
         let (offset, ty) = self.member(name, member).ok_or_else(|| BtfError::Missing(field.clone()))?;
         match self.size_of(ty) {
             Some(found) if found == size => Ok(offset),
-            Some(found) => Err(BtfError::Size { field, found, expected: size }),
+            Some(found) => Err(BtfError::Size {
+                field,
+                found,
+                expected: size,
+            }),
             None => Err(BtfError::Missing(format!("the size of {field}"))),
         }
     }

@@ -51,7 +51,10 @@ pub enum RData {
     Aaaa(Ipv6Addr),
     /// CNAME, NS, PTR: a host name.
     Name(String),
-    Mx { preference: u16, host: String },
+    Mx {
+        preference: u16,
+        host: String,
+    },
     Txt(Vec<String>),
     /// Any other type: its raw bytes.
     Other(Vec<u8>),
@@ -83,7 +86,11 @@ struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     fn bytes(&mut self, n: usize) -> Result<&'a [u8], DnsError> {
-        let end = self.pos.checked_add(n).filter(|&e| e <= self.buf.len()).ok_or(DnsError::Truncated(self.pos))?;
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|&e| e <= self.buf.len())
+            .ok_or(DnsError::Truncated(self.pos))?;
         let out = &self.buf[self.pos..end];
         self.pos = end;
         Ok(out)
@@ -161,7 +168,13 @@ pub fn parse(buf: &[u8]) -> Result<Message, DnsError> {
     let ancount = r.u16()? as usize;
     let _nscount = r.u16()?;
     let _arcount = r.u16()?;
-    let mut msg = Message { id, response: flags & 0x8000 != 0, rcode: (flags & 0x000f) as u8, questions: Vec::new(), answers: Vec::new() };
+    let mut msg = Message {
+        id,
+        response: flags & 0x8000 != 0,
+        rcode: (flags & 0x000f) as u8,
+        questions: Vec::new(),
+        answers: Vec::new(),
+    };
     for _ in 0..qdcount.min(MAX_QUESTIONS) {
         let name = r.name()?;
         let qtype = r.u16()?;
@@ -203,7 +216,10 @@ fn record(r: &mut Reader<'_>) -> Result<Record, DnsError> {
         15 if rdlen >= 3 => {
             let mut inner = Reader { buf: r.buf, pos: start };
             let preference = inner.u16()?;
-            RData::Mx { preference, host: inner.name()? }
+            RData::Mx {
+                preference,
+                host: inner.name()?,
+            }
         }
         16 => {
             let mut parts = Vec::new();
@@ -245,7 +261,13 @@ mod tests {
         let msg = parse(&answer()).unwrap();
         assert!(msg.response);
         assert_eq!(msg.id, 0x1234);
-        assert_eq!(msg.questions, vec![Question { name: "evil.example.com".into(), qtype: 1 }]);
+        assert_eq!(
+            msg.questions,
+            vec![Question {
+                name: "evil.example.com".into(),
+                qtype: 1
+            }]
+        );
         assert_eq!(msg.answers.len(), 3);
         assert_eq!(msg.answers[0].data, RData::Name("c.example.com".into()));
         assert_eq!(msg.answers[1].name, "c.example.com");

@@ -35,9 +35,15 @@ fn start_ticks(pid: u32) -> Option<u64> {
 
 /// Whether `pid` is a kernel thread (PF_KTHREAD in /proc/PID/stat flags).
 fn is_kernel_thread(pid: u32) -> bool {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return false };
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
     let Some(close) = stat.rfind(')') else { return false };
-    let flags: u64 = stat[close + 1..].split_whitespace().nth(6).and_then(|f| f.parse().ok()).unwrap_or(0);
+    let flags: u64 = stat[close + 1..]
+        .split_whitespace()
+        .nth(6)
+        .and_then(|f| f.parse().ok())
+        .unwrap_or(0);
     flags & 0x0020_0000 != 0
 }
 
@@ -86,7 +92,15 @@ pub fn kill(pid: u32, start_boottime_ns: Option<u64>) -> KillOutcome {
     }
     use std::os::fd::AsRawFd;
     // SAFETY: plain syscall on an owned pidfd, no siginfo.
-    let ret = unsafe { libc::syscall(libc::SYS_pidfd_send_signal, pidfd.as_raw_fd(), libc::SIGKILL, std::ptr::null::<libc::siginfo_t>(), 0) };
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            libc::SIGKILL,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
     if ret == 0 {
         KillOutcome::Done
     } else {

@@ -125,7 +125,11 @@ pub enum DecodeError {
 }
 
 fn sized<T: aya::Pod>(kind: u32, record: &[u8]) -> Result<T, DecodeError> {
-    read::event::<T>(record).ok_or(DecodeError::Size { kind, len: record.len(), expected: std::mem::size_of::<T>() })
+    read::event::<T>(record).ok_or(DecodeError::Size {
+        kind,
+        len: record.len(),
+        expected: std::mem::size_of::<T>(),
+    })
 }
 
 /// Decode one ring buffer record.
@@ -135,7 +139,10 @@ pub fn decode(record: &[u8]) -> Result<Event, DecodeError> {
         k::EVENT_EXEC => Ok(Event::Exec(exec(&sized::<k::ExecEvent>(kind, record)?))),
         k::EVENT_EXIT => {
             let e = sized::<k::ExitEvent>(kind, record)?;
-            Ok(Event::Exit(Exit { pid: e.pid, time_ns: e.time_ns }))
+            Ok(Event::Exit(Exit {
+                pid: e.pid,
+                time_ns: e.time_ns,
+            }))
         }
         k::EVENT_CONN => Ok(Event::Conn(conn(&sized::<k::ConnEvent>(kind, record)?))),
         k::EVENT_BLOCKED => Ok(Event::Blocked(conn(&sized::<k::ConnEvent>(kind, record)?))),
@@ -163,13 +170,20 @@ pub fn kernel_dev(user_dev: u64) -> u64 {
 fn exec(e: &k::ExecEvent) -> Exec {
     let task = e.flags & k::EXEC_TASK_FIELDS != 0;
     let args_len = (e.args_len as usize).min(e.args.len());
-    let mut args: Vec<String> = e.args[..args_len].split(|&b| b == 0).map(|a| String::from_utf8_lossy(a).into_owned()).collect();
+    let mut args: Vec<String> = e.args[..args_len]
+        .split(|&b| b == 0)
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
     // The list ends with a NUL: drop the empty piece after it.
     if args.last().is_some_and(|a| a.is_empty()) {
         args.pop();
     }
     let mut kill_matched = Vec::new();
-    for (bit, name) in [(k::EXEC_MATCH_COMM, "name"), (k::EXEC_MATCH_PATH, "path"), (k::EXEC_MATCH_INODE, "inode")] {
+    for (bit, name) in [
+        (k::EXEC_MATCH_COMM, "name"),
+        (k::EXEC_MATCH_PATH, "path"),
+        (k::EXEC_MATCH_INODE, "inode"),
+    ] {
         if e.flags & bit != 0 {
             kill_matched.push(name);
         }
@@ -306,7 +320,9 @@ mod tests {
         e.comm[..4].copy_from_slice(b"true");
         e.path[..9].copy_from_slice(b"/bin/true");
         e.args[..12].copy_from_slice(b"true\0-x\0--y\0");
-        let Event::Exec(x) = decode(&bytes(&e)).unwrap() else { panic!("not exec") };
+        let Event::Exec(x) = decode(&bytes(&e)).unwrap() else {
+            panic!("not exec")
+        };
         assert_eq!(x.comm, "true");
         assert_eq!(x.filename, "/bin/true");
         assert_eq!(x.args, vec!["true", "-x", "--y"]);

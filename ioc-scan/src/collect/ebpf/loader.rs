@@ -46,7 +46,10 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options { ring_buffer_bytes: 8 << 20, cgroup: None }
+        Options {
+            ring_buffer_bytes: 8 << 20,
+            cgroup: None,
+        }
     }
 }
 
@@ -137,9 +140,17 @@ pub fn cgroup2_root() -> Result<PathBuf, LoadError> {
 
 /// Mount tracefs if it is not (tracepoint ids are read from it).
 fn ensure_tracefs() {
-    let mounted = ["/sys/kernel/tracing/events", "/sys/kernel/debug/tracing/events"].iter().any(|p| Path::new(p).is_dir());
+    let mounted = ["/sys/kernel/tracing/events", "/sys/kernel/debug/tracing/events"]
+        .iter()
+        .any(|p| Path::new(p).is_dir());
     if !mounted {
-        if let Err(err) = nix::mount::mount(Some("tracefs"), "/sys/kernel/tracing", Some("tracefs"), nix::mount::MsFlags::empty(), None::<&str>) {
+        if let Err(err) = nix::mount::mount(
+            Some("tracefs"),
+            "/sys/kernel/tracing",
+            Some("tracefs"),
+            nix::mount::MsFlags::empty(),
+            None::<&str>,
+        ) {
             tracing::warn!("tracefs is not mounted and mounting it failed: {err}");
         }
     }
@@ -152,7 +163,10 @@ impl Kernel {
         // Ring buffer memory is charged to the cgroup; the old RLIMIT_MEMLOCK
         // only matters on old kernels. Raising it may fail without
         // CAP_SYS_RESOURCE: harmless.
-        let unlimited = libc::rlimit { rlim_cur: libc::RLIM_INFINITY, rlim_max: libc::RLIM_INFINITY };
+        let unlimited = libc::rlimit {
+            rlim_cur: libc::RLIM_INFINITY,
+            rlim_max: libc::RLIM_INFINITY,
+        };
         // SAFETY: setrlimit with a valid struct.
         if unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &unlimited) } != 0 {
             tracing::debug!("setrlimit(RLIMIT_MEMLOCK) failed: {}", std::io::Error::last_os_error());
@@ -161,15 +175,24 @@ impl Kernel {
             Some(p) => p.clone(),
             None => cgroup2_root()?,
         };
-        let ebpf = EbpfLoader::new().map_max_entries(k::MAP_EVENTS, opts.ring_buffer_bytes).load(data).map_err(|err| {
-            if is_permission(&err) {
-                LoadError::Unavailable(chain(&err))
-            } else {
-                LoadError::Object(chain(&err))
-            }
-        })?;
+        let ebpf = EbpfLoader::new()
+            .map_max_entries(k::MAP_EVENTS, opts.ring_buffer_bytes)
+            .load(data)
+            .map_err(|err| {
+                if is_permission(&err) {
+                    LoadError::Unavailable(chain(&err))
+                } else {
+                    LoadError::Object(chain(&err))
+                }
+            })?;
         let offsets = Btf::from_sys_fs().and_then(|b| b.task_offsets()).map_err(|e| e.to_string());
-        Ok(Kernel { ebpf, cgroup, ring_buffer_bytes: opts.ring_buffer_bytes, offsets, programs: Vec::new() })
+        Ok(Kernel {
+            ebpf,
+            cgroup,
+            ring_buffer_bytes: opts.ring_buffer_bytes,
+            offsets,
+            programs: Vec::new(),
+        })
     }
 
     /// Write the settings and the kill / block lists to the maps.
@@ -208,7 +231,9 @@ impl Kernel {
             let mut inodes = self.kill_map::<k::InodeKey>(k::MAP_KILL_INODE)?;
             for &(dev, ino) in &rules.inodes {
                 flags |= k::CONFIG_INODES;
-                inodes.insert(k::InodeKey { dev: kernel_dev(dev), ino }, 1, 0).map_err(|e| map_err(k::MAP_KILL_INODE, &e))?;
+                inodes
+                    .insert(k::InodeKey { dev: kernel_dev(dev), ino }, 1, 0)
+                    .map_err(|e| map_err(k::MAP_KILL_INODE, &e))?;
             }
         }
         if settings.block {
@@ -218,14 +243,26 @@ impl Kernel {
         }
         // Wake the reader once 1/16 of the ring is waiting; it polls on a
         // timer for the rest (see `reader`).
-        let config = k::Config { flags, self_tgid: std::process::id(), wakeup_bytes: self.ring_buffer_bytes / 16, _pad: 0, offsets };
-        let map = self.ebpf.map_mut(k::MAP_CONFIG).ok_or(LoadError::Map { map: k::MAP_CONFIG, reason: "missing".into() })?;
+        let config = k::Config {
+            flags,
+            self_tgid: std::process::id(),
+            wakeup_bytes: self.ring_buffer_bytes / 16,
+            _pad: 0,
+            offsets,
+        };
+        let map = self.ebpf.map_mut(k::MAP_CONFIG).ok_or(LoadError::Map {
+            map: k::MAP_CONFIG,
+            reason: "missing".into(),
+        })?;
         let mut array: Array<&mut MapData, k::Config> = Array::try_from(map).map_err(|e| map_err(k::MAP_CONFIG, &e))?;
         array.set(0, config, 0).map_err(|e| map_err(k::MAP_CONFIG, &e))
     }
 
     fn kill_map<K: aya::Pod>(&mut self, name: &'static str) -> Result<BpfHashMap<&mut MapData, K, u32>, LoadError> {
-        let map = self.ebpf.map_mut(name).ok_or(LoadError::Map { map: name, reason: "missing".into() })?;
+        let map = self.ebpf.map_mut(name).ok_or(LoadError::Map {
+            map: name,
+            reason: "missing".into(),
+        })?;
         BpfHashMap::try_from(map).map_err(|e| map_err(name, &e))
     }
 
@@ -236,7 +273,16 @@ impl Kernel {
         match ip {
             Some(IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_none() => {
                 let mut map = self.kill_map::<k::Block6Key>(k::MAP_BLOCK_V6)?;
-                map.insert(k::Block6Key { addr: v6.octets(), port, _pad: 0 }, 1, 0).map_err(|e| map_err(k::MAP_BLOCK_V6, &e))
+                map.insert(
+                    k::Block6Key {
+                        addr: v6.octets(),
+                        port,
+                        _pad: 0,
+                    },
+                    1,
+                    0,
+                )
+                .map_err(|e| map_err(k::MAP_BLOCK_V6, &e))
             }
             Some(IpAddr::V6(v6)) => {
                 let v4 = v6.to_ipv4_mapped().unwrap_or(std::net::Ipv4Addr::UNSPECIFIED);
@@ -244,14 +290,41 @@ impl Kernel {
             }
             Some(IpAddr::V4(v4)) => {
                 let mut map = self.kill_map::<k::Block4Key>(k::MAP_BLOCK_V4)?;
-                map.insert(k::Block4Key { addr: v4.octets(), port, _pad: 0 }, 1, 0).map_err(|e| map_err(k::MAP_BLOCK_V4, &e))
+                map.insert(
+                    k::Block4Key {
+                        addr: v4.octets(),
+                        port,
+                        _pad: 0,
+                    },
+                    1,
+                    0,
+                )
+                .map_err(|e| map_err(k::MAP_BLOCK_V4, &e))
             }
             None => {
                 // A port on any address: both families.
                 let mut v4 = self.kill_map::<k::Block4Key>(k::MAP_BLOCK_V4)?;
-                v4.insert(k::Block4Key { addr: [0; 4], port, _pad: 0 }, 1, 0).map_err(|e| map_err(k::MAP_BLOCK_V4, &e))?;
+                v4.insert(
+                    k::Block4Key {
+                        addr: [0; 4],
+                        port,
+                        _pad: 0,
+                    },
+                    1,
+                    0,
+                )
+                .map_err(|e| map_err(k::MAP_BLOCK_V4, &e))?;
                 let mut v6 = self.kill_map::<k::Block6Key>(k::MAP_BLOCK_V6)?;
-                v6.insert(k::Block6Key { addr: [0; 16], port, _pad: 0 }, 1, 0).map_err(|e| map_err(k::MAP_BLOCK_V6, &e))
+                v6.insert(
+                    k::Block6Key {
+                        addr: [0; 16],
+                        port,
+                        _pad: 0,
+                    },
+                    1,
+                    0,
+                )
+                .map_err(|e| map_err(k::MAP_BLOCK_V6, &e))
             }
         }
     }
@@ -272,8 +345,12 @@ impl Kernel {
 
         let cgroup_path = self.cgroup.clone();
         let cgroup = File::open(&cgroup_path);
-        let sock_addr: [(&'static str, &'static str); 4] =
-            [("udp", k::PROG_CONNECT4), ("udp", k::PROG_CONNECT6), ("udp", k::PROG_SENDMSG4), ("udp", k::PROG_SENDMSG6)];
+        let sock_addr: [(&'static str, &'static str); 4] = [
+            ("udp", k::PROG_CONNECT4),
+            ("udp", k::PROG_CONNECT6),
+            ("udp", k::PROG_SENDMSG4),
+            ("udp", k::PROG_SENDMSG6),
+        ];
         for (sensor, program) in sock_addr {
             let result = match &cgroup {
                 Ok(fd) => self.attach_sock_addr(program, fd),
@@ -281,7 +358,10 @@ impl Kernel {
             };
             self.record(sensor, program, cgroup_path.display().to_string(), result);
         }
-        let skb = [(k::PROG_DNS_EGRESS, CgroupSkbAttachType::Egress), (k::PROG_DNS_INGRESS, CgroupSkbAttachType::Ingress)];
+        let skb = [
+            (k::PROG_DNS_EGRESS, CgroupSkbAttachType::Egress),
+            (k::PROG_DNS_INGRESS, CgroupSkbAttachType::Ingress),
+        ];
         for (program, attach_type) in skb {
             let result = match &cgroup {
                 Ok(fd) => self.attach_skb(program, fd, attach_type),
@@ -293,7 +373,12 @@ impl Kernel {
     }
 
     fn record(&mut self, sensor: &'static str, program: &'static str, attach: String, result: Result<(), String>) {
-        self.programs.push(ProgramStatus { sensor, program, attach, unavailable: result.err() });
+        self.programs.push(ProgramStatus {
+            sensor,
+            program,
+            attach,
+            unavailable: result.err(),
+        });
     }
 
     fn attach_tracepoint(&mut self, program: &str, category: &str, name: &str) -> Result<(), String> {
@@ -346,14 +431,20 @@ impl Kernel {
 
     /// The event ring buffer, to read with [`super::reader::EventReader`].
     pub fn take_events(&mut self) -> Result<RingBuf<MapData>, LoadError> {
-        let map = self.ebpf.take_map(k::MAP_EVENTS).ok_or(LoadError::Map { map: k::MAP_EVENTS, reason: "missing (already taken?)".into() })?;
+        let map = self.ebpf.take_map(k::MAP_EVENTS).ok_or(LoadError::Map {
+            map: k::MAP_EVENTS,
+            reason: "missing (already taken?)".into(),
+        })?;
         RingBuf::try_from(map).map_err(|e| map_err(k::MAP_EVENTS, &e))
     }
 
     /// Events dropped so far because the ring buffer was full, by event
     /// kind (index = `EVENT_*`), summed over CPUs.
     pub fn lost(&self) -> Result<[u64; k::EVENT_KIND_COUNT as usize], LoadError> {
-        let map = self.ebpf.map(k::MAP_LOST).ok_or(LoadError::Map { map: k::MAP_LOST, reason: "missing".into() })?;
+        let map = self.ebpf.map(k::MAP_LOST).ok_or(LoadError::Map {
+            map: k::MAP_LOST,
+            reason: "missing".into(),
+        })?;
         let array: PerCpuArray<&MapData, u64> = PerCpuArray::try_from(map).map_err(|e| map_err(k::MAP_LOST, &e))?;
         let mut out = [0u64; k::EVENT_KIND_COUNT as usize];
         for (kind, slot) in out.iter_mut().enumerate() {
@@ -361,6 +452,23 @@ impl Kernel {
             *slot = values.iter().sum();
         }
         Ok(out)
+    }
+
+    /// Count every program's runs and run time while the returned fd is
+    /// open (`BPF_ENABLE_STATS`; costs a little per run: benchmarks only).
+    pub fn enable_stats(&self) -> Result<std::os::fd::OwnedFd, LoadError> {
+        aya::sys::enable_stats(aya::sys::Stats::RunTime).map_err(|e| LoadError::Unavailable(chain(&e)))
+    }
+
+    /// (program, runs, total run time in ns) of every attached program.
+    pub fn program_stats(&self) -> Vec<(&'static str, u64, u64)> {
+        let mut out = Vec::new();
+        for status in self.programs.iter().filter(|p| p.unavailable.is_none()) {
+            if let Some(info) = self.ebpf.program(status.program).and_then(|p| p.info().ok()) {
+                out.push((status.program, info.run_count(), info.run_time().as_nanos() as u64));
+            }
+        }
+        out
     }
 
     /// The cgroup the network programs are attached to.

@@ -46,13 +46,24 @@ impl ProcessTable {
             let Ok(dir) = ProcDir::open(root, pid) else { continue };
             if let Ok((info, stat)) = reader.read(&dir) {
                 let start = stat.starttime.saturating_mul(1_000_000_000 / ticks);
-                entries.insert(pid, Entry { info, start_boottime_ns: Some(start) });
+                entries.insert(
+                    pid,
+                    Entry {
+                        info,
+                        start_boottime_ns: Some(start),
+                    },
+                );
             }
             if entries.len() >= MAX_PROCESSES {
                 break;
             }
         }
-        ProcessTable { root: root.clone(), users: UserNames::load(root), boot_time: process::boot_time(root), entries }
+        ProcessTable {
+            root: root.clone(),
+            users: UserNames::load(root),
+            boot_time: process::boot_time(root),
+            entries,
+        }
     }
 
     pub fn get(&self, pid: u32) -> Option<&Entry> {
@@ -85,7 +96,9 @@ impl ProcessTable {
         let argv0 = e.args.first().map(String::as_str);
         let name = process::full_name(&e.comm, path.as_deref().or(Some(e.filename.as_str())), argv0);
         let ppid = e.ppid.or_else(|| self.entries.get(&e.pid).map(|p| p.info.ppid)).unwrap_or(0);
-        let start_boottime_ns = e.start_boottime_ns.or_else(|| self.entries.get(&e.pid).and_then(|p| p.start_boottime_ns));
+        let start_boottime_ns = e
+            .start_boottime_ns
+            .or_else(|| self.entries.get(&e.pid).and_then(|p| p.start_boottime_ns));
         let info = ProcessInfo {
             pid: e.pid,
             ppid,
@@ -238,7 +251,10 @@ mod tests {
         m.extend_from_slice(&[0xc0, c_at, 0, 1, 0, 1, 0, 0, 0, 9, 0, 4, 127, 0, 0, 9]);
         let obs = dns_observations(&dns(m, true));
         assert_eq!(obs.len(), 3);
-        let asked = obs.iter().find(|o| o.record.host == "evil.example" && o.record.record_type == "A").unwrap();
+        let asked = obs
+            .iter()
+            .find(|o| o.record.host == "evil.example" && o.record.record_type == "A")
+            .unwrap();
         assert_eq!(asked.record.addresses, vec![IpAddr::V4(Ipv4Addr::new(127, 0, 0, 9))]);
         assert_eq!(asked.record.data_hosts, vec!["c.example".to_string()]);
         assert!(matches!(asked.field(ids::DnsEntryItem_RecordData_IPv4Address), crate::eval::Field::Values(v) if v.len() == 1));

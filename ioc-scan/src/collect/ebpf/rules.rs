@@ -130,18 +130,27 @@ pub fn kill_rules(iocs: &[Ioc]) -> KillRules {
         for id in sufficient_nodes(ioc) {
             let Some(item) = item_of(ioc, id) else { continue };
             let value = item.content.value.trim();
-            let pattern = Pattern { text: value.to_string(), preserve_case: item.preserve_case };
+            let pattern = Pattern {
+                text: value.to_string(),
+                preserve_case: item.preserve_case,
+            };
             if term(item).eq_ignore_ascii_case("ProcessItem/name") {
                 if !value.is_empty() && value.len() < COMM_LEN {
                     rules.names.push(pattern);
                 } else {
-                    rules.user_space_only.push(format!("{}: ProcessItem/name {value:?} is longer than the kernel's 15-byte process name", ioc.id));
+                    rules.user_space_only.push(format!(
+                        "{}: ProcessItem/name {value:?} is longer than the kernel's 15-byte process name",
+                        ioc.id
+                    ));
                 }
             } else if term(item).eq_ignore_ascii_case("ProcessItem/path") {
                 if !value.is_empty() && value.len() < PATH_LEN {
                     rules.paths.push(pattern);
                 } else {
-                    rules.user_space_only.push(format!("{}: ProcessItem/path {value:?} is too long for the kernel's path key", ioc.id));
+                    rules.user_space_only.push(format!(
+                        "{}: ProcessItem/path {value:?} is too long for the kernel's path key",
+                        ioc.id
+                    ));
                 }
                 if let Ok(meta) = std::fs::metadata(value) {
                     if meta.is_file() {
@@ -182,7 +191,11 @@ fn hash_pass(iocs: &[Ioc], hashes: &[(String, String)]) -> Vec<(String, u64, u64
     for ioc in iocs {
         for item in ioc.items() {
             let t = term(item);
-            if item.condition == Condition::Is && !item.negate && item.evaluable() && (t.eq_ignore_ascii_case("FileItem/FullPath") || t.eq_ignore_ascii_case("ProcessItem/path")) {
+            if item.condition == Condition::Is
+                && !item.negate
+                && item.evaluable()
+                && (t.eq_ignore_ascii_case("FileItem/FullPath") || t.eq_ignore_ascii_case("ProcessItem/path"))
+            {
                 let p = item.content.value.trim();
                 if p.starts_with('/') && !paths.contains(&p) {
                     paths.push(p);
@@ -217,7 +230,11 @@ fn hash_pass(iocs: &[Ioc], hashes: &[(String, String)]) -> Vec<(String, u64, u64
         if !ok {
             continue;
         }
-        let digests = [("Md5sum", hex::encode(md5.finalize())), ("Sha1sum", hex::encode(sha1.finalize())), ("Sha256sum", hex::encode(sha256.finalize()))];
+        let digests = [
+            ("Md5sum", hex::encode(md5.finalize())),
+            ("Sha1sum", hex::encode(sha1.finalize())),
+            ("Sha256sum", hex::encode(sha256.finalize())),
+        ];
         for (algo, digest) in digests {
             if hashes.iter().any(|(a, h)| a == algo && *h == digest) {
                 out.push((path.to_string(), meta.dev(), meta.ino(), algo.to_string()));
@@ -237,16 +254,30 @@ pub fn block_rules(iocs: &[Ioc]) -> Vec<BlockRule> {
                 Node::Item(_) => {
                     if let Some(rule) = item_of(ioc, id).and_then(|item| block_item(item)) {
                         let rule = match rule {
-                            BlockPart::Ip(ip) => BlockRule { ip: Some(ip), port: None, ioc_id: ioc.id.clone() },
-                            BlockPart::Port(port) => BlockRule { ip: None, port: Some(port), ioc_id: ioc.id.clone() },
+                            BlockPart::Ip(ip) => BlockRule {
+                                ip: Some(ip),
+                                port: None,
+                                ioc_id: ioc.id.clone(),
+                            },
+                            BlockPart::Port(port) => BlockRule {
+                                ip: None,
+                                port: Some(port),
+                                ioc_id: ioc.id.clone(),
+                            },
                         };
                         out.push(rule);
                     }
                 }
                 Node::Indicator(ind) if ind.operator == Operator::And && ind.children.len() == 2 => {
                     let parts: Vec<Option<BlockPart>> = ind.children.iter().map(|c| item_of(ioc, *c).and_then(block_item)).collect();
-                    if let [Some(BlockPart::Ip(ip)), Some(BlockPart::Port(port))] | [Some(BlockPart::Port(port)), Some(BlockPart::Ip(ip))] = parts.as_slice() {
-                        out.push(BlockRule { ip: Some(*ip), port: Some(*port), ioc_id: ioc.id.clone() });
+                    if let [Some(BlockPart::Ip(ip)), Some(BlockPart::Port(port))] | [Some(BlockPart::Port(port)), Some(BlockPart::Ip(ip))] =
+                        parts.as_slice()
+                    {
+                        out.push(BlockRule {
+                            ip: Some(*ip),
+                            port: Some(*port),
+                            ioc_id: ioc.id.clone(),
+                        });
                     }
                 }
                 Node::Indicator(_) => {}
@@ -282,8 +313,15 @@ mod tests {
         Node::Item(Item {
             id: format!("i-{search}"),
             condition: Condition::Is,
-            context: Context { document: search.split('/').next().unwrap().into(), search: search.into(), context_type: "mir".into() },
-            content: Content { content_type: "string".into(), value: value.into() },
+            context: Context {
+                document: search.split('/').next().unwrap().into(),
+                search: search.into(),
+                context_type: "mir".into(),
+            },
+            content: Content {
+                content_type: "string".into(),
+                value: value.into(),
+            },
             negate: false,
             preserve_case: false,
             position: Position::default(),
@@ -292,11 +330,22 @@ mod tests {
     }
 
     fn ind(op: Operator, children: &[u32]) -> Node {
-        Node::Indicator(Indicator { id: "ind".into(), operator: op, children: children.iter().map(|c| NodeId(*c)).collect(), position: Position::default() })
+        Node::Indicator(Indicator {
+            id: "ind".into(),
+            operator: op,
+            children: children.iter().map(|c| NodeId(*c)).collect(),
+            position: Position::default(),
+        })
     }
 
     fn ioc(nodes: Vec<Node>) -> Ioc {
-        Ioc { id: "ioc-1".into(), version: OpenIocVersion::V1_1, meta: IocMeta::default(), nodes, source: "t.ioc".into() }
+        Ioc {
+            id: "ioc-1".into(),
+            version: OpenIocVersion::V1_1,
+            meta: IocMeta::default(),
+            nodes,
+            source: "t.ioc".into(),
+        }
     }
 
     #[test]
@@ -311,8 +360,20 @@ mod tests {
             item("ProcessItem/path", "/opt/evil"),
         ]);
         let rules = kill_rules(&[c]);
-        assert_eq!(rules.names, vec![Pattern { text: "Evil".into(), preserve_case: false }]);
-        assert_eq!(rules.paths, vec![Pattern { text: "/opt/evil".into(), preserve_case: false }]);
+        assert_eq!(
+            rules.names,
+            vec![Pattern {
+                text: "Evil".into(),
+                preserve_case: false
+            }]
+        );
+        assert_eq!(
+            rules.paths,
+            vec![Pattern {
+                text: "/opt/evil".into(),
+                preserve_case: false
+            }]
+        );
         // Case-folded key, MATCH_CASELESS.
         let keys = rules.comm_keys();
         assert_eq!(&keys[0].0[..5], b"evil\0");
@@ -321,7 +382,10 @@ mod tests {
 
     #[test]
     fn names_longer_than_comm_are_left_to_user_space() {
-        let rules = kill_rules(&[ioc(vec![ind(Operator::Or, &[1]), item("ProcessItem/name", "a-very-long-process-name")])]);
+        let rules = kill_rules(&[ioc(vec![
+            ind(Operator::Or, &[1]),
+            item("ProcessItem/name", "a-very-long-process-name"),
+        ])]);
         assert!(rules.names.is_empty());
         assert_eq!(rules.user_space_only.len(), 1);
     }
