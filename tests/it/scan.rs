@@ -136,9 +136,9 @@ fn every_file_item_term_detects_its_file_and_only_it() {
     let moded = file("moded", b"x");
     std::fs::set_permissions(&moded, std::fs::Permissions::from_mode(0o4711)).unwrap();
     let hashed = file("hashed", b"The quick brown fox jumps over the lazy dog");
-    // A literal straddling the 256 KiB read boundary.
+    // A literal straddling a read boundary.
     let mut big = vec![b'.'; 600 * 1024];
-    let at = 256 * 1024 - 5;
+    let at = ioc_scan::collect::files::content::READ_SIZE * 3 - 5;
     big[at..at + 12].copy_from_slice(b"EVIL-MARKER!");
     let stringy = file("stringy", &big);
     let ino = std::fs::metadata(&decoy).unwrap().ino();
