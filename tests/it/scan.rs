@@ -136,9 +136,9 @@ fn every_file_item_term_detects_its_file_and_only_it() {
     let moded = file("moded", b"x");
     std::fs::set_permissions(&moded, std::fs::Permissions::from_mode(0o4711)).unwrap();
     let hashed = file("hashed", b"The quick brown fox jumps over the lazy dog");
-    // A literal straddling the 256 KiB read boundary.
+    // A literal straddling a read boundary.
     let mut big = vec![b'.'; 600 * 1024];
-    let at = 256 * 1024 - 5;
+    let at = ioc_scan::collect::files::content::READ_SIZE * 3 - 5;
     big[at..at + 12].copy_from_slice(b"EVIL-MARKER!");
     let stringy = file("stringy", &big);
     let ino = std::fs::metadata(&decoy).unwrap().ino();
@@ -605,11 +605,19 @@ fn unreadable_files_and_directories_are_counted_errors_and_the_scan_goes_on() {
     let ioc = write_ioc(
         iocs.path(),
         "h",
-        &[item("Sha256sum", "is", "sha256", "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824")],
+        &[item(
+            "Sha256sum",
+            "is",
+            "sha256",
+            "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824",
+        )],
     );
     std::fs::set_permissions(&ioc, std::fs::Permissions::from_mode(0o644)).unwrap();
     let mut cmd = ioc_scan();
-    cmd.args(["scan", "--json", "--ioc"]).arg(&ioc).arg("--scope").arg(&root);
+    cmd.args(["scan", "--json", "--ioc"])
+        .arg(&ioc)
+        .arg("--scope")
+        .arg(&root);
     // Root reads everything: drop to nobody for this scan.
     if rustix::process::geteuid().is_root() {
         cmd.uid(65534).gid(65534);
@@ -617,13 +625,129 @@ fn unreadable_files_and_directories_are_counted_errors_and_the_scan_goes_on() {
     let out = cmd.output().unwrap();
     let stdout = String::from_utf8(out.stdout).unwrap();
     let lines: Vec<Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    let run = Run { code: out.status.code().unwrap_or(-1), lines, stderr: String::from_utf8_lossy(&out.stderr).into() };
+    let run = Run {
+        code: out.status.code().unwrap_or(-1),
+        lines,
+        stderr: String::from_utf8_lossy(&out.stderr).into(),
+    };
     assert_eq!(run.code, 1, "{}", run.stderr);
-    assert_eq!(run.detected()["h"], [root.join("open").to_str().unwrap().to_string()].into());
+    assert_eq!(
+        run.detected()["h"],
+        [root.join("open").to_str().unwrap().to_string()].into()
+    );
     let s = run.summary();
     assert_eq!(s["error_count"], 2, "{s}");
-    let mut paths: Vec<&str> = s["errors"].as_array().unwrap().iter().map(|e| e["path"].as_str().unwrap()).collect();
+    let mut paths: Vec<&str> = s["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["path"].as_str().unwrap())
+        .collect();
     paths.sort();
-    assert_eq!(paths, vec![root.join("locked").to_str().unwrap(), root.join("secret").to_str().unwrap()]);
+    assert_eq!(
+        paths,
+        vec![
+            root.join("locked").to_str().unwrap(),
+            root.join("secret").to_str().unwrap()
+        ]
+    );
     let _ = std::fs::set_permissions(root.join("locked"), std::fs::Permissions::from_mode(0o755));
+}
+
+/// A collector stand-in: one object of its document, named `kinsing`.
+struct FakeCollector {
+    document: &'static str,
+    ran: std::sync::atomic::AtomicBool,
+}
+
+/// A file seen by some other means than the walk (e.g. a remote listing).
+struct FakeObject;
+
+impl ioc_scan::eval::Observation for FakeObject {
+    fn document(&self) -> &'static str {
+        "FileItem"
+    }
+    fn field(&self, term: ioc_scan::terms::TermId) -> ioc_scan::eval::Field<'_> {
+        use ioc_scan::eval::{Field, Value};
+        if term == ioc_scan::terms::ids::FileItem_FileName {
+            Field::One(Value::Str("kinsing".into()))
+        } else {
+            Field::Absent
+        }
+    }
+    fn object_ref(&self) -> ioc_scan::eval::ObjectRef {
+        ioc_scan::eval::ObjectRef {
+            kind: "virtual",
+            fields: [("name".to_string(), "kinsing".into())].into_iter().collect(),
+        }
+    }
+}
+
+impl ioc_scan::scan::Collector for FakeCollector {
+    fn document(&self) -> &'static str {
+        self.document
+    }
+    fn collect(
+        &self,
+        evaluate: &mut dyn FnMut(&dyn ioc_scan::eval::Observation) -> ioc_scan::eval::Outcome,
+    ) -> ioc_scan::scan::CollectorSummary {
+        self.ran.store(true, std::sync::atomic::Ordering::Relaxed);
+        evaluate(&FakeObject);
+        ioc_scan::scan::CollectorSummary {
+            document: self.document,
+            objects: 1,
+            errors: 0,
+        }
+    }
+}
+
+#[test]
+fn collectors_run_beside_the_walk_only_for_documents_the_iocs_use() {
+    use ioc_scan::eval::CompiledCollection;
+    use ioc_scan::scan::{Scan, ScanOptions};
+    use std::sync::atomic::Ordering;
+    use std::sync::Arc;
+    let tree = tempfile::tempdir().unwrap();
+    let root = tree.path().canonicalize().unwrap();
+    std::fs::write(root.join("kinsing"), b"x").unwrap();
+    let iocs = tempfile::tempdir().unwrap();
+    let path = write_ioc(iocs.path(), "k", &[item("FileName", "is", "string", "kinsing")]);
+    let collection = ioc_scan::openioc::load_files(&[path]);
+    let (compiled, _) = CompiledCollection::compile(&collection.iocs);
+    let files = Arc::new(FakeCollector {
+        document: "FileItem",
+        ran: false.into(),
+    });
+    let ports = Arc::new(FakeCollector {
+        document: "PortItem",
+        ran: false.into(),
+    });
+    struct Shared(Arc<FakeCollector>);
+    impl ioc_scan::scan::Collector for Shared {
+        fn document(&self) -> &'static str {
+            self.0.document()
+        }
+        fn collect(
+            &self,
+            e: &mut dyn FnMut(&dyn ioc_scan::eval::Observation) -> ioc_scan::eval::Outcome,
+        ) -> ioc_scan::scan::CollectorSummary {
+            self.0.collect(e)
+        }
+    }
+    let options = ScanOptions {
+        scopes: vec![root.clone()],
+        ..ScanOptions::default()
+    };
+    let found = std::sync::Mutex::new(Vec::new());
+    let summary = Scan::new(&compiled, options)
+        .with_collectors(vec![Box::new(Shared(files.clone())), Box::new(Shared(ports.clone()))])
+        .run(&|d| found.lock().unwrap().push(d.object.kind))
+        .unwrap();
+    assert!(files.ran.load(Ordering::Relaxed));
+    assert!(!ports.ran.load(Ordering::Relaxed), "no IOC asks about ports");
+    let mut kinds = found.into_inner().unwrap();
+    kinds.sort();
+    assert_eq!(kinds, vec!["file", "virtual"]);
+    assert_eq!(summary.collectors.len(), 1);
+    assert_eq!(summary.collectors[0].document, "FileItem");
 }

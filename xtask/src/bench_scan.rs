@@ -307,12 +307,13 @@ fn row(report: &mut String, name: &str, wall: Duration, files: u64, bytes: u64, 
     let s = wall.as_secs_f64();
     let _ = writeln!(
         report,
-        "{:<48} {:>10.3} {:>12.0} {:>10.1} {:>9.1}",
+        "{:<48} {:>10.3} {:>12.0} {:>10.1} {:>9}",
         name,
         s,
         files as f64 / s,
         bytes as f64 / s / (1 << 20) as f64,
-        rss_kib as f64 / 1024.0
+        // 0: not measured (a shell pipeline).
+        if rss_kib == 0 { "-".to_string() } else { format!("{:.1}", rss_kib as f64 / 1024.0) }
     );
     s
 }

@@ -39,8 +39,11 @@ pub struct ScanSummary {
     pub bytes_hashed: u64,
     /// Files that grew or shrank while read (digests cover what was read).
     pub files_changed_while_read: u64,
-    /// Entries not examined, by reason (`symlink`, `special_file`,
-    /// `too_large`, `excluded`, `other_filesystem`, `vanished`...).
+    /// Entries not examined (or not wholly), by reason: `symlink`,
+    /// `special_file`, `excluded`, `other_filesystem`, `pseudo_filesystem`,
+    /// `already_visited`, `vanished`, `replaced`, and `too_large` (files over
+    /// the size limit whose content some IOC needed: evaluated on their
+    /// metadata only).
     pub skipped: BTreeMap<&'static str, u64>,
     pub error_count: u64,
     /// The first [`MAX_KEPT_ERRORS`] errors.

@@ -10,9 +10,11 @@ use sha2::{Digest, Sha256};
 use std::fs::File;
 use std::io::{ErrorKind, Read};
 
-/// Default size of one read: small files are read in one call, large files
-/// stream through the L2 cache.
-pub const READ_SIZE: usize = 256 * 1024;
+/// Size of one read: small files are read in one call; 64 KiB keeps the
+/// buffer in the L1/L2 caches, where the copy from the page cache and the
+/// hashing meet (measured with `cargo xtask bench-scan` and perf: the kernel
+/// copy took 22 % of a large-file scan with 256 KiB reads, 14 % with 64 KiB).
+pub const READ_SIZE: usize = 64 * 1024;
 
 /// What to compute from the content.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
