@@ -245,6 +245,7 @@ async fn monitor(
         lost_seen: [0; k::EVENT_KIND_COUNT as usize],
         kill_attempted: HashSet::new(),
         blocked_ips: HashSet::new(),
+        tcp_owners: observe::TcpOwners::default(),
     };
 
     // Processes and sockets that were there before the monitor.
@@ -290,6 +291,7 @@ struct Monitor<'c> {
     /// (pid, start) already sent a kill (or refused one): at most one action each.
     kill_attempted: HashSet<(u32, Option<u64>)>,
     blocked_ips: HashSet<IpAddr>,
+    tcp_owners: observe::TcpOwners,
 }
 
 impl Monitor<'_> {
@@ -398,7 +400,10 @@ impl Monitor<'_> {
         match event {
             Event::Exec(e) => self.exec(&e),
             Event::Exit(x) => self.table.exit(x.pid),
-            Event::Conn(c) => self.connection(&c, false),
+            Event::Conn(mut c) => {
+                self.tcp_owners.resolve(&mut c);
+                self.connection(&c, false)
+            }
             Event::Blocked(c) => {
                 self.action_block_done(&c);
                 self.connection(&c, true);
