@@ -4,6 +4,8 @@
 //! Nothing is assumed about the kernel: every program is loaded and
 //! attached for real, and a refusal (EPERM, missing hook) makes that
 //! sensor "unavailable" with the kernel's reason, while the others run.
+//! Reasons are cut to a line; `IOC_SCAN_VERIFIER_LOG=1` keeps the whole
+//! verifier log (when changing the programs).
 
 use super::btf::Btf;
 use super::events::kernel_dev;
@@ -111,7 +113,8 @@ fn chain(err: &(dyn std::error::Error + 'static)) -> String {
         }
         cur = e.source();
     }
-    // Verifier logs can be long: keep the message to a line's worth.
+    // Verifier logs can be long: keep the message to a line's worth
+    // (unless IOC_SCAN_VERIFIER_LOG is set).
     if out.len() > 600 && std::env::var_os("IOC_SCAN_VERIFIER_LOG").is_none() {
         let mut end = 600;
         while !out.is_char_boundary(end) {
