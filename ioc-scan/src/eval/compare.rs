@@ -50,9 +50,9 @@ pub(crate) struct Scratch {
 
 /// The item's truth for `obs`.
 ///
-/// - [`Field::Absent`]: `False`, whether negated or not (negation applies to
-///   values that exist).
-/// - [`Field::Pending`]: `Unknown`.
+/// - `Field::Absent` gives `False`, whether negated or not (negation
+///   applies to values that exist).
+/// - `Field::Pending` gives `Unknown`.
 /// - one value: the comparison, inverted by `negate`.
 /// - several values: true when ANY value matches; negated, when NO value
 ///   matches (an empty list: no value matches).

@@ -107,7 +107,10 @@ impl CompiledCollection {
         iocs: &[Ioc],
         support: fn(TermId) -> support::Support,
     ) -> (CompiledCollection, Vec<Diagnostic>) {
-        let mut b = Builder { support: Some(support), ..Builder::default() };
+        let mut b = Builder {
+            support: Some(support),
+            ..Builder::default()
+        };
         for (i, ioc) in iocs.iter().enumerate() {
             b.add_ioc(i as u32, ioc);
         }
@@ -534,6 +537,33 @@ impl Builder {
         loop {
             match task {
                 Task::Group(doc, roots) => {
+                    let roots = flatten_and(t, roots);
+                    if let Some((at, kids)) = self.distributable(t, &roots) {
+                        // One object satisfies AND(a, OR(b1..bn)) iff one
+                        // satisfies some AND(a, bi): one group per bi, each
+                        // anchored on its own bi (a list of digests under
+                        // a common condition).
+                        let others: Vec<u32> = roots
+                            .iter()
+                            .enumerate()
+                            .filter(|(i, _)| *i != at)
+                            .map(|(_, r)| *r)
+                            .collect();
+                        let todo = kids
+                            .into_iter()
+                            .rev()
+                            .map(|k| {
+                                let mut r = others.clone();
+                                r.push(k);
+                                Task::Group(doc, r)
+                            })
+                            .collect();
+                        return Err(Frame {
+                            and: false,
+                            todo,
+                            done: Vec::new(),
+                        });
+                    }
                     let g = self.make_group(t, doc, &roots);
                     f.nodes.push(FNode::Group(g));
                     let leaf = (f.nodes.len() - 1) as u32;
@@ -611,6 +641,48 @@ impl Builder {
                 }
             }
         }
+    }
+
+    /// Whether a group's roots (flattened) are `a..., OR(b1..bn)` worth
+    /// distributing: every `bi` is an item that can anchor, and the copies
+    /// of `a` stay small. Returns the OR's position and its live children.
+    fn distributable(&self, t: &Tree, roots: &[u32]) -> Option<(usize, Vec<u32>)> {
+        const MAX_OTHER_ITEMS: usize = 16;
+        const MAX_COPIES: usize = 1 << 20;
+        let at = roots
+            .iter()
+            .position(|r| t.operator(*r) == Some(Operator::Or))?;
+        let kids: Vec<u32> = t.live_kids(roots[at]).collect();
+        let mut keys = Vec::new();
+        let anchorable = |k: &u32, keys: &mut Vec<AnchorKey>| {
+            t.operator(*k).is_none() && {
+                keys.clear();
+                anchor_keys(&self.items[t.item_of[*k as usize] as usize], keys);
+                !keys.is_empty()
+            }
+        };
+        if kids.len() < 2 || !kids.iter().all(|k| anchorable(k, &mut keys)) {
+            return None;
+        }
+        // Items in the other roots (counting stops past the limit).
+        let mut count = 0usize;
+        let mut stack: Vec<u32> = roots
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != at)
+            .map(|(_, r)| *r)
+            .collect();
+        while let Some(n) = stack.pop() {
+            if t.operator(n).is_none() {
+                count += 1;
+                if count > MAX_OTHER_ITEMS {
+                    return None;
+                }
+            } else {
+                stack.extend(t.live_kids(n));
+            }
+        }
+        (kids.len().saturating_mul(count + 1) <= MAX_COPIES).then_some((at, kids))
     }
 
     /// Lay out a group's program and list its items and anchor options.
@@ -794,6 +866,25 @@ impl Builder {
     }
 }
 
+/// A conjunction of roots with every AND root replaced by its children
+/// (the same meaning; the ORs become visible for distribution).
+fn flatten_and(t: &Tree, roots: Vec<u32>) -> Vec<u32> {
+    if !roots.iter().any(|r| t.operator(*r) == Some(Operator::And)) {
+        return roots;
+    }
+    let mut out = Vec::with_capacity(roots.len());
+    let mut stack: Vec<u32> = roots.into_iter().rev().collect();
+    while let Some(n) = stack.pop() {
+        if t.operator(n) == Some(Operator::And) {
+            let kids: Vec<u32> = t.live_kids(n).collect();
+            stack.extend(kids.into_iter().rev());
+        } else {
+            out.push(n);
+        }
+    }
+    out
+}
+
 fn position(ioc: &Ioc, n: usize) -> Position {
     match ioc.nodes.get(n) {
         Some(Node::Indicator(i)) => i.position,
@@ -807,5 +898,19 @@ fn node_id(ioc: &Ioc, n: usize) -> &str {
         Some(Node::Indicator(i)) => &i.id,
         Some(Node::Item(i)) => &i.id,
         None => "",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shareable_between_threads() {
+        fn send_sync<T: Send + Sync>() {}
+        fn send<T: Send>() {}
+        send_sync::<CompiledCollection>();
+        send::<Matcher<'static>>();
+        send::<super::super::Verdicts>();
     }
 }

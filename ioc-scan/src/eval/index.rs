@@ -65,10 +65,10 @@ pub(crate) fn anchor_keys(item: &CompiledItem, out: &mut Vec<AnchorKey>) {
                 out.push(AnchorKey::Substr(s.text.clone()));
             }
         }
-        (Condition::Contains | Condition::StartsWith | Condition::EndsWith, Operand::Str(s)) => {
-            if !item.preserve_case && !s.text.is_empty() {
-                out.push(AnchorKey::Substr(s.text.clone()));
-            }
+        (Condition::Contains | Condition::StartsWith | Condition::EndsWith, Operand::Str(s))
+            if !item.preserve_case && !s.text.is_empty() =>
+        {
+            out.push(AnchorKey::Substr(s.text.clone()))
         }
         (Condition::Is, Operand::Num { kind, lo, hi }) if lo == hi => {
             out.push(AnchorKey::Num(*kind, *lo))

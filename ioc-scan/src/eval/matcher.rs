@@ -81,7 +81,13 @@ impl<'c> Matcher<'c> {
     ///
     /// Pending fields make the groups that depend on them unknown; then the
     /// answer is [`Outcome::NeedTerms`] with the pending terms that would
-    /// decide them, and the caller evaluates again once it has them.
+    /// decide them, and the caller evaluates the same object again once it
+    /// has them. That may happen more than once (a digest that makes a group
+    /// a candidate, whose content is then needed): a collector that reads
+    /// the file once should, when asked for any costly term, compute every
+    /// pending term of [`CompiledCollection::terms_used`] in that pass. The
+    /// caller must eventually answer every requested term (with a value, or
+    /// `Absent` when it cannot be had), or stop asking.
     pub fn evaluate(&mut self, obs: &dyn Observation) -> Outcome {
         let c = self.c;
         let Some(plan) = c.doc_plan(obs.document()) else {

@@ -4,23 +4,54 @@
 //!
 //! # Use
 //!
-//! ```ignore
-//! let (compiled, diagnostics) = CompiledCollection::compile(&iocs);
-//! // which collectors to run, which digests to compute:
-//! for doc in compiled.documents() { /* ... */ }
-//! let need_sha256 = compiled.terms_used("FileItem").contains(terms::ids::FileItem_Sha256sum);
+//! ```
+//! use ioc_scan::eval::{CompiledCollection, Field, ObjectRef, Observation, Outcome, Value, Verdicts};
+//! use ioc_scan::terms::{ids, TermId};
+//!
+//! /// A file whose digest costs a read: reported `Pending` until computed.
+//! struct File { name: String, md5: Option<Vec<u8>> }
+//! impl Observation for File {
+//!     fn document(&self) -> &'static str { "FileItem" }
+//!     fn field(&self, term: TermId) -> Field<'_> {
+//!         match term {
+//!             ids::FileItem_FileName => Field::One(Value::Str(self.name.as_str().into())),
+//!             ids::FileItem_Md5sum => match &self.md5 {
+//!                 Some(d) => Field::One(Value::Digest(d.as_slice().into())),
+//!                 None => Field::Pending,
+//!             },
+//!             _ => Field::Absent,
+//!         }
+//!     }
+//!     fn object_ref(&self) -> ObjectRef {
+//!         let mut fields = serde_json::Map::new();
+//!         fields.insert("path".into(), self.name.clone().into());
+//!         ObjectRef { kind: "file", fields }
+//!     }
+//! }
+//!
+//! # fn run(iocs: &[ioc_scan::indicator::Ioc]) {
+//! let (compiled, diagnostics) = CompiledCollection::compile(iocs);
+//! for d in &diagnostics { eprintln!("{d}"); }
+//! // Which collectors to run, which digests to compute at all:
+//! let scan_files = compiled.uses_document("FileItem");
+//! let need_md5 = compiled.terms_used("FileItem").contains(ids::FileItem_Md5sum);
 //! let mut verdicts = Verdicts::new(&compiled);
 //! let mut matcher = compiled.matcher(); // one per thread
+//! let mut file = File { name: "a.exe".into(), md5: None };
 //! loop {
-//!     match matcher.evaluate(&observation) {
+//!     match matcher.evaluate(&file) {
 //!         Outcome::NoMatch => break,
-//!         Outcome::NeedTerms(terms) => observation.compute(terms), // then evaluate again
+//!         // Read the file once, compute what is asked, evaluate again.
+//!         Outcome::NeedTerms(_terms) => file.md5 = Some(vec![0; 16]),
 //!         Outcome::Hits(hits) => {
-//!             for hit in hits { for d in verdicts.add(hit) { report(d) } }
+//!             for d in verdicts.add_all(hits) { println!("{}", serde_json::to_string(&d).unwrap()) }
 //!             break;
 //!         }
 //!     }
 //! }
+//! # let _ = (scan_files, need_md5);
+//! # }
+//! # run(&[]);
 //! ```
 //!
 //! # What an IOC means

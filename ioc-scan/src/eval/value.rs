@@ -28,6 +28,9 @@ pub(crate) enum NumKind {
     Time,
     /// Seconds.
     Duration,
+    /// Permission bits: observed numbers are masked with `0o7777` (a full
+    /// `st_mode` compares as its permissions), strings parsed as modes.
+    Mode,
 }
 
 /// The type an item is evaluated as.
@@ -140,9 +143,8 @@ pub(crate) fn compile_operand(
             term.text()
         ))
     };
-    if item.preserve_case && kind != Kind::Str {
-        // Harmless (the spec says it applies only to strings): ignore it.
-    }
+    // `preserve-case` on other types is harmless (the spec says it applies
+    // only to strings): ignored.
     if term == ids::FileItem_StringList_string {
         return match cond {
             Condition::Is | Condition::Contains => {
@@ -194,7 +196,7 @@ pub(crate) fn compile_operand(
         }),
         Kind::Mode => match cond {
             Condition::Is => parse_mode(text).map(|m| Operand::Num {
-                kind: NumKind::Int,
+                kind: NumKind::Mode,
                 lo: m,
                 hi: m,
             }),
@@ -578,6 +580,14 @@ pub(crate) fn as_text<'v>(v: &'v Value<'_>, buf: &'v mut String) -> &'v str {
 
 /// An observed value as a number of `kind` (strings are parsed).
 pub(crate) fn as_num(v: &Value<'_>, kind: NumKind) -> Option<i128> {
+    if kind == NumKind::Mode {
+        return match v {
+            Value::Int(i) => Some((*i & 0o7777) as i128),
+            Value::UInt(u) => Some((*u & 0o7777) as i128),
+            Value::Str(s) => parse_mode(s).ok(),
+            _ => None,
+        };
+    }
     match v {
         Value::Int(i) => Some(*i as i128),
         Value::UInt(u) | Value::Duration(u) => Some(*u as i128),
@@ -587,6 +597,7 @@ pub(crate) fn as_num(v: &Value<'_>, kind: NumKind) -> Option<i128> {
             NumKind::Int => parse_int(s, false).or_else(|_| parse_int(s, true)).ok(),
             NumKind::Time => parse_date(s).ok().map(|(lo, _)| lo),
             NumKind::Duration => parse_duration(s).ok(),
+            NumKind::Mode => None,
         },
         Value::Digest(_) | Value::Ip(_) => None,
     }

@@ -76,7 +76,11 @@ pub struct Verdicts {
 
 impl Verdicts {
     pub fn new(compiled: &CompiledCollection) -> Self {
-        Verdicts { table: Arc::clone(&compiled.table), state: HashMap::new(), detected: HashSet::new() }
+        Verdicts {
+            table: Arc::clone(&compiled.table),
+            state: HashMap::new(),
+            detected: HashSet::new(),
+        }
     }
 
     /// Add one hit; returns the detections that this hit makes true now:
@@ -108,7 +112,9 @@ impl Verdicts {
         // Items already listed per detection of this batch.
         let mut listed: Vec<HashSet<String>> = Vec::new();
         for (ioc, key, hit) in released {
-            let Some(st) = self.state.get_mut(&ioc) else { continue };
+            let Some(st) = self.state.get_mut(&ioc) else {
+                continue;
+            };
             match batch.get(&(ioc, key.clone())) {
                 Some(&at) => {
                     for i in hit.matched_items {
@@ -142,8 +148,12 @@ impl Verdicts {
     fn release(&mut self, hit: GroupHit, ready: &mut Vec<(u32, String, GroupHit)>) {
         let table = &*self.table;
         let ioc = hit.ioc;
-        let Some(formula) = table.formulas.get(ioc as usize) else { return };
-        let Some(&leaf) = table.group_leaf.get(hit.group as usize) else { return };
+        let Some(formula) = table.formulas.get(ioc as usize) else {
+            return;
+        };
+        let Some(&leaf) = table.group_leaf.get(hit.group as usize) else {
+            return;
+        };
         if table.group_ioc.get(hit.group as usize) != Some(&ioc) || formula.nodes.is_empty() {
             return;
         }
@@ -192,7 +202,11 @@ impl Verdicts {
         // a contributing node: spread down through true nodes, releasing
         // their waiting hits.
         let p = formula.parent[top as usize];
-        let spread = if p == u32::MAX { top as usize == n - 1 } else { st.contributes[p as usize] };
+        let spread = if p == u32::MAX {
+            top as usize == n - 1
+        } else {
+            st.contributes[p as usize]
+        };
         if !spread {
             return;
         }
