@@ -10,3 +10,4 @@ pub mod eval;
 pub mod indicator;
 pub mod openioc;
 pub mod terms;
+pub mod scan;

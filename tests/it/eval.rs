@@ -105,6 +105,7 @@ fn ioc(id: &str, tree: T) -> Ioc {
                 },
                 negate: s.negate,
                 preserve_case: s.preserve_case,
+                problem: None,
                 position,
             })),
         }
@@ -887,7 +888,7 @@ fn unsupported_and_unknown_terms_warn_and_never_match() {
         other => panic!("{other:?}"),
     }
     // Not-yet-implemented Linux terms say so.
-    let (_, d) = CompiledCollection::compile(&[ioc("h", is("SystemInfoItem/hostname", "x"))]);
+    let (_, d) = CompiledCollection::compile(&[ioc("h", is("FileItem/FileAttributes", "x"))]);
     assert!(d[0].message.contains("not implemented yet"), "{d:?}");
 }
 
@@ -946,6 +947,7 @@ fn nested_100000_deep_compiles_and_evaluates() {
             },
             negate: false,
             preserve_case: false,
+            problem: None,
             position: Position::default(),
         })
     };

@@ -1,5 +1,7 @@
 //! Build, generate and test helpers: `cargo xtask --help`.
+mod bench_collect;
 mod bench_monitor;
+mod bench_scan;
 mod ebpf;
 mod gen_terms;
 mod kernel_tests;
@@ -49,6 +51,18 @@ enum Cmd {
         #[arg(long, default_value_t = 200)]
         kill_samples: usize,
     },
+    /// Time each host collector, and a full-host snapshot with 500 processes.
+    BenchCollect,
+    /// Benchmark `ioc-scan scan` on a synthetic tree (built once in
+    /// target/bench-tree) against find|xargs sha256sum and raw SHA-256.
+    BenchScan {
+        /// Measured runs per case (after one warm-up run); the median is reported.
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// Also measure peak memory on 1,000,000 empty files (built once; slow).
+        #[arg(long)]
+        million: bool,
+    },
 }
 
 /// The workspace root (xtask lives one level below it).
@@ -66,5 +80,7 @@ fn main() -> anyhow::Result<()> {
         Cmd::BenchMonitor { execs, connects, rounds, indicators, kill_samples } => {
             bench_monitor::run(&workspace_root(), &bench_monitor::Params { execs, connects, rounds, indicators, kill_samples })
         }
+        Cmd::BenchCollect => bench_collect::run(),
+        Cmd::BenchScan { runs, million } => bench_scan::run(&workspace_root(), bench_scan::Options { runs, million }),
     }
 }

@@ -4,6 +4,7 @@
 pub mod indicators;
 pub mod monitor;
 pub mod scan;
+pub mod terms;
 pub mod validate;
 
 use clap::{Parser, Subcommand};
@@ -27,6 +28,8 @@ pub enum Command {
     /// Watch the host through kernel sensors (eBPF) and evaluate process,
     /// connection and DNS indicators live; optionally kill and block.
     Monitor(monitor::Args),
+    /// List the OpenIOC terms and whether ioc-scan evaluates each.
+    Terms(terms::Args),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -35,5 +38,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Indicators(args) => indicators::run(args),
         Command::Scan(args) => scan::run(args),
         Command::Monitor(args) => monitor::run(args),
+        Command::Terms(args) => terms::run(args),
     }
 }

@@ -6,6 +6,7 @@
 //! but a Linux host can answer (UserItem, DnsEntryItem...) are listed too.
 
 use super::{arp, dns, login, logs, module, port, process, route, shell_history, system, task, user, volume};
+use crate::terms::support::Support;
 use crate::terms::{ids, TermId};
 use serde::Serialize;
 
@@ -19,6 +20,16 @@ pub enum Coverage {
     LiveOnly(&'static str),
     /// Not answered, and why.
     Unsupported(&'static str),
+}
+
+impl From<Coverage> for Support {
+    /// What a snapshot scan evaluates: live-only terms are not.
+    fn from(c: Coverage) -> Support {
+        match c {
+            Coverage::Supported => Support::Supported,
+            Coverage::LiveOnly(reason) | Coverage::Unsupported(reason) => Support::Unsupported(reason),
+        }
+    }
 }
 
 /// Every term answered by a host collector.
@@ -55,7 +66,7 @@ const PROXY: &str = "ioc-scan makes no outbound connections, so has no proxy set
 const OS_LOG: &str = "a macOS unified-log field; Linux syslog text lines do not carry it";
 const DHCP: &str = "DHCP leases live in client-specific files (dhclient, systemd-networkd, NetworkManager); not read";
 const MODULE_SIG: &str = "inside the module's PKCS#7 signature; ASN.1 parsing is not done (ModuleItem reports whether a signature is present only in its object)";
-const LIVE_EVENT: &str = "an event of the live monitor (eBPF sensors); a snapshot has no events";
+const LIVE_EVENT: &str = "live monitor only: an event of the live monitor (eBPF sensors); a snapshot has no events";
 
 /// The status of a term of a document the host collectors own, or None for
 /// other documents (FileItem belongs to the file walk).
@@ -94,8 +105,10 @@ pub fn host_status(term: TermId) -> Option<Coverage> {
         ids::ModuleItem_SigHashAlgorithm | ids::ModuleItem_SigKey | ids::ModuleItem_Signat | ids::ModuleItem_Signer => {
             Coverage::Unsupported(MODULE_SIG)
         }
-        ids::PortItem_CreationTime => Coverage::LiveOnly("the connection event's time; /proc does not record when a socket was made"),
-        ids::Network_DNS => Coverage::LiveOnly("a DNS query seen by the live DNS sensor"),
+        ids::PortItem_CreationTime => {
+            Coverage::LiveOnly("live monitor only: the connection event's time; /proc does not record when a socket was made")
+        }
+        ids::Network_DNS => Coverage::LiveOnly("live monitor only: a DNS query seen by the live DNS sensor"),
         _ if doc == "Log" => Coverage::Unsupported(OS_LOG),
         _ if doc == "eventItem" => Coverage::LiveOnly(LIVE_EVENT),
         _ if doc == "Network" => {

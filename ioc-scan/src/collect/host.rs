@@ -256,6 +256,55 @@ pub fn collectors_for<'d>(documents: impl IntoIterator<Item = &'d str>) -> Vec<B
     all_collectors().into_iter().filter(|c| wanted.contains(c.document())).collect()
 }
 
+/// A host collector bound to a root and to the terms the loaded IOCs use,
+/// as a scan runs it (beside the file walk, in its own thread).
+pub struct ScanCollector {
+    inner: Box<dyn HostCollector>,
+    cx: CollectContext,
+}
+
+impl ScanCollector {
+    pub fn new(inner: Box<dyn HostCollector>, cx: CollectContext) -> Self {
+        ScanCollector { inner, cx }
+    }
+}
+
+impl crate::scan::Collector for ScanCollector {
+    fn document(&self) -> &'static str {
+        self.inner.document()
+    }
+
+    fn collect(&self, evaluate: &mut dyn FnMut(&dyn Observation) -> crate::eval::Outcome) -> crate::scan::CollectorSummary {
+        let mut sink = |obs: &dyn Observation| match evaluate(obs) {
+            crate::eval::Outcome::NeedTerms(terms) => Reply::Need(terms.iter().collect()),
+            _ => Reply::Done,
+        };
+        let stats = self.inner.collect(&self.cx, &mut sink);
+        for e in &stats.errors {
+            tracing::debug!(document = stats.document, "{e}");
+        }
+        crate::scan::CollectorSummary {
+            document: stats.document,
+            objects: stats.objects,
+            errors: stats.error_count(),
+        }
+    }
+}
+
+/// The host collectors a compiled collection needs, ready for
+/// [`crate::scan::Scan::with_collectors`]: one per document some IOC asks
+/// about, each told which of its terms are used.
+pub fn scan_collectors(compiled: &crate::eval::CompiledCollection, root: &HostRoot) -> Vec<Box<dyn crate::scan::Collector>> {
+    let documents: Vec<&str> = compiled.documents().collect();
+    collectors_for(documents.iter().copied())
+        .into_iter()
+        .map(|c| {
+            let wanted = Wanted::terms(compiled.terms_used(c.document()).iter());
+            Box::new(ScanCollector::new(c, CollectContext::new(root.clone(), wanted))) as Box<dyn crate::scan::Collector>
+        })
+        .collect()
+}
+
 /// Run `collectors` one after another on `cx`, handing everything to `sink`.
 pub fn collect_all(collectors: &[Box<dyn HostCollector>], cx: &CollectContext, sink: &mut Sink<'_>) -> Vec<CollectStats> {
     collectors.iter().map(|c| c.collect(cx, sink)).collect()

@@ -75,22 +75,23 @@ fn split_sender(rest: &str) -> Option<(String, Option<i64>, String)> {
 
 /// Parse one syslog line.
 pub fn parse_syslog_line(line: &str, clock: &LogClock) -> Option<SyslogLine> {
-    let (date, time, rest) =
-        if line.len() > 16 && line.is_char_boundary(15) && MONTHS.contains(&line.get(..3)?) && line.as_bytes()[15] == b' ' {
-            // Mmm dd hh:mm:ss
-            let date = &line[..15];
-            let month = MONTHS.iter().position(|m| *m == &date[..3])? as u32 + 1;
-            let day: u32 = date[4..6].trim().parse().ok()?;
-            let hms: Vec<u32> = date[7..15].split(':').map(|p| p.parse().ok()).collect::<Option<_>>()?;
-            if hms.len() != 3 {
-                return None;
-            }
-            (date.to_string(), clock.bsd_time(month, day, hms[0], hms[1], hms[2]), &line[16..])
-        } else {
-            let (date, rest) = line.split_once(' ')?;
-            let t = chrono::DateTime::parse_from_rfc3339(date).ok()?;
-            (date.to_string(), Some(t.timestamp()), rest)
-        };
+    // The whole BSD date is ASCII: slicing it by bytes is safe.
+    let bsd = line.len() > 16 && line.as_bytes()[..16].is_ascii() && MONTHS.contains(&&line[..3]) && line.as_bytes()[15] == b' ';
+    let (date, time, rest) = if bsd {
+        // Mmm dd hh:mm:ss
+        let date = &line[..15];
+        let month = MONTHS.iter().position(|m| *m == &date[..3])? as u32 + 1;
+        let day: u32 = date[4..6].trim().parse().ok()?;
+        let hms: Vec<u32> = date[7..15].split(':').map(|p| p.parse().ok()).collect::<Option<_>>()?;
+        if hms.len() != 3 {
+            return None;
+        }
+        (date.to_string(), clock.bsd_time(month, day, hms[0], hms[1], hms[2]), &line[16..])
+    } else {
+        let (date, rest) = line.split_once(' ')?;
+        let t = chrono::DateTime::parse_from_rfc3339(date).ok()?;
+        (date.to_string(), Some(t.timestamp()), rest)
+    };
     let (host, rest) = rest.split_once(' ')?;
     let (sender, pid, message) = split_sender(rest)?;
     Some(SyslogLine {
@@ -472,6 +473,13 @@ mod tests {
         for bad in ["", "Feb  9 03:04:05", "not a log line at all", "Fée 9 03:04:05 h x: y"] {
             assert_eq!(parse_syslog_line(bad, &UTC), None, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn regression_multibyte_char_inside_a_bsd_date_does_not_panic() {
+        // Found by the text_formats fuzz target: slicing the date at byte 4.
+        assert_eq!(parse_syslog_line("Nov\u{fffd} 14 2:12:00 web1 sudo:  eve : TTY=pts/7", &UTC), None);
+        assert_eq!(parse_syslog_line("Nov 1\u{e9}4 22:12:00 web1 x: y", &UTC), None);
     }
 
     #[test]

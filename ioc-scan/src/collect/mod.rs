@@ -9,6 +9,7 @@ pub mod arp;
 pub mod coverage;
 pub mod dns;
 pub mod ebpf;
+pub mod files;
 pub mod host;
 pub mod login;
 pub mod logs;

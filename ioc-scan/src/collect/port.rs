@@ -91,7 +91,6 @@ pub const TERMS: &[TermId] = &[
     ids::PortItem_remoteIP,
     ids::PortItem_remotePort,
     ids::PortItem_state,
-    ids::PortItem_CreationTime,
 ];
 
 impl Observation for PortObservation {
@@ -374,14 +373,8 @@ impl HostCollector for PortCollector {
             }
             entries.extend(read_table(&path, v6, &mut stats).into_iter().map(|e| (protocol, v6, e)));
         }
-        let needs_owner = [ids::PortItem_pid, ids::PortItem_process, ids::PortItem_path]
-            .iter()
-            .any(|t| cx.wanted.has(*t));
-        let owners = if needs_owner {
-            process::socket_owners(&cx.root, &mut stats)
-        } else {
-            HashMap::new()
-        };
+        // Always joined (even when no term asks): a detection names the process.
+        let owners = process::socket_owners(&cx.root, &mut stats);
         for (protocol, v6, e) in entries {
             let owner = owners.get(&e.inode);
             let connected = !e.remote_ip.is_unspecified() || e.remote_port != 0;

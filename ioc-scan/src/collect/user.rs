@@ -329,7 +329,7 @@ impl HostCollector for UserCollector {
         for entry in users {
             let mut names: Vec<String> = gid_names.get(&entry.gid).map(|n| n.to_string()).into_iter().collect();
             for g in &groups {
-                if g.members.iter().any(|m| *m == entry.name) && !names.contains(&g.name) {
+                if g.members.contains(&entry.name) && !names.contains(&g.name) {
                     names.push(g.name.clone());
                 }
             }

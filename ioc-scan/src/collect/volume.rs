@@ -258,9 +258,9 @@ impl HostCollector for VolumeCollector {
             };
             if want_sizes && !is_remote(&vol.mount.fs_type) && vol.mount.fs_type != "autofs" {
                 if let Ok(s) = nix::sys::statvfs::statvfs(Path::new(&vol.mount.mount_point)) {
-                    let frag = s.fragment_size() as u64;
-                    vol.total_size = Some((s.blocks() as u64).saturating_mul(frag));
-                    vol.free_size = Some((s.blocks_available() as u64).saturating_mul(frag));
+                    let frag = s.fragment_size();
+                    vol.total_size = Some(s.blocks().saturating_mul(frag));
+                    vol.free_size = Some(s.blocks_available().saturating_mul(frag));
                 }
             }
             stats.emit(sink, &mut VolumeObservation(vol), |_, _| {});

@@ -62,6 +62,9 @@ pub static SUPPORTED: &[TermId] = &[
 pub fn status(id: TermId) -> Support {
     if is_listed(id) {
         Support::Supported
+    } else if let Some(host) = crate::collect::coverage::host_status(id) {
+        // Host collectors (`collect::coverage`): processes, ports, users...
+        host.into()
     } else if id.def().on_linux() {
         Support::Unsupported(NOT_IMPLEMENTED)
     } else {
@@ -71,7 +74,7 @@ pub fn status(id: TermId) -> Support {
 
 /// Every supported term.
 pub fn supported() -> impl Iterator<Item = TermId> {
-    SUPPORTED.iter().copied()
+    SUPPORTED.iter().copied().chain(crate::collect::coverage::answered())
 }
 
 fn is_listed(id: TermId) -> bool {
@@ -105,7 +108,7 @@ mod tests {
             Support::Unsupported(NOT_ON_LINUX)
         );
         assert_eq!(
-            status(ids::SystemInfoItem_hostname),
+            status(ids::FileItem_FileAttributes),
             Support::Unsupported(NOT_IMPLEMENTED)
         );
     }
