@@ -191,7 +191,8 @@ pub fn connection_observation(c: &Conn, table: &ProcessTable, blocked: bool) -> 
     let mut info = PortInfo::new(c.protocol.as_str(), c.local_ip, c.local_port);
     info.is_ipv6 = v6;
     let listening = c.state == Some("LISTEN");
-    if !listening && !(c.remote_ip.is_unspecified() && c.remote_port == 0) {
+    let no_peer = c.remote_ip.is_unspecified() && c.remote_port == 0;
+    if !listening && !no_peer {
         info.remote_ip = Some(unmap(c.remote_ip));
         info.remote_port = Some(c.remote_port);
     }
