@@ -238,7 +238,11 @@ async fn monitor(
         .map(|(s, _)| s)
         .collect();
     if args.block && !kernel.sensor_ok("udp") {
-        eprintln!("ioc-scan: --block: the cgroup connect programs are unavailable: nothing is blocked");
+        // Asked to enforce and cannot: better to stop than to seem to protect.
+        bail!(
+            "--block: the cgroup connect programs could not be attached to {}: nothing would be blocked",
+            kernel.cgroup().display()
+        );
     }
     let reader = EventReader::new(kernel.take_events()?).context("registering the ring buffer with the event loop")?;
     let _stats_fd = if args.program_stats { Some(kernel.enable_stats()?) } else { None };
