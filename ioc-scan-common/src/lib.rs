@@ -233,7 +233,8 @@ pub struct ExitEvent {
 /// [`ConnEvent`]: the addresses are IPv6 (else IPv4 in the first 4 bytes).
 pub const CONN_IPV6: u32 = 1 << 0;
 /// `pid`, `uid` and `comm` are known (the event ran in the process's
-/// context, or the socket's owner was remembered at connect).
+/// context). TCP state changes in softirq context (ESTABLISHED) leave them
+/// to user space, which remembers the owner by [`ConnEvent::sock`].
 pub const CONN_OWNER_KNOWN: u32 = 1 << 1;
 /// From `sock/inet_sock_set_state` (TCP).
 pub const CONN_FROM_TCP_STATE: u32 = 1 << 2;
@@ -270,6 +271,10 @@ pub struct ConnEvent {
     pub local_addr: [u8; 16],
     pub remote_addr: [u8; 16],
     pub time_ns: u64,
+    /// Which socket (TCP: the kernel's socket address, an opaque id that
+    /// ties a later state change to the SYN_SENT / LISTEN that named its
+    /// owner; cgroup hooks: the socket cookie).
+    pub sock: u64,
     pub comm: [u8; COMM_LEN],
 }
 
@@ -301,8 +306,8 @@ pub struct DnsEvent {
     pub payload: [u8; DNS_PAYLOAD_LEN],
 }
 
-/// Who owns a socket, remembered where the process context is known
-/// (connect, sendmsg, SYN_SENT) for events that run without it (softirq).
+/// Who owns a UDP socket, remembered at connect / sendmsg for the DNS
+/// programs, which run without the process context.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SockOwner {
@@ -319,7 +324,7 @@ const _: () = assert!(size_of::<Block4Key>() == 8);
 const _: () = assert!(size_of::<Block6Key>() == 20);
 const _: () = assert!(size_of::<ExecEvent>() == 64 + COMM_LEN + PATH_LEN + ARGS_LEN);
 const _: () = assert!(size_of::<ExitEvent>() == 24);
-const _: () = assert!(size_of::<ConnEvent>() == 32 + 16 + 16 + 8 + COMM_LEN);
+const _: () = assert!(size_of::<ConnEvent>() == 32 + 16 + 16 + 8 + 8 + COMM_LEN);
 const _: () = assert!(size_of::<DnsEvent>() == 24 + 32 + 8 + DNS_PAYLOAD_LEN);
 const _: () = assert!(size_of::<SockOwner>() == 24);
 // Ring buffer records are 8-byte aligned; the kernel refuses larger alignments.

@@ -32,11 +32,6 @@ pub static BLOCK_V4: HashMap<Block4Key, u32> = HashMap::with_max_entries(8192, 0
 #[map(name = "BLOCK_V6")]
 pub static BLOCK_V6: HashMap<Block6Key, u32> = HashMap::with_max_entries(8192, 0);
 
-/// TCP socket (kernel address) → the process that connected or listened,
-/// for the state changes that run in softirq context without it.
-#[map(name = "TCP_OWNER")]
-pub static TCP_OWNER: LruHashMap<u64, SockOwner> = LruHashMap::with_max_entries(16384, 0);
-
 /// UDP socket cookie → the process that connected or sent, for the DNS
 /// programs (a cgroup skb program cannot ask for the current process).
 #[map(name = "COOKIE_OWNER")]

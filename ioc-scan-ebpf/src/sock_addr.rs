@@ -87,6 +87,7 @@ pub fn on_sock_addr(ctx: &SockAddrContext, v6: bool, from: u32) -> Result<i32, i
         remote_addr: remote,
         // SAFETY: helper without arguments.
         time_ns: unsafe { generated::bpf_ktime_get_boot_ns() },
+        sock: cookie,
         comm: owner.comm,
     };
     if EVENTS.output::<ConnEvent>(&ev, submit_flags(&cfg)).is_err() {

@@ -3,16 +3,15 @@
 //!
 //! Attach point: tracepoint `sock/inet_sock_set_state` (stable tracing ABI,
 //! the one tcplife/tcpconnect-style tools use). SYN_SENT and LISTEN run in
-//! the process's context; the owner is remembered by socket for the later
-//! transitions, which run in softirq context.
+//! the process's context and name the owner; ESTABLISHED runs in softirq
+//! context and carries the socket id user space ties back to it.
 
 use aya_ebpf::{helpers::generated, macros::tracepoint, programs::TracePointContext, EbpfContext};
 use ioc_scan_common::{
-    ConnEvent, SockOwner, CONN_FROM_TCP_STATE, CONN_IPV6, CONN_OWNER_KNOWN, EVENT_CONN, TCP_CLOSE, TCP_ESTABLISHED, TCP_LISTEN,
-    TCP_SYN_SENT,
+    ConnEvent, SockOwner, CONN_FROM_TCP_STATE, CONN_IPV6, CONN_OWNER_KNOWN, EVENT_CONN, TCP_ESTABLISHED, TCP_LISTEN, TCP_SYN_SENT,
 };
 
-use crate::maps::{config, count_lost, current_owner, submit_flags, EVENTS, TCP_OWNER};
+use crate::maps::{config, count_lost, current_owner, submit_flags, EVENTS};
 
 const AF_INET6: u16 = 10;
 const IPPROTO_TCP: u16 = 6;
@@ -49,24 +48,17 @@ fn try_inet_sock_set_state(ctx: &TracePointContext) -> Result<(), i32> {
     // layout is the published tracepoint format.
     let (newstate, protocol) = unsafe { ((*raw).newstate, (*raw).protocol) };
     let state = newstate as u16;
-    if protocol != IPPROTO_TCP || !matches!(state, TCP_SYN_SENT | TCP_LISTEN | TCP_ESTABLISHED | TCP_CLOSE) {
+    if protocol != IPPROTO_TCP || !matches!(state, TCP_SYN_SENT | TCP_LISTEN | TCP_ESTABLISHED) {
         return Ok(());
     }
     // SAFETY: as above.
     let rec: InetSockSetState = unsafe { ctx.read_at(0) }?;
+    // SYN_SENT and LISTEN run in the owner's context; ESTABLISHED in
+    // softirq: user space ties it to the owner by the socket id (no map
+    // work here, on the path of every connection).
     let owner: Option<SockOwner> = match state {
-        TCP_SYN_SENT | TCP_LISTEN => {
-            let owner = current_owner();
-            let _ = TCP_OWNER.insert(&rec.skaddr, &owner, 0);
-            Some(owner)
-        }
-        // SAFETY: a value the lookup returned, copied out at once.
-        TCP_ESTABLISHED => unsafe { TCP_OWNER.get(&rec.skaddr) }.copied(),
-        TCP_CLOSE => {
-            let _ = TCP_OWNER.remove(&rec.skaddr);
-            return Ok(());
-        }
-        _ => return Ok(()),
+        TCP_SYN_SENT | TCP_LISTEN => Some(current_owner()),
+        _ => None,
     };
 
     let mut ev = ConnEvent {
@@ -84,6 +76,7 @@ fn try_inet_sock_set_state(ctx: &TracePointContext) -> Result<(), i32> {
         remote_addr: [0; 16],
         // SAFETY: helper without arguments.
         time_ns: unsafe { generated::bpf_ktime_get_boot_ns() },
+        sock: rec.skaddr,
         comm: [0; 16],
     };
     if rec.family == AF_INET6 {

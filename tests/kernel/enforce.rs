@@ -202,3 +202,24 @@ fn block_refuses_a_listed_address_only_inside_the_cgroup() {
         .expect("the refused attempt is a detection");
     m.stop();
 }
+
+#[test]
+#[ignore = "needs root and BPF: cargo xtask kernel-tests"]
+fn block_that_cannot_be_enforced_is_an_error_not_a_warning() {
+    if !bpf_or_skip("block_that_cannot_be_enforced_is_an_error_not_a_warning") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let ioc = write_ioc(dir.path(), "block-nowhere", &[("PortItem/remoteIP", "is", "127.0.0.2")]);
+    // A directory that is not a cgroup: nothing can be attached to it.
+    let out = Command::new(env!("CARGO_BIN_EXE_ioc-scan"))
+        .args(["monitor", "--json", "--block", "--duration", "0", "--cgroup"])
+        .arg(dir.path())
+        .arg("--ioc")
+        .arg(&ioc)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nothing would be blocked"));
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("\"ready\""), "never says ready");
+}

@@ -18,6 +18,12 @@ fn exec_sensor_reports_the_process_with_its_fields() {
     let ioc = write_ioc(dir.path(), "exec-sensor", &[("ProcessItem/name", "is", &name)]);
     let cg = TestCgroup::new("exec");
     let mut m = Monitor::start(&ioc, &cg, &["--print-events"]);
+    let ready = m.seen.iter().find(|v| v["type"] == "ready").unwrap();
+    assert_eq!(
+        ready["not_needed"],
+        serde_json::json!(["tcp", "udp", "dns"]),
+        "only process indicators: no network program"
+    );
 
     let mut child = Command::new(&bin).arg(&marker).arg("plain").spawn().unwrap();
     let pid = child.id();

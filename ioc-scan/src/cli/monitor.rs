@@ -29,7 +29,7 @@ use ioc_scan::collect::ebpf::events::{Conn, Dns, Event, Exec, KernelKill};
 use ioc_scan::collect::ebpf::observe::{self, ProcessTable};
 use ioc_scan::collect::ebpf::reader::EventReader;
 use ioc_scan::collect::ebpf::rules::{self, BlockRule, KillRules};
-use ioc_scan::collect::ebpf::{Kernel, Options, Settings};
+use ioc_scan::collect::ebpf::{Kernel, Options, Sensors, Settings};
 use ioc_scan::collect::host::{self, CollectContext, HostRoot, Reply, Wanted};
 use ioc_scan::collect::{dns, port, process};
 use ioc_scan::eval::{CompiledCollection, Detection, Matcher, Observation, Outcome, Severity, Verdicts};
@@ -204,7 +204,15 @@ async fn monitor(
         block_rules: block_rules.clone(),
     };
     kernel.configure(&settings)?;
-    let programs = kernel.attach().to_vec();
+    // Only the sensors the IOCs and options need.
+    let ports = compiled.uses_document("PortItem");
+    let names = compiled.uses_document("DnsEntryItem");
+    let wanted = Sensors {
+        tcp: ports,
+        udp: ports || names || args.block,
+        dns: names,
+    };
+    let programs = kernel.attach(&wanted).to_vec();
     if programs.iter().all(|p| p.unavailable.is_some()) {
         let reasons: Vec<String> = programs
             .iter()
@@ -224,8 +232,17 @@ async fn monitor(
     if args.kill && !kernel.sensor_ok("exec") {
         eprintln!("ioc-scan: --kill: the exec sensor is unavailable, so no kill happens at exec; snapshot processes are still killed through pidfds");
     }
+    let skipped: Vec<&str> = [("tcp", wanted.tcp), ("udp", wanted.udp), ("dns", wanted.dns)]
+        .into_iter()
+        .filter(|(_, w)| !w)
+        .map(|(s, _)| s)
+        .collect();
     if args.block && !kernel.sensor_ok("udp") {
-        eprintln!("ioc-scan: --block: the cgroup connect programs are unavailable: nothing is blocked");
+        // Asked to enforce and cannot: better to stop than to seem to protect.
+        bail!(
+            "--block: the cgroup connect programs could not be attached to {}: nothing would be blocked",
+            kernel.cgroup().display()
+        );
     }
     let reader = EventReader::new(kernel.take_events()?).context("registering the ring buffer with the event loop")?;
     let _stats_fd = if args.program_stats { Some(kernel.enable_stats()?) } else { None };
@@ -245,11 +262,12 @@ async fn monitor(
         lost_seen: [0; k::EVENT_KIND_COUNT as usize],
         kill_attempted: HashSet::new(),
         blocked_ips: HashSet::new(),
+        tcp_owners: observe::TcpOwners::default(),
     };
 
     // Processes and sockets that were there before the monitor.
     m.evaluate_snapshot(compiled, &root);
-    m.ready(compiled, &programs, &kill_rules, &block_rules);
+    m.ready(compiled, &programs, &skipped, &kill_rules, &block_rules);
 
     if args.read_delay_ms > 0 {
         tokio::time::sleep(Duration::from_millis(args.read_delay_ms)).await;
@@ -290,6 +308,7 @@ struct Monitor<'c> {
     /// (pid, start) already sent a kill (or refused one): at most one action each.
     kill_attempted: HashSet<(u32, Option<u64>)>,
     blocked_ips: HashSet<IpAddr>,
+    tcp_owners: observe::TcpOwners,
 }
 
 impl Monitor<'_> {
@@ -398,7 +417,10 @@ impl Monitor<'_> {
         match event {
             Event::Exec(e) => self.exec(&e),
             Event::Exit(x) => self.table.exit(x.pid),
-            Event::Conn(c) => self.connection(&c, false),
+            Event::Conn(mut c) => {
+                self.tcp_owners.resolve(&mut c);
+                self.connection(&c, false)
+            }
             Event::Blocked(c) => {
                 self.action_block_done(&c);
                 self.connection(&c, true);
@@ -549,6 +571,7 @@ impl Monitor<'_> {
         &mut self,
         compiled: &CompiledCollection,
         programs: &[ioc_scan::collect::ebpf::ProgramStatus],
+        skipped: &[&str],
         kill: &KillRules,
         block: &[BlockRule],
     ) {
@@ -560,6 +583,8 @@ impl Monitor<'_> {
             "type": "ready",
             "iocs": compiled.iocs().len(),
             "sensors": sensors_ok,
+            // Sensors no IOC or option needs, left unattached.
+            "not_needed": skipped,
             "programs": programs.iter().map(|p| json!({"sensor": p.sensor, "program": p.program, "attach": p.attach,
                 "attached": p.unavailable.is_none(), "reason": p.unavailable})).collect::<Vec<_>>(),
             "cgroup": self.kernel.cgroup().display().to_string(),
@@ -573,10 +598,15 @@ impl Monitor<'_> {
             "block": self.block.then(|| block.iter().map(|r| json!({"ip": r.ip.map(|i| i.to_string()), "port": r.port, "ioc_id": r.ioc_id})).collect::<Vec<_>>()),
         });
         let text = format!(
-            "monitoring {} IOCs with {} kernel programs ({}); network programs on {}; {} processes already running{}{}",
+            "monitoring {} IOCs with {} kernel programs ({}{}); network programs on {}; {} processes already running{}{}",
             compiled.iocs().len(),
             attached.len(),
             sensors_ok.join(", "),
+            if skipped.is_empty() {
+                String::new()
+            } else {
+                format!("; not needed: {}", skipped.join(", "))
+            },
             self.kernel.cgroup().display(),
             self.table.len(),
             if self.kill {

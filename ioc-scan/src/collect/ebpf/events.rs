@@ -96,6 +96,10 @@ pub struct Conn {
     /// `tcp_state`, `connect` or `sendmsg`.
     pub source: &'static str,
     pub time_ns: u64,
+    /// The socket's id ([`ioc_scan_common::ConnEvent::sock`]); not printed
+    /// (for TCP it is a kernel address).
+    #[serde(skip)]
+    pub sock: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -270,6 +274,7 @@ fn conn(e: &k::ConnEvent) -> Conn {
             "connect"
         },
         time_ns: e.time_ns,
+        sock: e.sock,
     }
 }
 

@@ -4,6 +4,8 @@
 //! Nothing is assumed about the kernel: every program is loaded and
 //! attached for real, and a refusal (EPERM, missing hook) makes that
 //! sensor "unavailable" with the kernel's reason, while the others run.
+//! Reasons are cut to a line; `IOC_SCAN_VERIFIER_LOG=1` keeps the whole
+//! verifier log (when changing the programs).
 
 use super::btf::Btf;
 use super::events::kernel_dev;
@@ -62,6 +64,29 @@ pub struct Settings {
     pub block_rules: Vec<BlockRule>,
 }
 
+/// Which optional sensors to attach (each program costs a little on every
+/// event it sees, so only what the IOCs and options need).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sensors {
+    /// TCP state changes (`sock/inet_sock_set_state`).
+    pub tcp: bool,
+    /// The cgroup connect / sendmsg programs: UDP peers, the block list,
+    /// and the socket owners the DNS programs name.
+    pub udp: bool,
+    /// The cgroup skb DNS programs.
+    pub dns: bool,
+}
+
+impl Sensors {
+    pub fn all() -> Sensors {
+        Sensors {
+            tcp: true,
+            udp: true,
+            dns: true,
+        }
+    }
+}
+
 /// One program's fate on this host.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ProgramStatus {
@@ -111,7 +136,8 @@ fn chain(err: &(dyn std::error::Error + 'static)) -> String {
         }
         cur = e.source();
     }
-    // Verifier logs can be long: keep the message to a line's worth.
+    // Verifier logs can be long: keep the message to a line's worth
+    // (unless IOC_SCAN_VERIFIER_LOG is set).
     if out.len() > 600 && std::env::var_os("IOC_SCAN_VERIFIER_LOG").is_none() {
         let mut end = 600;
         while !out.is_char_boundary(end) {
@@ -329,40 +355,38 @@ impl Kernel {
         }
     }
 
-    /// Load and attach every program; each failure is recorded in
+    /// Load and attach the programs of the wanted sensors (exec and exit
+    /// always: they keep the process table); each failure is recorded in
     /// [`Kernel::programs`] and the rest go on.
-    pub fn attach(&mut self) -> &[ProgramStatus] {
+    pub fn attach(&mut self, wanted: &Sensors) -> &[ProgramStatus] {
         ensure_tracefs();
-        let tracepoints: [(&'static str, &'static str, &'static str, &'static str); 3] = [
-            ("exec", k::PROG_EXEC, "sched", "sched_process_exec"),
-            ("exit", k::PROG_EXIT, "sched", "sched_process_exit"),
-            ("tcp", k::PROG_TCP_STATE, "sock", "inet_sock_set_state"),
+        let tracepoints: [(&'static str, &'static str, &'static str, &'static str, bool); 3] = [
+            ("exec", k::PROG_EXEC, "sched", "sched_process_exec", true),
+            ("exit", k::PROG_EXIT, "sched", "sched_process_exit", true),
+            ("tcp", k::PROG_TCP_STATE, "sock", "inet_sock_set_state", wanted.tcp),
         ];
-        for (sensor, program, category, name) in tracepoints {
-            let result = self.attach_tracepoint(program, category, name);
-            self.record(sensor, program, format!("{category}/{name}"), result);
+        for (sensor, program, category, name, want) in tracepoints {
+            if want {
+                let result = self.attach_tracepoint(program, category, name);
+                self.record(sensor, program, format!("{category}/{name}"), result);
+            }
         }
 
         let cgroup_path = self.cgroup.clone();
         let cgroup = File::open(&cgroup_path);
-        let sock_addr: [(&'static str, &'static str); 4] = [
-            ("udp", k::PROG_CONNECT4),
-            ("udp", k::PROG_CONNECT6),
-            ("udp", k::PROG_SENDMSG4),
-            ("udp", k::PROG_SENDMSG6),
-        ];
-        for (sensor, program) in sock_addr {
+        let sock_addr = [k::PROG_CONNECT4, k::PROG_CONNECT6, k::PROG_SENDMSG4, k::PROG_SENDMSG6];
+        for program in sock_addr.into_iter().filter(|_| wanted.udp) {
             let result = match &cgroup {
                 Ok(fd) => self.attach_sock_addr(program, fd),
                 Err(e) => Err(format!("opening the cgroup: {e}")),
             };
-            self.record(sensor, program, cgroup_path.display().to_string(), result);
+            self.record("udp", program, cgroup_path.display().to_string(), result);
         }
         let skb = [
             (k::PROG_DNS_EGRESS, CgroupSkbAttachType::Egress),
             (k::PROG_DNS_INGRESS, CgroupSkbAttachType::Ingress),
         ];
-        for (program, attach_type) in skb {
+        for (program, attach_type) in skb.into_iter().filter(|_| wanted.dns) {
             let result = match &cgroup {
                 Ok(fd) => self.attach_skb(program, fd, attach_type),
                 Err(e) => Err(format!("opening the cgroup: {e}")),

@@ -19,4 +19,4 @@ pub mod reader;
 pub mod rules;
 
 pub use events::Event;
-pub use loader::{Kernel, LoadError, Options, ProgramStatus, Settings};
+pub use loader::{Kernel, LoadError, Options, ProgramStatus, Sensors, Settings};

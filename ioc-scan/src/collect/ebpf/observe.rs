@@ -128,6 +128,58 @@ impl ProcessTable {
     }
 }
 
+/// Owners of TCP sockets, from the SYN_SENT / LISTEN events that ran in
+/// their context, for the ESTABLISHED events that run in softirq context
+/// (the kernel side keeps no map on the connection path).
+#[derive(Debug, Default)]
+pub struct TcpOwners {
+    owners: HashMap<u64, (u32, Option<u32>, Option<String>)>,
+    /// Insertion order, to forget the oldest first.
+    order: std::collections::VecDeque<u64>,
+}
+
+/// Sockets remembered at most (a connection that never establishes is
+/// forgotten once this many newer ones came).
+pub const MAX_TCP_OWNERS: usize = 65536;
+
+impl TcpOwners {
+    /// Remember the owner of a TCP event that names one; give an
+    /// ESTABLISHED event without one the owner its socket had.
+    pub fn resolve(&mut self, c: &mut Conn) {
+        if c.protocol != Protocol::Tcp || c.source != "tcp_state" || c.sock == 0 {
+            return;
+        }
+        match c.pid {
+            Some(pid) => {
+                if self.owners.insert(c.sock, (pid, c.uid, c.comm.clone())).is_none() {
+                    self.order.push_back(c.sock);
+                }
+                while self.owners.len() > MAX_TCP_OWNERS {
+                    match self.order.pop_front() {
+                        Some(old) => {
+                            self.owners.remove(&old);
+                        }
+                        None => break,
+                    }
+                }
+            }
+            None => {
+                // A client socket is established once: its entry is done.
+                // (A listener's is kept: accepted sockets are new ones.)
+                if let Some((pid, uid, comm)) = self.owners.remove(&c.sock) {
+                    c.pid = Some(pid);
+                    c.uid = uid;
+                    c.comm = comm;
+                }
+            }
+        }
+        if self.order.len() > 2 * MAX_TCP_OWNERS {
+            let owners = &self.owners;
+            self.order.retain(|s| owners.contains_key(s));
+        }
+    }
+}
+
 /// The ProcessItem observation of a process.
 pub fn process_observation(entry: &Entry) -> ProcessObservation {
     ProcessObservation::new(entry.info.clone())
@@ -139,7 +191,8 @@ pub fn connection_observation(c: &Conn, table: &ProcessTable, blocked: bool) -> 
     let mut info = PortInfo::new(c.protocol.as_str(), c.local_ip, c.local_port);
     info.is_ipv6 = v6;
     let listening = c.state == Some("LISTEN");
-    if !listening && !(c.remote_ip.is_unspecified() && c.remote_port == 0) {
+    let no_peer = c.remote_ip.is_unspecified() && c.remote_port == 0;
+    if !listening && !no_peer {
         info.remote_ip = Some(unmap(c.remote_ip));
         info.remote_port = Some(c.remote_port);
     }
@@ -258,6 +311,54 @@ mod tests {
         assert_eq!(asked.record.addresses, vec![IpAddr::V4(Ipv4Addr::new(127, 0, 0, 9))]);
         assert_eq!(asked.record.data_hosts, vec!["c.example".to_string()]);
         assert!(matches!(asked.field(ids::DnsEntryItem_RecordData_IPv4Address), crate::eval::Field::Values(v) if v.len() == 1));
+    }
+
+    fn tcp(sock: u64, state: &'static str, pid: Option<u32>) -> Conn {
+        Conn {
+            pid,
+            uid: pid.map(|_| 0),
+            comm: pid.map(|_| "curl".to_string()),
+            protocol: Protocol::Tcp,
+            state: Some(state),
+            old_state: None,
+            local_ip: Ipv4Addr::LOCALHOST.into(),
+            local_port: 0,
+            remote_ip: Ipv4Addr::new(127, 0, 0, 2).into(),
+            remote_port: 80,
+            source: "tcp_state",
+            time_ns: 0,
+            sock,
+        }
+    }
+
+    #[test]
+    fn established_gets_the_owner_its_socket_had_at_syn_sent() {
+        let mut owners = TcpOwners::default();
+        owners.resolve(&mut tcp(7, "SYN_SENT", Some(42)));
+        let mut est = tcp(7, "ESTABLISHED", None);
+        owners.resolve(&mut est);
+        assert_eq!(est.pid, Some(42));
+        assert_eq!(est.comm.as_deref(), Some("curl"));
+        // Used up: an unrelated socket that reuses the address later gets no owner.
+        let mut again = tcp(7, "ESTABLISHED", None);
+        owners.resolve(&mut again);
+        assert_eq!(again.pid, None);
+        // An incoming connection (no SYN_SENT) stays without owner.
+        let mut incoming = tcp(9, "ESTABLISHED", None);
+        owners.resolve(&mut incoming);
+        assert_eq!(incoming.pid, None);
+    }
+
+    #[test]
+    fn tcp_owners_stay_bounded() {
+        let mut owners = TcpOwners::default();
+        for sock in 1..=(MAX_TCP_OWNERS as u64 + 10) {
+            owners.resolve(&mut tcp(sock, "SYN_SENT", Some(1)));
+        }
+        assert_eq!(owners.owners.len(), MAX_TCP_OWNERS);
+        let mut oldest = tcp(1, "ESTABLISHED", None);
+        owners.resolve(&mut oldest);
+        assert_eq!(oldest.pid, None, "the oldest was forgotten");
     }
 
     #[test]

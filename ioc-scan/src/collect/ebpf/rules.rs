@@ -252,7 +252,7 @@ pub fn block_rules(iocs: &[Ioc]) -> Vec<BlockRule> {
         for id in sufficient_nodes(ioc) {
             match ioc.node(id) {
                 Node::Item(_) => {
-                    if let Some(rule) = item_of(ioc, id).and_then(|item| block_item(item)) {
+                    if let Some(rule) = item_of(ioc, id).and_then(block_item) {
                         let rule = match rule {
                             BlockPart::Ip(ip) => BlockRule {
                                 ip: Some(ip),
@@ -429,7 +429,7 @@ mod tests {
             item("PortItem/remoteIP", "127.0.0.2"),
             item("ProcessItem/name", "curl"),
         ]);
-        assert!(block_rules(&[c.clone()]).is_empty());
+        assert!(block_rules(std::slice::from_ref(&c)).is_empty());
         assert!(kill_rules(&[c]).is_empty());
     }
 
