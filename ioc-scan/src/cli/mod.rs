@@ -3,6 +3,7 @@
 
 pub mod agent;
 pub mod alert;
+pub mod console;
 pub mod indicators;
 pub mod results;
 pub mod scan;
@@ -35,6 +36,8 @@ pub enum Command {
     Alert(alert::Args),
     /// Run this device's scheduled tasks until stopped.
     Agent(agent::Args),
+    /// Serve the web console and the agents of managed devices.
+    Console(console::Args),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -46,5 +49,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Results(args) => results::run(args),
         Command::Alert(args) => alert::run(args),
         Command::Agent(args) => agent::run(args),
+        Command::Console(args) => console::run(args),
     }
 }
