@@ -1,6 +1,9 @@
 //! Integration tests against the built `ioc-scan` binary and the library.
 mod cli_task;
 mod common;
+mod console_api;
+mod console_common;
+mod fleet;
 mod store_agent;
 mod store_common;
 mod store_crash;
