@@ -86,7 +86,16 @@ pub async fn read(mut multipart: Multipart, limits: &UploadLimits) -> Result<Upl
     let mut names: HashMap<String, ()> = HashMap::new();
     while let Some(mut field) = multipart.next_field().await.map_err(multipart_error)? {
         let field_name = field.name().unwrap_or("").to_string();
-        if let Some(raw) = field.file_name().map(str::to_string) {
+        // (A browser sends a Blob part with a file name of its own: the name decides.)
+        if field_name == "task" {
+            let bytes = read_field(&mut field, MAX_SETTINGS_BYTES, || {
+                ConsoleError::TooLarge(format!("the task settings are larger than {MAX_SETTINGS_BYTES} bytes"))
+            })
+            .await?;
+            let value = serde_json::from_slice(&bytes)
+                .map_err(|e| ConsoleError::Invalid(format!("the task part is not JSON: {e}")))?;
+            upload.task = Some(value);
+        } else if let Some(raw) = field.file_name().map(str::to_string) {
             let name = clean_file_name(&raw)?;
             if upload.files.len() >= limits.max_files {
                 return Err(ConsoleError::TooLarge(format!("at most {} files per collection", limits.max_files)));
@@ -111,14 +120,6 @@ pub async fn read(mut multipart: Multipart, limits: &UploadLimits) -> Result<Upl
                 return Err(ConsoleError::Invalid(format!("two files are named {name:?}")));
             }
             upload.files.push(IocFile { name, bytes });
-        } else if field_name == "task" {
-            let bytes = read_field(&mut field, MAX_SETTINGS_BYTES, || {
-                ConsoleError::TooLarge(format!("the task settings are larger than {MAX_SETTINGS_BYTES} bytes"))
-            })
-            .await?;
-            let value = serde_json::from_slice(&bytes)
-                .map_err(|e| ConsoleError::Invalid(format!("the task part is not JSON: {e}")))?;
-            upload.task = Some(value);
         } else {
             return Err(ConsoleError::Invalid(format!(
                 "unexpected part {field_name:?}: send IOC files (with a file name) and an optional `task` JSON part"

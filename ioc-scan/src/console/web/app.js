@@ -7,10 +7,14 @@
 
 // ---------------------------------------------------------------- helpers
 
-/** el('tag.class', {prop: value, on: {event: fn}}, children...) */
+/** el('tag#id.class', {prop: value, on: {event: fn}}, children...) */
 function el(spec, props, ...children) {
-  const [tag, ...classes] = spec.split('.');
+  const tag = spec.match(/^[a-z0-9]*/)[0];
   const node = document.createElement(tag || 'div');
+  const classes = [];
+  for (const [, kind, name] of spec.slice(tag.length).matchAll(/([.#])([^.#]+)/g)) {
+    if (kind === '#') node.id = name; else classes.push(name);
+  }
   if (classes.length) node.className = classes.join(' ');
   if (props) {
     for (const [key, value] of Object.entries(props)) {
