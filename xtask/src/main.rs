@@ -1,5 +1,7 @@
 //! Build, generate and test helpers: `cargo xtask --help`.
+mod bench_console;
 mod bench_scan;
+mod setup_browser;
 mod bench_store;
 mod gen_terms;
 mod test_all;
@@ -19,6 +21,10 @@ enum Cmd {
     Test,
     /// Benchmark the results store: 100,000 runs, list one device, prune a day.
     BenchStore,
+    /// Benchmark the console: 1,000 simulated agents uploading results on loopback.
+    BenchConsole,
+    /// Install headless Chromium and chromedriver (Debian packages) for the browser tests.
+    SetupBrowser,
     /// Benchmark `ioc-scan scan` on a synthetic tree (built once in
     /// target/bench-tree) against find|xargs sha256sum and raw SHA-256.
     BenchScan {
@@ -41,6 +47,8 @@ fn main() -> anyhow::Result<()> {
         Cmd::GenTerms { check } => gen_terms::run(&workspace_root(), check),
         Cmd::Test => test_all::run(&workspace_root()),
         Cmd::BenchStore => bench_store::run(&workspace_root()),
+        Cmd::BenchConsole => bench_console::run(&workspace_root()),
+        Cmd::SetupBrowser => setup_browser::run(),
         Cmd::BenchScan { runs, million } => bench_scan::run(&workspace_root(), bench_scan::Options { runs, million }),
     }
 }
