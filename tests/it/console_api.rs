@@ -434,3 +434,24 @@ fn the_console_serves_https_with_the_given_certificate() {
     let plain = console.url.replace("https://", "http://");
     assert!(client().get(format!("{plain}/login")).send().map(|r| !r.status().is_success()).unwrap_or(true));
 }
+
+#[test]
+fn regression_a_task_part_sent_with_a_file_name_is_the_settings_not_an_ioc_file() {
+    // Browsers send a FormData Blob part with the file name "blob".
+    let (_dir, _console, api) = setup(&[]);
+    let good = ioc_file("ioc-one", "one.bin", "first");
+    let form = reqwest::blocking::multipart::Form::new()
+        .part(
+            "task",
+            reqwest::blocking::multipart::Part::text(json!({"name": "from a page"}).to_string())
+                .file_name("blob")
+                .mime_str("application/json")
+                .unwrap(),
+        )
+        .part("file", reqwest::blocking::multipart::Part::bytes(good).file_name("one.ioc"));
+    let r = api.multipart(Method::POST, "/tasks", form);
+    assert_eq!(r.status(), 201);
+    let v: Value = r.json().unwrap();
+    assert_eq!(v["name"], "from a page");
+    assert_eq!(v["files"].as_array().unwrap().len(), 1);
+}
