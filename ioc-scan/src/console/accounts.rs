@@ -8,7 +8,7 @@ use super::tables::{
     SessionRecordV1, TokenKindV1, TokenRecordV1, UserRecordV1, SEQ_TOKEN, SEQ_USER, SESSIONS, TOKENS, USERS,
     USERS_BY_NAME,
 };
-use crate::store::{next_id, DbError, Encoded, Store};
+use crate::store::{next_id, Encoded, Store};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use redb::{ReadableTable, ReadableTableMetadata};
@@ -71,7 +71,7 @@ pub fn create_user(store: &Store, name: &str, password: &str) -> Result<UserReco
     check_name("a user name", name)?;
     check_password_rules(password)?;
     let password_hash = hash_password(password)?;
-    let txn = store.write()?;
+    let txn = super::write::begin(store)?;
     let user = {
         let mut by_name = txn.open_table(USERS_BY_NAME)?;
         if by_name.get(name)?.is_some() {
@@ -83,14 +83,14 @@ pub fn create_user(store: &Store, name: &str, password: &str) -> Result<UserReco
         txn.open_table(USERS)?.insert(id, Encoded::encode(&user))?;
         user
     };
-    txn.commit().map_err(DbError::from)?;
+    txn.commit()?;
     Ok(user)
 }
 
 pub fn set_password(store: &Store, user_id: u64, password: &str) -> Result<()> {
     check_password_rules(password)?;
     let password_hash = hash_password(password)?;
-    let txn = store.write()?;
+    let txn = super::write::begin(store)?;
     {
         let mut users = txn.open_table(USERS)?;
         let mut user: UserRecordV1 = match users.get(user_id)? {
@@ -103,7 +103,7 @@ pub fn set_password(store: &Store, user_id: u64, password: &str) -> Result<()> {
         let mut sessions = txn.open_table(SESSIONS)?;
         sessions.retain(|_, s| s.decode().map(|s| s.user_id != user_id).unwrap_or(false))?;
     }
-    txn.commit().map_err(DbError::from)?;
+    txn.commit()?;
     Ok(())
 }
 
@@ -153,9 +153,9 @@ pub fn new_session(store: &Store, user_id: u64, lifetime: chrono::Duration) -> R
     let secret = new_secret("s_")?;
     let now = store.now_millis();
     let session = SessionRecordV1 { user_id, created_at: now, expires_at: now + lifetime.num_milliseconds() };
-    let txn = store.write()?;
+    let txn = super::write::begin(store)?;
     txn.open_table(SESSIONS)?.insert(secret_hash(&secret).as_str(), Encoded::encode(&session))?;
-    txn.commit().map_err(DbError::from)?;
+    txn.commit()?;
     Ok(secret)
 }
 
@@ -170,9 +170,9 @@ pub fn session_user(store: &Store, cookie: &str) -> Result<Option<UserRecordV1>>
 }
 
 pub fn end_session(store: &Store, cookie: &str) -> Result<()> {
-    let txn = store.write()?;
+    let txn = super::write::begin(store)?;
     txn.open_table(SESSIONS)?.remove(secret_hash(cookie).as_str())?;
-    txn.commit().map_err(DbError::from)?;
+    txn.commit()?;
     Ok(())
 }
 
@@ -183,9 +183,9 @@ pub fn new_token(
     name: &str,
     expires_at: Option<i64>,
 ) -> Result<(String, TokenRecordV1)> {
-    let txn = store.write()?;
+    let txn = super::write::begin(store)?;
     let made = insert_token(&txn, store.now_millis(), kind, name, expires_at)?;
-    txn.commit().map_err(DbError::from)?;
+    txn.commit()?;
     Ok(made)
 }
 
@@ -232,7 +232,7 @@ pub fn tokens(store: &Store) -> Result<Vec<TokenRecordV1>> {
 
 /// Revokes the token with this id (if `allowed` says so); returns whether one was removed.
 pub fn revoke_token(store: &Store, id: u64, allowed: impl Fn(&TokenRecordV1) -> bool) -> Result<bool> {
-    let txn = store.write()?;
+    let txn = super::write::begin(store)?;
     let mut removed = false;
     {
         let mut table = txn.open_table(TOKENS)?;
@@ -244,14 +244,14 @@ pub fn revoke_token(store: &Store, id: u64, allowed: impl Fn(&TokenRecordV1) -> 
             _ => true,
         })?;
     }
-    txn.commit().map_err(DbError::from)?;
+    txn.commit()?;
     Ok(removed)
 }
 
 /// Deletes expired sessions and tokens.
 pub fn prune_expired(store: &Store) -> Result<u64> {
     let now = store.now_millis();
-    let txn = store.write()?;
+    let txn = super::write::begin(store)?;
     let mut n = 0u64;
     {
         txn.open_table(SESSIONS)?.retain(|_, s| {
@@ -265,6 +265,6 @@ pub fn prune_expired(store: &Store) -> Result<u64> {
             keep
         })?;
     }
-    txn.commit().map_err(DbError::from)?;
+    txn.commit()?;
     Ok(n)
 }

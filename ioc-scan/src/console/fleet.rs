@@ -28,7 +28,7 @@ fn bounded(s: Option<String>) -> Option<String> {
 pub fn enroll(store: &Store, enrollment_hash: &str, req: EnrollRequest) -> Result<(DeviceRecordV1, String)> {
     check_name("a device name", &req.name)?;
     let now = store.now_millis();
-    let txn = store.write()?;
+    let txn = super::write::begin(store)?;
     let (device, secret) = {
         let mut tokens = txn.open_table(TOKENS)?;
         let token: TokenRecordV1 = match tokens.get(enrollment_hash)? {
@@ -82,7 +82,7 @@ pub fn enroll(store: &Store, enrollment_hash: &str, req: EnrollRequest) -> Resul
         txn.open_table(DEVICES)?.insert(id, Encoded::encode(&device))?;
         (device, secret)
     };
-    txn.commit().map_err(DbError::from)?;
+    txn.commit()?;
     Ok((device, secret))
 }
 
@@ -109,7 +109,7 @@ pub fn update_device(
     name: Option<String>,
     group: Option<Option<u64>>,
 ) -> Result<DeviceRecordV1> {
-    let txn = store.write()?;
+    let txn = super::write::begin(store)?;
     let device = {
         let mut devices = txn.open_table(DEVICES)?;
         let mut device: DeviceRecordV1 = match devices.get(id)? {
@@ -137,7 +137,7 @@ pub fn update_device(
         devices.insert(id, Encoded::encode(&device))?;
         device
     };
-    txn.commit().map_err(DbError::from)?;
+    txn.commit()?;
     Ok(device)
 }
 
@@ -145,7 +145,7 @@ pub fn update_device(
 /// cancelled. Its results stay.
 pub fn delete_device(store: &Store, id: u64) -> Result<DeviceRecordV1> {
     let now = store.now_millis();
-    let txn = store.write()?;
+    let txn = super::write::begin(store)?;
     let device = {
         let device: DeviceRecordV1 = match txn.open_table(DEVICES)?.remove(id)? {
             Some(d) => d.value().decode()?,
@@ -167,7 +167,7 @@ pub fn delete_device(store: &Store, id: u64) -> Result<DeviceRecordV1> {
         txn.open_table(DEVICE_SCHEDULE)?.retain(|(_, d), _| d != id)?;
         device
     };
-    txn.commit().map_err(DbError::from)?;
+    txn.commit()?;
     Ok(device)
 }
 
@@ -176,7 +176,7 @@ pub fn record_last_seen(store: &Store, seen: &HashMap<u64, i64>) -> Result<()> {
     if seen.is_empty() {
         return Ok(());
     }
-    let txn = store.write()?;
+    let txn = super::write::begin(store)?;
     {
         let mut devices = txn.open_table(DEVICES)?;
         for (&id, &at) in seen {
@@ -187,7 +187,7 @@ pub fn record_last_seen(store: &Store, seen: &HashMap<u64, i64>) -> Result<()> {
             }
         }
     }
-    txn.commit().map_err(DbError::from)?;
+    txn.commit()?;
     Ok(())
 }
 
@@ -203,7 +203,7 @@ pub fn groups(store: &Store) -> Result<Vec<GroupRecordV1>> {
 
 pub fn create_group(store: &Store, name: &str, description: &str) -> Result<GroupRecordV1> {
     check_name("a group name", name)?;
-    let txn = store.write()?;
+    let txn = super::write::begin(store)?;
     let group = {
         let mut table = txn.open_table(GROUPS)?;
         for entry in table.iter()? {
@@ -217,12 +217,12 @@ pub fn create_group(store: &Store, name: &str, description: &str) -> Result<Grou
         table.insert(id, Encoded::encode(&group))?;
         group
     };
-    txn.commit().map_err(DbError::from)?;
+    txn.commit()?;
     Ok(group)
 }
 
 pub fn update_group(store: &Store, id: u64, name: Option<String>, description: Option<String>) -> Result<GroupRecordV1> {
-    let txn = store.write()?;
+    let txn = super::write::begin(store)?;
     let group = {
         let mut table = txn.open_table(GROUPS)?;
         let mut group: GroupRecordV1 = match table.get(id)? {
@@ -239,13 +239,13 @@ pub fn update_group(store: &Store, id: u64, name: Option<String>, description: O
         table.insert(id, Encoded::encode(&group))?;
         group
     };
-    txn.commit().map_err(DbError::from)?;
+    txn.commit()?;
     Ok(group)
 }
 
 /// Deletes a group; its devices are then in no group.
 pub fn delete_group(store: &Store, id: u64) -> Result<()> {
-    let txn = store.write()?;
+    let txn = super::write::begin(store)?;
     {
         if txn.open_table(GROUPS)?.remove(id)?.is_none() {
             return Err(ConsoleError::not_found(format_args!("group with id {id}")));
@@ -263,7 +263,7 @@ pub fn delete_group(store: &Store, id: u64) -> Result<()> {
             devices.insert(d.id, Encoded::encode(&d))?;
         }
     }
-    txn.commit().map_err(DbError::from)?;
+    txn.commit()?;
     Ok(())
 }
 
@@ -275,17 +275,17 @@ pub fn targets(store: &Store, task: u64) -> Result<TargetsV1> {
 }
 
 pub fn set_targets(store: &Store, task: u64, targets: &TargetsV1) -> Result<()> {
-    let txn = store.write()?;
+    let txn = super::write::begin(store)?;
     txn.open_table(TASK_TARGETS)?.insert(task, Encoded::encode(targets))?;
-    txn.commit().map_err(DbError::from)?;
+    txn.commit()?;
     Ok(())
 }
 
 /// Forgets when a task's schedule fired on each device (the schedule changed).
 pub fn reset_schedule(store: &Store, task: u64) -> Result<()> {
-    let txn = store.write()?;
+    let txn = super::write::begin(store)?;
     txn.open_table(DEVICE_SCHEDULE)?.retain(|(t, _), _| t != task)?;
-    txn.commit().map_err(DbError::from)?;
+    txn.commit()?;
     Ok(())
 }
 
@@ -310,7 +310,7 @@ pub fn dispatch(
     not_before: Option<i64>,
 ) -> Result<Vec<JobRecordV1>> {
     let now = store.now_millis();
-    let txn = store.write()?;
+    let txn = super::write::begin(store)?;
     let jobs = {
         let task = crate::store::tasks::get_task(&txn.open_table(crate::store::tables::TASKS)?, task_id)?
             .ok_or_else(|| ConsoleError::not_found(format_args!("task with id {task_id}")))?;
@@ -325,7 +325,7 @@ pub fn dispatch(
         }
         jobs
     };
-    txn.commit().map_err(DbError::from)?;
+    txn.commit()?;
     Ok(jobs)
 }
 
@@ -399,7 +399,7 @@ pub fn mark_dispatched(store: &Store, job_ids: &[u64]) -> Result<()> {
         return Ok(());
     }
     let now = store.now_millis();
-    let txn = store.write()?;
+    let txn = super::write::begin(store)?;
     {
         let mut jobs = txn.open_table(JOBS)?;
         for &id in job_ids {
@@ -411,7 +411,7 @@ pub fn mark_dispatched(store: &Store, job_ids: &[u64]) -> Result<()> {
             }
         }
     }
-    txn.commit().map_err(DbError::from)?;
+    txn.commit()?;
     Ok(())
 }
 
@@ -440,13 +440,13 @@ pub fn cancel_task_jobs(store: &Store, task_id: u64) -> Result<usize> {
         return Ok(0);
     }
     let now = store.now_millis();
-    let txn = store.write()?;
+    let txn = super::write::begin(store)?;
     for job in &open {
         close_job(&txn, job.device_id, job.id, JobStatus::Cancelled, now, None)?;
     }
     txn.open_table(TASK_TARGETS)?.remove(task_id)?;
     txn.open_table(DEVICE_SCHEDULE)?.retain(|(t, _), _| t != task_id)?;
-    txn.commit().map_err(DbError::from)?;
+    txn.commit()?;
     Ok(open.len())
 }
 
@@ -497,7 +497,7 @@ pub fn schedule_jobs(
     if due.is_empty() {
         return Ok(0);
     }
-    let txn = store.write()?;
+    let txn = super::write::begin(store)?;
     let mut made = 0;
     {
         for (task, trigger, last_seen, at) in due {
@@ -515,7 +515,7 @@ pub fn schedule_jobs(
             made += 1;
         }
     }
-    txn.commit().map_err(DbError::from)?;
+    txn.commit()?;
     Ok(made)
 }
 
@@ -525,7 +525,7 @@ fn next_due(task: &TaskRecordV1, last_ms: Option<i64>, tz: &FixedOffset) -> Opti
 
 /// Deletes finished jobs and result keys older than `before` (ms).
 pub fn prune(store: &Store, before: i64) -> Result<u64> {
-    let txn = store.write()?;
+    let txn = super::write::begin(store)?;
     let mut n = 0u64;
     {
         txn.open_table(JOBS)?.retain(|_, j| {
@@ -542,6 +542,6 @@ pub fn prune(store: &Store, before: i64) -> Result<u64> {
             keep
         })?;
     }
-    txn.commit().map_err(DbError::from)?;
+    txn.commit()?;
     Ok(n)
 }

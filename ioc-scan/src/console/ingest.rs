@@ -8,13 +8,12 @@
 //! answered only once that transaction is durable.
 
 use super::error::{ConsoleError, Result};
-use super::fleet::close_job;
 use super::protocol::{ResultAck, ResultUpload};
-use super::tables::{JobRecordV1, JobStatus, ResultKeyV1, JOBS, RESULT_KEYS};
+use super::tables::{JobRecordV1, JobStatus, ResultKeyV1, JOBS, OPEN_JOBS, RESULT_KEYS};
 use crate::store::tables::{COLLECTIONS, RUN_DETECTIONS, TASKS};
-use crate::store::{next_id, DbError, Encoded, RunRecordV1, RunStatus, Store, TaskRecordV1};
+use crate::store::{next_id, Encoded, RunRecordV1, RunStatus, Store, TaskRecordV1};
 use redb::ReadableTable;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{mpsc, Arc};
 
 /// Most detections one uploaded run may carry.
@@ -49,49 +48,73 @@ fn check(r: &Received) -> Result<()> {
     Ok(())
 }
 
+/// The tables a batch writes, opened once per transaction.
+struct Tables<'t> {
+    keys: redb::Table<'t, (u64, &'static str), crate::store::Json<ResultKeyV1>>,
+    jobs: redb::Table<'t, u64, crate::store::Json<JobRecordV1>>,
+    open_jobs: redb::Table<'t, (u64, u64), ()>,
+    detections: redb::Table<'t, (u64, u32), crate::store::Json<crate::store::DetectionRecordV1>>,
+    /// Task id → its name, or `None` if deleted or without that collection version.
+    tasks: HashMap<(u64, u32), Option<String>>,
+}
+
 /// Stores a batch of results in one transaction; one answer per result, in
 /// order. A result that is refused (unknown job, another device's job) does
 /// not stop the others; a database failure fails them all.
 pub fn store_batch(store: &Store, batch: &[&Received], oldest_kept: i64) -> Result<Vec<Result<ResultAck>>> {
     let now = store.now_millis();
-    let txn = store.write()?;
+    let txn = super::write::begin(store)?;
     let mut answers = Vec::with_capacity(batch.len());
-    for r in batch {
-        answers.push(store_one(&txn, r, now, oldest_kept));
+    {
+        let mut t = Tables {
+            keys: txn.open_table(RESULT_KEYS)?,
+            jobs: txn.open_table(JOBS)?,
+            open_jobs: txn.open_table(OPEN_JOBS)?,
+            detections: txn.open_table(RUN_DETECTIONS)?,
+            tasks: HashMap::new(),
+        };
+        for r in batch {
+            answers.push(store_one(&txn, &mut t, r, now, oldest_kept));
+        }
     }
-    if answers.iter().any(|a| matches!(a, Err(ConsoleError::Db(_)))) {
+    if let Some(pos) = answers.iter().position(|a| matches!(a, Err(ConsoleError::Db(_)))) {
         // Leave nothing half-written: the transaction is dropped (aborted).
-        let first = answers.into_iter().find_map(|a| match a {
-            Err(ConsoleError::Db(e)) => Some(e),
-            _ => None,
-        });
-        return Err(first.map(ConsoleError::Db).unwrap_or_else(|| ConsoleError::Internal("write failed".into())));
+        return Err(answers.swap_remove(pos).err().unwrap_or_else(|| ConsoleError::Internal("write failed".into())));
     }
-    txn.commit().map_err(DbError::from)?;
+    txn.commit()?;
     Ok(answers)
 }
 
-fn store_one(txn: &redb::WriteTransaction, r: &Received, now: i64, oldest_kept: i64) -> Result<ResultAck> {
+fn task_name(txn: &redb::WriteTransaction, t: &mut Tables<'_>, task: u64, version: u32) -> Result<Option<String>> {
+    if let Some(name) = t.tasks.get(&(task, version)) {
+        return Ok(name.clone());
+    }
+    let record: Option<TaskRecordV1> = crate::store::tasks::get_task(&txn.open_table(TASKS)?, task).map_err(task_db)?;
+    let has_collection = txn.open_table(COLLECTIONS)?.get((task, version))?.is_some();
+    let name = record.filter(|_| has_collection).map(|r| r.name);
+    t.tasks.insert((task, version), name.clone());
+    Ok(name)
+}
+
+fn store_one(txn: &redb::WriteTransaction, t: &mut Tables<'_>, r: &Received, now: i64, oldest_kept: i64) -> Result<ResultAck> {
     check(r)?;
     let u = &r.upload;
     let key = (r.device_id, u.run_key.as_str());
-    if let Some(seen) = txn.open_table(RESULT_KEYS)?.get(key)? {
+    if let Some(seen) = t.keys.get(key)? {
         let seen: ResultKeyV1 = seen.value().decode()?;
         return Ok(ResultAck { run_id: seen.run_id, duplicate: true, discarded: seen.discarded });
     }
-    let job: JobRecordV1 = match txn.open_table(JOBS)?.get(u.job_id)? {
+    let mut job: JobRecordV1 = match t.jobs.get(u.job_id)? {
         Some(j) => j.value().decode()?,
         None => return Err(ConsoleError::NotFound(format!("no job with id {}", u.job_id))),
     };
     if job.device_id != r.device_id {
         return Err(ConsoleError::Forbidden(format!("job {} is not this device's", job.id)));
     }
-    let task: Option<TaskRecordV1> =
-        crate::store::tasks::get_task(&txn.open_table(TASKS)?, job.task_id).map_err(task_db)?;
-    let has_collection = txn.open_table(COLLECTIONS)?.get((job.task_id, job.collection_version))?.is_some();
+    let task_name = task_name(txn, t, job.task_id, job.collection_version)?;
     let discarded = if job.status == JobStatus::Cancelled {
         Some("the job was cancelled".to_string())
-    } else if !has_collection || task.is_none() {
+    } else if task_name.is_none() {
         Some(format!("task {} was deleted", job.task_id))
     } else if u.started_at < oldest_kept {
         Some("the run is older than the retention period".to_string())
@@ -99,7 +122,7 @@ fn store_one(txn: &redb::WriteTransaction, r: &Received, now: i64, oldest_kept: 
         None
     };
     let mut run_id = None;
-    if discarded.is_none() {
+    if let (None, Some(task_name)) = (&discarded, task_name) {
         let id = next_id(txn, "run")?;
         let iocs: HashSet<&str> = u.detections.iter().map(|d| d.ioc_id.as_str()).collect();
         let status = match u.status {
@@ -110,7 +133,7 @@ fn store_one(txn: &redb::WriteTransaction, r: &Received, now: i64, oldest_kept: 
         let run = RunRecordV1 {
             id,
             task_id: job.task_id,
-            task_name: task.as_ref().map(|t| t.name.clone()).unwrap_or_default(),
+            task_name,
             collection_version: job.collection_version,
             device: r.device_name.clone(),
             trigger: job.trigger,
@@ -123,15 +146,21 @@ fn store_one(txn: &redb::WriteTransaction, r: &Received, now: i64, oldest_kept: 
             error: u.error.as_ref().map(|e| e.chars().take(4096).collect()),
         };
         crate::store::runs::insert_run(txn, &run)?;
-        let mut detections = txn.open_table(RUN_DETECTIONS)?;
         for (seq, det) in u.detections.iter().enumerate() {
-            detections.insert((id, seq as u32), Encoded::encode(det))?;
+            t.detections.insert((id, seq as u32), Encoded::encode(det))?;
         }
         run_id = Some(id);
     }
-    close_job(txn, r.device_id, job.id, JobStatus::Done, now, run_id)?;
+    // The job is done (a job already done stays as it was).
+    t.open_jobs.remove((r.device_id, job.id))?;
+    if matches!(job.status, JobStatus::Pending | JobStatus::Dispatched) {
+        job.status = JobStatus::Done;
+        job.done_at = Some(now);
+        job.run_id = run_id;
+        t.jobs.insert(job.id, Encoded::encode(&job))?;
+    }
     let record = ResultKeyV1 { run_id, received_at: now, discarded: discarded.clone() };
-    txn.open_table(RESULT_KEYS)?.insert(key, Encoded::encode(&record))?;
+    t.keys.insert(key, Encoded::encode(&record))?;
     Ok(ResultAck { run_id, duplicate: false, discarded })
 }
 

@@ -24,12 +24,13 @@ pub mod results;
 pub mod tables;
 pub mod upload;
 pub mod view;
+pub mod write;
 pub mod web;
 
 pub use error::ConsoleError;
 pub use upload::UploadLimits;
 
-use crate::store::{DbError, PruneBudget, Store};
+use crate::store::{PruneBudget, Store};
 use auth::RateLimiter;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -156,9 +157,9 @@ impl AppState {
 
 /// Creates the console's tables in the store's file (if missing).
 pub fn prepare(store: &Store) -> Result<(), ConsoleError> {
-    let txn = store.write()?;
+    let txn = write::begin(store)?;
     tables::create_all(&txn)?;
-    txn.commit().map_err(DbError::from)?;
+    txn.commit()?;
     Ok(())
 }
 
