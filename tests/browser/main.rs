@@ -28,6 +28,16 @@ impl Drop for Killed {
     }
 }
 
+/// chromedriver in its own process group: dropping it kills the browsers it started too.
+struct DriverGroup(Child);
+impl Drop for DriverGroup {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) on our own child's process group.
+        unsafe { libc::kill(-(self.0.id() as i32), libc::SIGKILL) };
+        let _ = self.0.wait();
+    }
+}
+
 fn screenshots() -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots");
     std::fs::create_dir_all(&dir).unwrap();
@@ -39,14 +49,16 @@ fn free_port() -> u16 {
 }
 
 /// chromedriver on a loopback port, and a WebDriver session of headless Chromium.
-async fn browser(profile: &Path) -> (Killed, Client) {
+async fn browser(profile: &Path) -> (DriverGroup, Client) {
     for tool in [CHROMIUM, CHROMEDRIVER] {
         assert!(Path::new(tool).exists(), "{tool} is missing: run `cargo xtask setup-browser` (apt-get install chromium chromium-driver)");
     }
     let port = free_port();
-    let driver = Killed(
+    use std::os::unix::process::CommandExt;
+    let driver = DriverGroup(
         std::process::Command::new(CHROMEDRIVER)
             .arg(format!("--port={port}"))
+            .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
