@@ -3,6 +3,7 @@ mod cli_task;
 mod common;
 mod console_api;
 mod console_common;
+mod console_prune;
 mod fleet;
 mod store_agent;
 mod store_common;
