@@ -51,7 +51,10 @@ fn free_port() -> u16 {
 /// chromedriver on a loopback port, and a WebDriver session of headless Chromium.
 async fn browser(profile: &Path) -> (DriverGroup, Client) {
     for tool in [CHROMIUM, CHROMEDRIVER] {
-        assert!(Path::new(tool).exists(), "{tool} is missing: run `cargo xtask setup-browser` (apt-get install chromium chromium-driver)");
+        assert!(
+            Path::new(tool).exists(),
+            "{tool} is missing: run `cargo xtask setup-browser` (apt-get install chromium chromium-driver)"
+        );
     }
     let port = free_port();
     use std::os::unix::process::CommandExt;
@@ -163,7 +166,12 @@ fn the_console_page_end_to_end_in_headless_chromium() {
     runtime.block_on(drive(&base, dir.path(), &iocs, &scan, hostile));
     // The page was served under the strict policy.
     let csp = client::csp(&base);
-    assert!(csp.starts_with("default-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"), "{csp}");
+    assert!(
+        csp.starts_with(
+            "default-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+        ),
+        "{csp}"
+    );
 }
 
 async fn drive(base: &str, dir: &Path, iocs: &Path, scan: &Path, hostile: &str) {
@@ -171,12 +179,14 @@ async fn drive(base: &str, dir: &Path, iocs: &Path, scan: &Path, hostile: &str) 
 
     // Sign in.
     client.goto(&format!("{base}/")).await.unwrap();
-    until(&client, "the sign-in page", "return location.pathname === '/login' && !!document.getElementById('signin')").await;
+    until(&client, "the sign-in page", "return location.pathname === '/login' && !!document.getElementById('signin')")
+        .await;
     shot(&client, "01-sign-in").await;
     client.find(Locator::Id("username")).await.unwrap().send_keys("admin").await.unwrap();
     client.find(Locator::Id("password")).await.unwrap().send_keys("correct horse battery").await.unwrap();
     client.find(Locator::Id("signin-button")).await.unwrap().click().await.unwrap();
-    until(&client, "the results page", "return location.pathname === '/' && !!document.getElementById('results')").await;
+    until(&client, "the results page", "return location.pathname === '/' && !!document.getElementById('results')")
+        .await;
     assert_eq!(eval(&client, "return document.getElementById('who').textContent").await, "admin");
 
     // Devices and groups.
@@ -195,9 +205,14 @@ async fn drive(base: &str, dir: &Path, iocs: &Path, scan: &Path, hostile: &str) 
     assert_eq!(eval(&client, "return document.querySelectorAll('#indicators article.ioc').length").await, 2);
     assert_eq!(eval(&client, "return document.querySelectorAll('#indicators .badge.unsupported').length").await, 2);
     // The hostile description is shown as text, and ran nothing.
-    let shown = eval(&client, "return document.querySelector('[data-ioc-id=\"browser-planted\"] .description').textContent").await;
+    let shown =
+        eval(&client, "return document.querySelector('[data-ioc-id=\"browser-planted\"] .description').textContent")
+            .await;
     assert_eq!(shown, hostile);
-    assert_eq!(eval(&client, "return document.querySelectorAll('#indicators img, #indicators script').length").await, 0);
+    assert_eq!(
+        eval(&client, "return document.querySelectorAll('#indicators img, #indicators script').length").await,
+        0
+    );
     client.find(Locator::Id("task-name")).await.unwrap().send_keys("Browser sweep").await.unwrap();
     client.find(Locator::Id("scope-critical")).await.unwrap().click().await.unwrap();
     client.find(Locator::Id("scope-ioc-paths")).await.unwrap().click().await.unwrap();
@@ -226,7 +241,9 @@ async fn drive(base: &str, dir: &Path, iocs: &Path, scan: &Path, hostile: &str) 
     shot(&client, "05-results-all-devices").await;
 
     // One device; then the devices of one group.
-    let pick = |value: &str| format!("const s = document.getElementById('device-selector'); s.value = Array.from(s.options).find(o => o.textContent === '{value}').value; s.dispatchEvent(new Event('change')); return true;");
+    let pick = |value: &str| {
+        format!("const s = document.getElementById('device-selector'); s.value = Array.from(s.options).find(o => o.textContent === '{value}').value; s.dispatchEvent(new Event('change')); return true;")
+    };
     eval(&client, &pick("db-01")).await;
     until(&client, "db-01 only", "return Array.from(document.querySelectorAll('#results tbody tr[data-run]')).map(r => r.dataset.device).join() === 'db-01'").await;
     shot(&client, "06-results-one-device").await;
@@ -252,7 +269,10 @@ async fn drive(base: &str, dir: &Path, iocs: &Path, scan: &Path, hostile: &str) 
 
     // Nothing hostile ever ran, and the page runs under the strict policy.
     assert_eq!(eval(&client, "return typeof window.__xss").await, "undefined");
-    assert_eq!(eval(&client, "return Array.from(document.scripts).map(s => s.getAttribute('src')).join()").await, "/assets/app.js");
+    assert_eq!(
+        eval(&client, "return Array.from(document.scripts).map(s => s.getAttribute('src')).join()").await,
+        "/assets/app.js"
+    );
     client.close().await.unwrap();
 }
 

@@ -29,13 +29,28 @@ fn as_refs<'a>(files: &'a [(&'static str, Vec<u8>)]) -> Vec<(&'static str, &'a [
 fn every_api_route_and_page_needs_credentials() {
     let (_dir, console, api) = setup(&[]);
     let anonymous = Api { token: None, ..console.api("") };
-    for path in ["/tasks", "/devices", "/groups", "/results", "/results/1", "/jobs", "/users", "/tokens", "/session", "/agent/jobs"] {
+    for path in [
+        "/tasks",
+        "/devices",
+        "/groups",
+        "/results",
+        "/results/1",
+        "/jobs",
+        "/users",
+        "/tokens",
+        "/session",
+        "/agent/jobs",
+    ] {
         let r = anonymous.get(path);
         assert_eq!(r.status(), 401, "GET {path}");
         let v: Value = r.json().unwrap();
         assert_eq!(v["error"], "unauthorized");
     }
-    for (path, body) in [("/tasks/1/run", json!({"all": true})), ("/agent/results", json!({})), ("/devices/enroll", json!({"name": "x"}))] {
+    for (path, body) in [
+        ("/tasks/1/run", json!({"all": true})),
+        ("/agent/results", json!({})),
+        ("/devices/enroll", json!({"name": "x"})),
+    ] {
         assert_eq!(anonymous.post(path, &body).status(), 401, "POST {path}");
     }
     // A wrong token is no better than none.
@@ -107,7 +122,11 @@ fn sign_in_sets_a_strict_http_only_cookie_and_failures_are_rate_limited() {
 fn every_response_carries_the_strict_content_security_policy() {
     let (_dir, console, api) = setup(&[]);
     let http = client();
-    for url in [format!("{}/login", console.url), format!("{}/assets/app.css", console.url), format!("{}/api/v1/tasks", console.url)] {
+    for url in [
+        format!("{}/login", console.url),
+        format!("{}/assets/app.css", console.url),
+        format!("{}/api/v1/tasks", console.url),
+    ] {
         let r = http.get(&url).send().unwrap();
         let csp = r.headers()[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
         assert!(csp.starts_with(CSP), "{url}: {csp}");
@@ -251,7 +270,10 @@ fn editing_changes_settings_or_makes_a_new_collection_version_and_deleting_keeps
     let r = api.patch(&format!("/tasks/{id}"), &json!({"name": "renamed", "schedule": "daily:03:30"}));
     assert_eq!(r.status(), 200);
     let v: Value = r.json().unwrap();
-    assert_eq!((v["name"].as_str(), v["schedule"].as_str(), v["collection_version"].as_u64()), (Some("renamed"), Some("daily:03:30"), Some(1)));
+    assert_eq!(
+        (v["name"].as_str(), v["schedule"].as_str(), v["collection_version"].as_u64()),
+        (Some("renamed"), Some("daily:03:30"), Some(1))
+    );
     assert_eq!(api.patch(&format!("/tasks/{id}"), &json!({"schedule": "sometimes"})).status(), 400);
     assert_eq!(api.patch(&format!("/tasks/{id}"), &json!({"bogus": 1})).status(), 400);
     let third = ioc_file("ioc-three", "three.bin", "third");
@@ -428,7 +450,12 @@ fn the_console_serves_https_with_the_given_certificate() {
         .unwrap();
     assert!(r.headers()[header::SET_COOKIE].to_str().unwrap().contains("Secure"));
     // A client that does not trust the certificate gets nowhere.
-    let untrusted = reqwest::blocking::Client::builder().use_rustls_tls().tls_built_in_root_certs(false).no_proxy().build().unwrap();
+    let untrusted = reqwest::blocking::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .no_proxy()
+        .build()
+        .unwrap();
     assert!(untrusted.get(format!("{}/login", console.url)).send().is_err());
     // Neither does plain HTTP on the TLS port.
     let plain = console.url.replace("https://", "http://");

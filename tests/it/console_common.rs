@@ -11,11 +11,8 @@ use std::time::{Duration, Instant};
 
 /// Creates the first administrator of `db`; returns their API token.
 pub fn init(db: &Path) -> String {
-    let out = ioc_scan()
-        .args(["console", "init", "--password", "correct horse battery", "--db"])
-        .arg(db)
-        .output()
-        .unwrap();
+    let out =
+        ioc_scan().args(["console", "init", "--password", "correct horse battery", "--db"]).arg(db).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
     assert!(token.starts_with("api_"), "{token}");
@@ -150,10 +147,8 @@ impl Api {
 }
 
 pub fn task_form(settings: &Value, files: &[(&str, &[u8])]) -> multipart::Form {
-    let mut form = multipart::Form::new().part(
-        "task",
-        multipart::Part::text(settings.to_string()).mime_str("application/json").unwrap(),
-    );
+    let mut form = multipart::Form::new()
+        .part("task", multipart::Part::text(settings.to_string()).mime_str("application/json").unwrap());
     for (name, bytes) in files {
         form = form.part("file", multipart::Part::bytes(bytes.to_vec()).file_name(name.to_string()));
     }
@@ -202,7 +197,8 @@ pub fn ioc_file(id: &str, file_name: &str, description: &str) -> Vec<u8> {
 }
 
 /// Not well-formed: `<metadata>` is never closed (error at line 3).
-pub const BROKEN_IOC: &[u8] = b"<OpenIOC xmlns=\"http://openioc.org/schemas/OpenIOC_1.1\" id=\"broken\">\n <metadata>\n</OpenIOC>\n";
+pub const BROKEN_IOC: &[u8] =
+    b"<OpenIOC xmlns=\"http://openioc.org/schemas/OpenIOC_1.1\" id=\"broken\">\n <metadata>\n</OpenIOC>\n";
 
 /// Polls `f` until it returns Some, for at most `limit` (then panics with `what`).
 pub fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {

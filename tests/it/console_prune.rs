@@ -41,10 +41,19 @@ fn maintenance_prunes_results_jobs_and_keys_past_the_retention_period() {
         .unwrap();
         console::accounts::secret_hash(&secret)
     };
-    let request = |name: &str| console::protocol::EnrollRequest { name: name.into(), hostname: None, os: None, agent_version: None };
+    let request = |name: &str| console::protocol::EnrollRequest {
+        name: name.into(),
+        hostname: None,
+        os: None,
+        agent_version: None,
+    };
     let (device, _) = fleet::enroll(&store, &hash, request("dev")).unwrap();
     let old_job = fleet::dispatch(&store, task.id, &[device.id], RunTrigger::Manual, None).unwrap()[0].clone();
-    let received = |job: u64, key: &str, at: i64| Received { device_id: device.id, device_name: "dev".into(), upload: result(job, key, at) };
+    let received = |job: u64, key: &str, at: i64| Received {
+        device_id: device.id,
+        device_name: "dev".into(),
+        upload: result(job, key, at),
+    };
     let jan1 = t("2026-01-01T00:00:00Z").timestamp_millis();
     let old = received(old_job.id, "old", jan1);
     store_batch(&store, &[&old], 0).unwrap().pop().unwrap().unwrap();

@@ -131,7 +131,8 @@ fn a_task_runs_on_three_agents_and_every_result_arrives_exactly_once_across_a_co
         wait_for("a run queued while the console is down", Duration::from_secs(60), || {
             let log = agent.log();
             let after = log.rsplit("job ").next().unwrap_or("");
-            (log.matches("finished").count() >= 2 && log.contains("unreachable") && !after.contains("uploaded")).then_some(())
+            (log.matches("finished").count() >= 2 && log.contains("unreachable") && !after.contains("uploaded"))
+                .then_some(())
         });
     }
     // An agent restart loses nothing queued.
@@ -164,7 +165,8 @@ fn a_task_runs_on_three_agents_and_every_result_arrives_exactly_once_across_a_co
     // The scheduled runs really ran while the console was down.
     let due_ms = due.timestamp_millis();
     for r in all_again.iter().filter(|r| r["trigger"] == "schedule") {
-        let started = chrono::DateTime::parse_from_rfc3339(r["started_at"].as_str().unwrap()).unwrap().timestamp_millis();
+        let started =
+            chrono::DateTime::parse_from_rfc3339(r["started_at"].as_str().unwrap()).unwrap().timestamp_millis();
         assert!(started >= due_ms - 1000, "{r}");
     }
 }

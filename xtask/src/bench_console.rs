@@ -88,10 +88,16 @@ async fn bench(api: String, admin: String) -> Result<()> {
     let form = reqwest::multipart::Form::new()
         .part("task", reqwest::multipart::Part::text(json!({"name": "bench"}).to_string()))
         .part("file", reqwest::multipart::Part::text(ioc()).file_name("bench.ioc"));
-    let task = check(http.post(format!("{api}/tasks")).bearer_auth(&admin).multipart(form).send().await?, "create task").await?;
+    let task =
+        check(http.post(format!("{api}/tasks")).bearer_auth(&admin).multipart(form).send().await?, "create task")
+            .await?;
     let task_id = task["id"].as_u64().context("task id")?;
     let enrollment = check(
-        http.post(format!("{api}/enrollment-tokens")).bearer_auth(&admin).json(&json!({"name": "bench"})).send().await?,
+        http.post(format!("{api}/enrollment-tokens"))
+            .bearer_auth(&admin)
+            .json(&json!({"name": "bench"}))
+            .send()
+            .await?,
         "enrollment token",
     )
     .await?["token"]
@@ -113,7 +119,10 @@ async fn bench(api: String, admin: String) -> Result<()> {
                     .send()
                     .await?;
                 let v = check(r, "enroll").await?;
-                Ok::<_, anyhow::Error>((v["device_id"].as_u64().unwrap_or(0), v["token"].as_str().unwrap_or("").to_string()))
+                Ok::<_, anyhow::Error>((
+                    v["device_id"].as_u64().unwrap_or(0),
+                    v["token"].as_str().unwrap_or("").to_string(),
+                ))
             });
         }
         while let Some(d) = set.join_next().await {
@@ -121,7 +130,11 @@ async fn bench(api: String, admin: String) -> Result<()> {
         }
     }
     println!("  {AGENTS} devices enrolled in {:.1} s", started.elapsed().as_secs_f64());
-    check(http.post(format!("{api}/tasks/{task_id}/run")).bearer_auth(&admin).json(&json!({"all": true})).send().await?, "run").await?;
+    check(
+        http.post(format!("{api}/tasks/{task_id}/run")).bearer_auth(&admin).json(&json!({"all": true})).send().await?,
+        "run",
+    )
+    .await?;
 
     // Each agent takes its job, then uploads its results one after the other.
     println!("{AGENTS} agents uploading {UPLOADS_PER_AGENT} results each...");
@@ -180,7 +193,8 @@ async fn bench(api: String, admin: String) -> Result<()> {
     let mut page = Vec::new();
     for _ in 0..5 {
         let t = Instant::now();
-        let v = check(http.get(format!("{api}/results?limit=1000")).bearer_auth(&admin).send().await?, "results").await?;
+        let v =
+            check(http.get(format!("{api}/results?limit=1000")).bearer_auth(&admin).send().await?, "results").await?;
         page.push(t.elapsed());
         ensure!(v["results"].as_array().map(|a| a.len()) == Some(1000), "expected 1000 results");
     }
@@ -194,7 +208,11 @@ async fn bench(api: String, admin: String) -> Result<()> {
     devices_page.sort();
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     println!("\nconsole bench ({AGENTS} agents, {total} uploads, loopback, release build)");
-    println!("  offered load          {:>10.0} /s     (each agent every {} ms)", AGENTS as f64 / PERIOD.as_secs_f64(), PERIOD.as_millis());
+    println!(
+        "  offered load          {:>10.0} /s     (each agent every {} ms)",
+        AGENTS as f64 / PERIOD.as_secs_f64(),
+        PERIOD.as_millis()
+    );
     println!("  sustained uploads     {rate:>10.0} /s     (target 2000)");
     println!("  upload latency p50    {:>10.1} ms", ms(p50));
     println!("  upload latency p99    {:>10.1} ms     (target < 50)", ms(p99));

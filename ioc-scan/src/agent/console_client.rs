@@ -88,7 +88,8 @@ impl ConsoleClient {
             .ok()
             .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(str::to_string))
             .unwrap_or_else(|| status.to_string());
-        if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::REQUEST_TIMEOUT {
+        if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::REQUEST_TIMEOUT
+        {
             Err(ClientError::Unreachable(format!("{status}: {message}")))
         } else {
             Err(ClientError::Rejected { status: status.as_u16(), message })

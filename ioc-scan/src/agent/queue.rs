@@ -67,7 +67,8 @@ fn now_ms() -> i64 {
 impl AgentState {
     /// Opens (or creates, readable by its owner only) the state file.
     pub fn open(path: &Path) -> Result<AgentState, QueueError> {
-        let open_err = |e: Box<dyn std::error::Error + Send + Sync>| QueueError::Open { path: path.to_path_buf(), source: e };
+        let open_err =
+            |e: Box<dyn std::error::Error + Send + Sync>| QueueError::Open { path: path.to_path_buf(), source: e };
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| open_err(e.into()))?;
         }
@@ -108,7 +109,10 @@ impl AgentState {
 
     pub fn set_identity(&self, identity: &IdentityV1) -> Result<(), QueueError> {
         let txn = self.db.begin_write().map_err(|e| self.err(e))?;
-        txn.open_table(IDENTITY).map_err(|e| self.err(e))?.insert("self", Encoded::encode(identity)).map_err(|e| self.err(e))?;
+        txn.open_table(IDENTITY)
+            .map_err(|e| self.err(e))?
+            .insert("self", Encoded::encode(identity))
+            .map_err(|e| self.err(e))?;
         txn.commit().map_err(|e| self.err(e))
     }
 
@@ -205,7 +209,9 @@ impl AgentState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{CollectionRecordV1, ResponseSettingsV1, RunStatus, RunTrigger, Schedule, ScopeV1, TaskRecordV1};
+    use crate::store::{
+        CollectionRecordV1, ResponseSettingsV1, RunStatus, RunTrigger, Schedule, ScopeV1, TaskRecordV1,
+    };
 
     fn job(id: u64) -> Job {
         Job {

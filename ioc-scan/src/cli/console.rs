@@ -105,8 +105,7 @@ fn serve(db: &DbArgs, args: ServeArgs) -> anyhow::Result<ExitCode> {
         prune_every: Duration::from_secs(args.prune_every.max(1)),
         ..Default::default()
     };
-    let listener =
-        std::net::TcpListener::bind(args.listen).with_context(|| format!("listening on {}", args.listen))?;
+    let listener = std::net::TcpListener::bind(args.listen).with_context(|| format!("listening on {}", args.listen))?;
     let addr = listener.local_addr()?;
     let scheme = if config.tls.is_some() { "https" } else { "http" };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
@@ -141,7 +140,13 @@ impl ManagedEvents for Log {
         eprintln!("ioc-scan agent: running job {} (task {} {})", job.id, job.task.id, printable(&job.task.name));
     }
     fn run_finished(&mut self, r: &ResultUpload) {
-        eprintln!("ioc-scan agent: job {} finished: {} ({} detections), run {} queued", r.job_id, r.status, r.detections.len(), r.run_key);
+        eprintln!(
+            "ioc-scan agent: job {} finished: {} ({} detections), run {} queued",
+            r.job_id,
+            r.status,
+            r.detections.len(),
+            r.run_key
+        );
     }
     fn uploaded(&mut self, r: &ResultUpload, ack: &ResultAck) {
         let how = if ack.duplicate { " (already there)" } else { "" };
@@ -166,7 +171,8 @@ pub(crate) fn run_managed_agent(
 ) -> anyhow::Result<ExitCode> {
     catch_stop_signals()?;
     let db_path = db.path()?;
-    let state_path = db_path.parent().map(|d| d.join("console-agent.redb")).unwrap_or_else(|| "console-agent.redb".into());
+    let state_path =
+        db_path.parent().map(|d| d.join("console-agent.redb")).unwrap_or_else(|| "console-agent.redb".into());
     let ca_pem = match &ca_cert {
         Some(p) => Some(std::fs::read(p).with_context(|| format!("reading {}", p.display()))?),
         None => None,

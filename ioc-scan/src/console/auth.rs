@@ -151,8 +151,7 @@ impl FromRequestParts<AppState> for CurrentDevice {
         let TokenKindV1::Device { device_id } = token.kind else {
             return Err(ConsoleError::Forbidden("this route is for devices (a device token)".into()));
         };
-        let device =
-            state.db(move |s| super::fleet::device(s, device_id)).await?.ok_or(ConsoleError::Unauthorized)?;
+        let device = state.db(move |s| super::fleet::device(s, device_id)).await?.ok_or(ConsoleError::Unauthorized)?;
         state.seen(device.id);
         Ok(CurrentDevice(device))
     }

@@ -221,7 +221,12 @@ pub fn create_group(store: &Store, name: &str, description: &str) -> Result<Grou
     Ok(group)
 }
 
-pub fn update_group(store: &Store, id: u64, name: Option<String>, description: Option<String>) -> Result<GroupRecordV1> {
+pub fn update_group(
+    store: &Store,
+    id: u64,
+    name: Option<String>,
+    description: Option<String>,
+) -> Result<GroupRecordV1> {
     let txn = super::write::begin(store)?;
     let group = {
         let mut table = txn.open_table(GROUPS)?;
@@ -291,9 +296,7 @@ pub fn reset_schedule(store: &Store, task: u64) -> Result<()> {
 
 /// Whether `targets` include `device`.
 pub fn targets_device(targets: &TargetsV1, device: &DeviceRecordV1) -> bool {
-    targets.all
-        || targets.devices.contains(&device.id)
-        || device.group_id.is_some_and(|g| targets.groups.contains(&g))
+    targets.all || targets.devices.contains(&device.id) || device.group_id.is_some_and(|g| targets.groups.contains(&g))
 }
 
 /// The enrolled devices `targets` name, by id.

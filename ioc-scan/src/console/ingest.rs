@@ -96,7 +96,13 @@ fn task_name(txn: &redb::WriteTransaction, t: &mut Tables<'_>, task: u64, versio
     Ok(name)
 }
 
-fn store_one(txn: &redb::WriteTransaction, t: &mut Tables<'_>, r: &Received, now: i64, oldest_kept: i64) -> Result<ResultAck> {
+fn store_one(
+    txn: &redb::WriteTransaction,
+    t: &mut Tables<'_>,
+    r: &Received,
+    now: i64,
+    oldest_kept: i64,
+) -> Result<ResultAck> {
     check(r)?;
     let u = &r.upload;
     let key = (r.device_id, u.run_key.as_str());
@@ -184,34 +190,32 @@ impl Ingest {
     /// runs are not stored (the retention period).
     pub fn start(store: Arc<Store>, oldest_kept: impl Fn() -> i64 + Send + 'static) -> std::io::Result<Ingest> {
         let (tx, rx) = mpsc::channel::<Pending>();
-        std::thread::Builder::new()
-            .name("console-ingest".into())
-            .spawn(move || {
-                while let Ok(first) = rx.recv() {
-                    let mut batch = vec![first];
-                    while batch.len() < MAX_BATCH {
-                        match rx.try_recv() {
-                            Ok(p) => batch.push(p),
-                            Err(_) => break,
+        std::thread::Builder::new().name("console-ingest".into()).spawn(move || {
+            while let Ok(first) = rx.recv() {
+                let mut batch = vec![first];
+                while batch.len() < MAX_BATCH {
+                    match rx.try_recv() {
+                        Ok(p) => batch.push(p),
+                        Err(_) => break,
+                    }
+                }
+                let received: Vec<&Received> = batch.iter().map(|p| &p.received).collect();
+                let outcome = store_batch(&store, &received, oldest_kept());
+                match outcome {
+                    Ok(answers) => {
+                        for (p, a) in batch.into_iter().zip(answers) {
+                            let _ = p.reply.send(a);
                         }
                     }
-                    let received: Vec<&Received> = batch.iter().map(|p| &p.received).collect();
-                    let outcome = store_batch(&store, &received, oldest_kept());
-                    match outcome {
-                        Ok(answers) => {
-                            for (p, a) in batch.into_iter().zip(answers) {
-                                let _ = p.reply.send(a);
-                            }
-                        }
-                        Err(e) => {
-                            let message = e.to_string();
-                            for p in batch {
-                                let _ = p.reply.send(Err(ConsoleError::Internal(message.clone())));
-                            }
+                    Err(e) => {
+                        let message = e.to_string();
+                        for p in batch {
+                            let _ = p.reply.send(Err(ConsoleError::Internal(message.clone())));
                         }
                     }
                 }
-            })?;
+            }
+        })?;
         Ok(Ingest { tx })
     }
 

@@ -24,8 +24,8 @@ pub mod results;
 pub mod tables;
 pub mod upload;
 pub mod view;
-pub mod write;
 pub mod web;
+pub mod write;
 
 pub use error::ConsoleError;
 pub use upload::UploadLimits;

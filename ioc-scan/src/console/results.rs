@@ -25,9 +25,8 @@ pub fn query(store: &Store, q: &ResultQuery) -> Result<Vec<RunRecordV1>> {
     let runs = read.open_table(RUNS)?;
     let (since, until) = (q.since.unwrap_or(i64::MIN), q.until.unwrap_or(i64::MAX));
     let mut out: Vec<RunRecordV1> = Vec::new();
-    let wanted = |run: &RunRecordV1| {
-        q.task.is_none_or(|t| run.task_id == t) && q.status.is_none_or(|s| run.status == s)
-    };
+    let wanted =
+        |run: &RunRecordV1| q.task.is_none_or(|t| run.task_id == t) && q.status.is_none_or(|s| run.status == s);
     let get = |id: u64| -> Result<RunRecordV1> {
         match runs.get(id)? {
             Some(r) => Ok(r.value().decode()?),
@@ -53,7 +52,7 @@ pub fn query(store: &Store, q: &ResultQuery) -> Result<Vec<RunRecordV1>> {
                     }
                 }
             }
-            out.sort_by(|a, b| (b.started_at, b.id).cmp(&(a.started_at, a.id)));
+            out.sort_by_key(|r| std::cmp::Reverse((r.started_at, r.id)));
             out.truncate(q.limit);
         }
         None => {

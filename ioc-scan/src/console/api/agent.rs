@@ -32,7 +32,11 @@ pub struct PollQuery {
 
 /// `GET /api/v1/agent/jobs?wait=SECS&started=BOOL&tz_offset=MIN`: every job
 /// of the device not yet reported; waits up to `wait` seconds while none is new.
-pub async fn jobs(State(state): State<AppState>, CurrentDevice(device): CurrentDevice, Query(q): Query<PollQuery>) -> Result<Json<JobsResponse>> {
+pub async fn jobs(
+    State(state): State<AppState>,
+    CurrentDevice(device): CurrentDevice,
+    Query(q): Query<PollQuery>,
+) -> Result<Json<JobsResponse>> {
     let tz = FixedOffset::east_opt(q.tz_offset.clamp(-18 * 60, 18 * 60) * 60)
         .ok_or_else(|| ConsoleError::Invalid("tz_offset out of range".into()))?;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(q.wait.min(MAX_WAIT_SECS));

@@ -24,8 +24,7 @@ pub async fn enroll(
 pub async fn list(State(state): State<AppState>, _: CurrentUser) -> Result<Json<Value>> {
     let (devices, groups) = state.db(|s| Ok((fleet::devices(s)?, fleet::groups(s)?))).await?;
     let now = state.store.now_millis();
-    let list: Vec<Value> =
-        devices.iter().map(|d| view::device(d, state.last_seen_of(d.id), now, &groups)).collect();
+    let list: Vec<Value> = devices.iter().map(|d| view::device(d, state.last_seen_of(d.id), now, &groups)).collect();
     Ok(Json(json!({ "devices": list })))
 }
 
@@ -69,10 +68,8 @@ pub async fn remove(State(state): State<AppState>, _: CurrentUser, Path(id): Pat
 
 pub async fn list_groups(State(state): State<AppState>, _: CurrentUser) -> Result<Json<Value>> {
     let (groups, devices) = state.db(|s| Ok((fleet::groups(s)?, fleet::devices(s)?))).await?;
-    let list: Vec<Value> = groups
-        .iter()
-        .map(|g| view::group(g, devices.iter().filter(|d| d.group_id == Some(g.id)).count()))
-        .collect();
+    let list: Vec<Value> =
+        groups.iter().map(|g| view::group(g, devices.iter().filter(|d| d.group_id == Some(g.id)).count())).collect();
     Ok(Json(json!({ "groups": list })))
 }
 

@@ -44,14 +44,15 @@ pub async fn list(State(state): State<AppState>, _: CurrentUser, Query(q): Query
         .db(move |s| {
             let devices = fleet::devices(s)?;
             let names: Option<Vec<String>> = if let Some(id) = q.device {
-                let d = devices.iter().find(|d| d.id == id).ok_or_else(|| ConsoleError::not_found(format_args!("device with id {id}")))?;
+                let d = devices
+                    .iter()
+                    .find(|d| d.id == id)
+                    .ok_or_else(|| ConsoleError::not_found(format_args!("device with id {id}")))?;
                 Some(vec![d.name.clone()])
             } else if let Some(name) = q.device_name {
                 Some(vec![name])
-            } else if let Some(g) = q.group {
-                Some(devices.iter().filter(|d| d.group_id == Some(g)).map(|d| d.name.clone()).collect())
             } else {
-                None
+                q.group.map(|g| devices.iter().filter(|d| d.group_id == Some(g)).map(|d| d.name.clone()).collect())
             };
             let runs = query(s, &ResultQuery { task: q.task, devices: names, status, since, until, limit })?;
             let ids: HashMap<&str, u64> = devices.iter().map(|d| (d.name.as_str(), d.id)).collect();

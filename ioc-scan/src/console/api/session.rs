@@ -34,7 +34,11 @@ fn user_json(u: &crate::console::tables::UserRecordV1) -> Value {
 }
 
 /// `POST /api/v1/session`: sign in with user name and password.
-pub async fn sign_in(State(state): State<AppState>, Peer(ip): Peer, JsonBody(body): JsonBody<SignIn>) -> Result<Response> {
+pub async fn sign_in(
+    State(state): State<AppState>,
+    Peer(ip): Peer,
+    JsonBody(body): JsonBody<SignIn>,
+) -> Result<Response> {
     let ip_key = format!("ip:{}", ip.map(|i| i.to_string()).unwrap_or_default());
     let user_key = format!("user:{}", body.username);
     state.limits.signin_ip.check(&ip_key)?;

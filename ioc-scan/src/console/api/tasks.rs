@@ -7,9 +7,7 @@ use crate::console::auth::CurrentUser;
 use crate::console::error::{ConsoleError, Result};
 use crate::console::tables::TargetsV1;
 use crate::console::{fleet, upload, view, AppState};
-use crate::store::{
-    NewCollection, NewTask, ResponseSettingsV1, RunTrigger, Schedule, ScopeV1, Store, TaskRecordV1,
-};
+use crate::store::{NewCollection, NewTask, ResponseSettingsV1, RunTrigger, Schedule, ScopeV1, Store, TaskRecordV1};
 use axum::body::Body;
 use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
 use axum::http::{header, StatusCode};
@@ -251,9 +249,7 @@ pub async fn edit(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("multipart/form-data"));
     let (settings, files) = if is_multipart {
-        let mp = Multipart::from_request(request, &state)
-            .await
-            .map_err(|e| ConsoleError::Invalid(e.body_text()))?;
+        let mp = Multipart::from_request(request, &state).await.map_err(|e| ConsoleError::Invalid(e.body_text()))?;
         let up = upload::read(mp, &state.config.uploads).await?;
         (settings_of(up.task)?, Some(up.files).filter(|f| !f.is_empty()))
     } else {
@@ -342,7 +338,8 @@ pub async fn run(
 ) -> Result<(StatusCode, Json<Value>)> {
     let jobs = state
         .db(move |s| {
-            let targets = TargetsV1 { all: target.all, groups: target.group.into_iter().collect(), devices: target.devices };
+            let targets =
+                TargetsV1 { all: target.all, groups: target.group.into_iter().collect(), devices: target.devices };
             let mut ids: Vec<u64> = fleet::resolve_targets(s, &targets)?.iter().map(|d| d.id).collect();
             // Named devices that do not exist are an error, not silently skipped.
             for d in &targets.devices {
@@ -351,7 +348,9 @@ pub async fn run(
                 }
             }
             if ids.is_empty() {
-                return Err(ConsoleError::Invalid("no device to run on (give all, a group with devices, or devices)".into()));
+                return Err(ConsoleError::Invalid(
+                    "no device to run on (give all, a group with devices, or devices)".into(),
+                ));
             }
             fleet::dispatch(s, id, &ids, RunTrigger::Manual, None)
         })
@@ -414,11 +413,17 @@ pub async fn file(
         .db(move |s| {
             let version = match q.version {
                 Some(v) => v,
-                None => s.task(id)?.ok_or_else(|| ConsoleError::not_found(format_args!("task with id {id}")))?.collection_version,
+                None => {
+                    s.task(id)?
+                        .ok_or_else(|| ConsoleError::not_found(format_args!("task with id {id}")))?
+                        .collection_version
+                }
             };
             let c = s.collection(id, version)?;
-            let f = c.files.get(index).ok_or_else(|| ConsoleError::not_found(format_args!("file {index} in task {id}")))?;
-            let bytes = s.ioc_file_bytes(&f.sha256)?.ok_or_else(|| ConsoleError::Internal("file bytes missing".into()))?;
+            let f =
+                c.files.get(index).ok_or_else(|| ConsoleError::not_found(format_args!("file {index} in task {id}")))?;
+            let bytes =
+                s.ioc_file_bytes(&f.sha256)?.ok_or_else(|| ConsoleError::Internal("file bytes missing".into()))?;
             Ok((f.name.clone(), bytes))
         })
         .await?;
@@ -436,7 +441,11 @@ pub async fn export(
         .db(move |s| {
             let version = match q.version {
                 Some(v) => v,
-                None => s.task(id)?.ok_or_else(|| ConsoleError::not_found(format_args!("task with id {id}")))?.collection_version,
+                None => {
+                    s.task(id)?
+                        .ok_or_else(|| ConsoleError::not_found(format_args!("task with id {id}")))?
+                        .collection_version
+                }
             };
             let c = s.collection(id, version)?;
             let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
