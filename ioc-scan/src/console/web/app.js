@@ -173,12 +173,12 @@ function supportBadge(item) {
 /** The indicator tree of one IOC, unsupported items marked. */
 function iocView(ioc) {
   const rows = ioc.tree.map((node) => {
-    const indent = { style: undefined, className: 'depth-' + Math.min(node.depth, 12) };
+    const depth = '.depth-' + Math.min(node.depth, 12);
     if (node.kind === 'indicator') {
-      return el('li.indicator', indent, el('span.operator', null, node.operator));
+      return el('li.indicator' + depth, null, el('span.operator', null, node.operator));
     }
-    const cls = node.support === 'supported' ? 'li.item' : 'li.item.unsupported';
-    return el(cls, indent,
+    const cls = (node.support === 'supported' ? 'li.item' : 'li.item.unsupported') + depth;
+    return el(cls, null,
       el('code.term', null, node.term),
       ' ', el('span.condition', null, (node.negate ? 'not ' : '') + node.condition),
       ' ', el('code.value', null, node.value),
