@@ -108,7 +108,8 @@ fn serve(db: &DbArgs, args: ServeArgs) -> anyhow::Result<ExitCode> {
     let listener = std::net::TcpListener::bind(args.listen).with_context(|| format!("listening on {}", args.listen))?;
     let addr = listener.local_addr()?;
     let scheme = if config.tls.is_some() { "https" } else { "http" };
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    // Store calls run on the blocking pool: a bounded one (many threads only thrash).
+    let runtime = tokio::runtime::Builder::new_multi_thread().max_blocking_threads(32).enable_all().build()?;
     // One line on stdout, then serve: scripts and tests read the address from it.
     println!("ioc-scan console: listening on {scheme}://{addr}");
     std::io::stdout().flush()?;

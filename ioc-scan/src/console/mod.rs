@@ -92,6 +92,9 @@ pub struct AppState {
     pub last_seen: Arc<Mutex<HashMap<u64, i64>>>,
     pub limits: Arc<Limiters>,
     pub tls: bool,
+    /// Devices by the sha256 of their token, so that an upload needs no
+    /// database read to know its device. Emptied whenever a device changes.
+    pub devices_by_token: Arc<Mutex<HashMap<String, tables::DeviceRecordV1>>>,
 }
 
 impl AppState {
@@ -114,6 +117,7 @@ impl AppState {
             jobs_changed: Arc::new(tokio::sync::Notify::new()),
             last_seen: Arc::new(Mutex::new(HashMap::new())),
             limits: Arc::new(limits),
+            devices_by_token: Arc::new(Mutex::new(HashMap::new())),
         })
     }
 
@@ -127,6 +131,11 @@ impl AppState {
         tokio::task::spawn_blocking(move || f(&store))
             .await
             .map_err(|e| ConsoleError::Internal(format!("a database task failed: {e}")))?
+    }
+
+    /// Forgets the cached devices (one was changed or removed).
+    pub fn forget_devices(&self) {
+        self.devices_by_token.lock().unwrap_or_else(|p| p.into_inner()).clear();
     }
 
     /// Notes that a device made contact now.

@@ -58,11 +58,13 @@ pub async fn update(
 ) -> Result<Json<Value>> {
     let (device, groups) =
         state.db(move |s| Ok((fleet::update_device(s, id, patch.name, patch.group_id)?, fleet::groups(s)?))).await?;
+    state.forget_devices();
     Ok(Json(view::device(&device, state.last_seen_of(id), state.store.now_millis(), &groups)))
 }
 
 pub async fn remove(State(state): State<AppState>, _: CurrentUser, Path(id): Path<u64>) -> Result<StatusCode> {
     state.db(move |s| fleet::delete_device(s, id)).await?;
+    state.forget_devices();
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -107,5 +109,6 @@ pub async fn update_group(
 
 pub async fn delete_group(State(state): State<AppState>, _: CurrentUser, Path(id): Path<u64>) -> Result<StatusCode> {
     state.db(move |s| fleet::delete_group(s, id)).await?;
+    state.forget_devices();
     Ok(StatusCode::NO_CONTENT)
 }
