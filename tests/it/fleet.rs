@@ -170,3 +170,66 @@ fn a_task_runs_on_three_agents_and_every_result_arrives_exactly_once_across_a_co
         assert!(started >= due_ms - 1000, "{r}");
     }
 }
+
+#[test]
+fn an_agent_enrolls_and_reports_over_https_trusting_the_console_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("console.redb");
+    let admin = init(&db);
+    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string(), "localhost".to_string()]).unwrap();
+    let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert_path, cert.cert.pem()).unwrap();
+    std::fs::write(&key_path, cert.key_pair.serialize_pem()).unwrap();
+    let console = Console::start(
+        &db,
+        "127.0.0.1:0",
+        &["--tls-cert", cert_path.to_str().unwrap(), "--tls-key", key_path.to_str().unwrap()],
+    );
+    let http = reqwest::blocking::Client::builder()
+        .use_rustls_tls()
+        .add_root_certificate(reqwest::Certificate::from_pem(cert.cert.pem().as_bytes()).unwrap())
+        .no_proxy()
+        .build()
+        .unwrap();
+    let api = Api { base: format!("{}/api/v1", console.url), token: Some(admin), http };
+    let enrollment = api.enrollment_token();
+    let log = dir.path().join("agent.log");
+    let mut agent = Agent {
+        child: Agent::spawn(
+            &[
+                "agent".into(),
+                "--console".into(),
+                console.url.clone(),
+                "--token".into(),
+                enrollment,
+                "--ca-cert".into(),
+                cert_path.display().to_string(),
+                "--device-name".into(),
+                "tls-dev".into(),
+                "--db".into(),
+                dir.path().join("agent/local.redb").display().to_string(),
+                "--poll-wait".into(),
+                "2".into(),
+            ],
+            &log,
+        ),
+        log: log.clone(),
+        args: Vec::new(),
+    };
+    let scan = dir.path().join("scan");
+    std::fs::create_dir_all(&scan).unwrap();
+    let ioc = ioc_file("tls-ioc", "nothing-here.bin", "");
+    let settings = json!({"name": "tls", "scope": {"critical_areas": false, "ioc_paths": false, "custom_paths": [scan.display().to_string()]}});
+    let id = api.create_task(settings, &[("tls.ioc", &ioc)])["id"].as_u64().unwrap();
+    wait_for("the device enrolled over HTTPS", Duration::from_secs(60), || {
+        (api.json("/devices")["devices"].as_array().unwrap().len() == 1).then_some(())
+    });
+    assert_eq!(api.post(&format!("/tasks/{id}/run"), &json!({"all": true})).status(), 201);
+    let r = wait_for("the result over HTTPS", Duration::from_secs(60), || {
+        let r = results(&api, id);
+        (!r.is_empty()).then_some(r)
+    });
+    assert_eq!(r[0]["device"], "tls-dev");
+    assert_eq!(r[0]["status"], "no-ioc-detected");
+    agent.kill();
+}
