@@ -6,6 +6,7 @@
 //! [`store`] → CLI / console / agent.
 
 pub mod agent;
+pub mod console;
 pub mod collect;
 pub mod eval;
 pub mod indicator;

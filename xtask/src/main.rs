@@ -1,12 +1,14 @@
 //! Build, generate and test helpers: `cargo xtask --help`.
 mod bench_collect;
+mod bench_console;
+mod bench_monitor;
 mod bench_scan;
 mod bench_store;
-mod bench_monitor;
 mod ebpf;
 mod gen_terms;
 mod kernel_tests;
 mod setup;
+mod setup_browser;
 mod test_all;
 
 use clap::Parser;
@@ -26,6 +28,10 @@ enum Cmd {
     BenchStore,
     /// Time each host collector, and a full-host snapshot with 500 processes.
     BenchCollect,
+    /// Benchmark the console: 1,000 simulated agents uploading results on loopback.
+    BenchConsole,
+    /// Install headless Chromium and chromedriver (Debian packages) for the browser tests.
+    SetupBrowser,
     /// Benchmark `ioc-scan scan` on a synthetic tree (built once in
     /// target/bench-tree) against find|xargs sha256sum and raw SHA-256.
     BenchScan {
@@ -91,6 +97,8 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Cmd::BenchCollect => bench_collect::run(),
+        Cmd::BenchConsole => bench_console::run(&workspace_root()),
+        Cmd::SetupBrowser => setup_browser::run(),
         Cmd::BenchScan { runs, million } => bench_scan::run(&workspace_root(), bench_scan::Options { runs, million }),
         Cmd::Setup => setup::run_setup(),
         Cmd::BuildEbpf { debug } => ebpf::run(&workspace_root(), !debug),

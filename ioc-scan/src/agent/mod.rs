@@ -6,8 +6,11 @@
 //! are tested with a scripted scanner; [`EngineScanner`] runs the real one
 //! ([`crate::scan`]).
 
+pub mod console_client;
 pub mod engine;
 pub mod execute;
+pub mod managed;
+pub mod queue;
 pub mod scheduler;
 
 pub use engine::EngineScanner;

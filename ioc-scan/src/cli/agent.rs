@@ -20,6 +20,18 @@ pub struct Args {
     /// Seconds between two looks at the schedules (at most).
     #[arg(long, default_value_t = 30, value_name = "SECS", hide = true)]
     pub tick: u64,
+    /// Managed mode: take jobs from this console (https://host:port) and upload results there.
+    #[arg(long, value_name = "URL")]
+    pub console: Option<String>,
+    /// Enrollment token for the first start with --console (then the device's own token is kept).
+    #[arg(long, value_name = "TOKEN", requires = "console")]
+    pub token: Option<String>,
+    /// PEM certificate to trust for the console (e.g. a self-signed one).
+    #[arg(long, value_name = "PEM", requires = "console")]
+    pub ca_cert: Option<std::path::PathBuf>,
+    /// Longest wait of one poll for jobs, in seconds (managed mode).
+    #[arg(long, default_value_t = 20, value_name = "SECS", hide = true)]
+    pub poll_wait: u64,
     #[command(flatten)]
     pub db: DbArgs,
 }
@@ -54,6 +66,16 @@ impl AgentEvents for Log {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    if let Some(url) = &args.console {
+        return super::console::run_managed_agent(
+            &args.db,
+            url,
+            args.token.clone(),
+            args.device_name.clone(),
+            args.ca_cert.clone(),
+            args.poll_wait,
+        );
+    }
     catch_stop_signals()?;
     let store = args.db.open(false)?;
     let config = AgentConfig {

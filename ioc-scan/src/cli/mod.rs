@@ -3,6 +3,7 @@
 
 pub mod agent;
 pub mod alert;
+pub mod console;
 pub mod indicators;
 pub mod isolation;
 pub mod monitor;
@@ -48,6 +49,8 @@ pub enum Command {
     Quarantine(quarantine::Args),
     /// Network isolation: on (for a duration), off, status.
     Isolation(isolation::Args),
+    /// Serve the web console and the agents of managed devices.
+    Console(console::Args),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -68,5 +71,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Terms(args) => terms::run(args),
         Command::Quarantine(args) => quarantine::run(args),
         Command::Isolation(args) => isolation::run(args),
+        Command::Console(args) => console::run(args),
     }
 }

@@ -24,6 +24,7 @@ mod verify;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use codec::{DecodeError, Json, Record};
+pub(crate) use codec::Encoded;
 pub use error::{DbError, Holder, OpenError, PruneError, RunError, StoreError, TaskError};
 pub use open::{OpenOptions, WaitNotice};
 pub use prune::{PruneBudget, PruneReport, DEFAULT_RETENTION_DAYS};

@@ -236,7 +236,7 @@ impl Store {
 }
 
 /// Writes a run record and its index entries.
-fn insert_run(txn: &WriteTransaction, run: &RunRecordV1) -> Result<(), DbError> {
+pub(crate) fn insert_run(txn: &WriteTransaction, run: &RunRecordV1) -> Result<(), DbError> {
     txn.open_table(RUNS)?.insert(run.id, Encoded::encode(run))?;
     txn.open_table(RUNS_BY_DEVICE)?
         .insert((run.device.as_str(), run.started_at, run.id), ())?;

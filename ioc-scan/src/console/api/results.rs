@@ -1,0 +1,81 @@
+//! Results (the runs of tasks on devices) and their alert details.
+
+use crate::console::auth::CurrentUser;
+use crate::console::error::{ConsoleError, Result};
+use crate::console::results::{query, ResultQuery};
+use crate::console::{fleet, view, AppState};
+use crate::store::RunStatus;
+use axum::extract::{Path, Query, State};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+
+/// Most results one request returns.
+const MAX_LIMIT: usize = 10_000;
+
+#[derive(Deserialize, Default)]
+pub struct ResultsQuery {
+    task: Option<u64>,
+    /// A device id.
+    device: Option<u64>,
+    /// A device name (also of removed devices).
+    device_name: Option<String>,
+    /// An administration group id: its devices.
+    group: Option<u64>,
+    status: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    limit: Option<usize>,
+}
+
+/// `GET /api/v1/results?task=&device=&group=&status=&since=&until=&limit=`
+pub async fn list(State(state): State<AppState>, _: CurrentUser, Query(q): Query<ResultsQuery>) -> Result<Json<Value>> {
+    let status = q
+        .status
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse::<RunStatus>().map_err(ConsoleError::Invalid))
+        .transpose()?;
+    let since = super::parse_time("since", q.since.as_deref())?;
+    let until = super::parse_time("until", q.until.as_deref())?;
+    let limit = q.limit.unwrap_or(500).min(MAX_LIMIT);
+    let results = state
+        .db(move |s| {
+            let devices = fleet::devices(s)?;
+            let names: Option<Vec<String>> = if let Some(id) = q.device {
+                let d = devices
+                    .iter()
+                    .find(|d| d.id == id)
+                    .ok_or_else(|| ConsoleError::not_found(format_args!("device with id {id}")))?;
+                Some(vec![d.name.clone()])
+            } else if let Some(name) = q.device_name {
+                Some(vec![name])
+            } else {
+                q.group.map(|g| devices.iter().filter(|d| d.group_id == Some(g)).map(|d| d.name.clone()).collect())
+            };
+            let runs = query(s, &ResultQuery { task: q.task, devices: names, status, since, until, limit })?;
+            let ids: HashMap<&str, u64> = devices.iter().map(|d| (d.name.as_str(), d.id)).collect();
+            Ok(runs.iter().map(|r| view::run(r, ids.get(r.device.as_str()).copied())).collect::<Vec<_>>())
+        })
+        .await?;
+    Ok(Json(json!({ "results": results })))
+}
+
+/// `GET /api/v1/results/{id}`: the run and its alert details (matched IOC
+/// and items, objects, response actions and their outcomes).
+pub async fn show(State(state): State<AppState>, _: CurrentUser, Path(id): Path<u64>) -> Result<Json<Value>> {
+    let v = state
+        .db(move |s| {
+            let run = s.run(id)?;
+            let detections = s.detections(id)?;
+            let collection = s.collection(run.task_id, run.collection_version).ok();
+            let device_id = fleet::devices(s)?.into_iter().find(|d| d.name == run.device).map(|d| d.id);
+            Ok(json!({
+                "run": view::run(&run, device_id),
+                "detections": detections.iter().map(|d| view::detection(d, collection.as_ref())).collect::<Vec<_>>(),
+            }))
+        })
+        .await?;
+    Ok(Json(v))
+}
