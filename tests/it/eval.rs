@@ -1140,3 +1140,23 @@ fn bench_evaluate() {
         );
     }
 }
+
+// ------------------------------------------------------------- regressions
+
+/// An item the reader flagged (here: an unknown condition, read as `is` so
+/// that it can still be listed) must never match, even when its value would.
+#[test]
+fn item_with_reader_problem_never_matches() {
+    let xml = br#"<OpenIOC xmlns="http://openioc.org/schemas/OpenIOC_1.1" id="flagged">
+<criteria><Indicator operator="OR" id="r">
+<IndicatorItem id="bad" condition="is-like"><Context document="FileItem" search="FileItem/FileName"/><Content type="string">evil.sh</Content></IndicatorItem>
+<IndicatorItem id="nocond"><Context document="FileItem" search="FileItem/FileName"/><Content type="string">evil.sh</Content></IndicatorItem>
+</Indicator></criteria></OpenIOC>"#;
+    let parsed = ioc_scan::openioc::parse_bytes("flagged.ioc", xml).unwrap();
+    assert!(parsed.ioc.nodes.iter().any(|n| matches!(n, Node::Item(i) if !i.evaluable())));
+    assert_eq!(detect(&[parsed.ioc], &[file("evil.sh")]), Vec::<String>::new());
+    // The same IOC with a known condition is detected: the file is right.
+    let good = std::str::from_utf8(xml).unwrap().replace("is-like", "is");
+    let parsed = ioc_scan::openioc::parse_bytes("good.ioc", good.as_bytes()).unwrap();
+    assert_eq!(detect(&[parsed.ioc], &[file("evil.sh")]), vec!["flagged".to_string()]);
+}

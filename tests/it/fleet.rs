@@ -233,3 +233,57 @@ fn an_agent_enrolls_and_reports_over_https_trusting_the_console_certificate() {
     assert_eq!(r[0]["status"], "no-ioc-detected");
     agent.kill();
 }
+
+/// Regression: the managed agent once replaced the outcomes of the task's
+/// response actions with "skipped"; they must be the real ones.
+#[test]
+fn a_managed_agent_applies_the_tasks_response_actions_and_reports_their_outcome() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("console.redb");
+    let admin = init(&db);
+    let console = Console::start(&db, "127.0.0.1:0", &[]);
+    let api = console.api(&admin);
+    let scan = dir.path().join("scan");
+    std::fs::create_dir_all(&scan).unwrap();
+    let planted = scan.join("respond-marker.bin");
+    std::fs::write(&planted, b"planted").unwrap();
+    let quarantine = dir.path().join("quarantine");
+    let log = dir.path().join("agent.log");
+    let out = std::fs::File::create(&log).unwrap();
+    let child = ioc_scan()
+        .args(["agent", "--console", &console.url, "--token", &api.enrollment_token(), "--device-name", "responder"])
+        .arg("--db")
+        .arg(dir.path().join("agent/local.redb"))
+        .args(["--poll-wait", "2"])
+        .env("IOC_SCAN_QUARANTINE_DIR", &quarantine)
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(out))
+        .spawn()
+        .unwrap();
+    let mut agent = Agent { child, log, args: Vec::new() };
+    let ioc = ioc_file("respond-ioc", "respond-marker.bin", "quarantine me");
+    let settings = json!({
+        "name": "respond",
+        "scope": {"critical_areas": false, "ioc_paths": false, "custom_paths": [scan.display().to_string()]},
+        "response": {"apply": true, "actions": [{"action": "quarantine"}]},
+    });
+    let id = api.create_task(settings, &[("respond.ioc", &ioc)])["id"].as_u64().unwrap();
+    wait_for("the device enrolled", Duration::from_secs(60), || {
+        (api.json("/devices")["devices"].as_array().unwrap().len() == 1).then_some(())
+    });
+    assert_eq!(api.post(&format!("/tasks/{id}/run"), &json!({"all": true})).status(), 201);
+    let r = wait_for("the result", Duration::from_secs(60), || {
+        let r = results(&api, id);
+        (!r.is_empty()).then_some(r)
+    });
+    assert_eq!(r[0]["status"], "ioc-detected", "{}", agent.log());
+    let alert = api.json(&format!("/results/{}", r[0]["id"]));
+    let responses = &alert["detections"][0]["responses"];
+    assert_eq!(responses[0]["action"], "quarantine", "{alert}");
+    assert_eq!(responses[0]["outcome"], "done", "{alert}");
+    // A quarantine copy: the original stays, its verified copy is stored.
+    let sha = &serde_json::from_str::<Value>(responses[0]["detail"].as_str().unwrap()).unwrap()["details"]["sha256"];
+    assert_eq!(std::fs::read(quarantine.join("objects").join(sha.as_str().unwrap())).unwrap(), b"planted");
+    assert!(planted.exists());
+    agent.kill();
+}

@@ -24,8 +24,9 @@ pub struct EngineScanner {
     pub max_file_size: u64,
     /// Walking threads (0 = one per CPU).
     pub threads: usize,
-    /// Host collectors (processes, ports...) for each scan.
-    pub collectors: fn() -> Vec<Box<dyn Collector>>,
+    /// Host collectors (processes, ports...) for each scan, given what the
+    /// run's IOCs ask about.
+    pub collectors: fn(&CompiledCollection) -> Vec<Box<dyn Collector>>,
 }
 
 impl Default for EngineScanner {
@@ -33,9 +34,14 @@ impl Default for EngineScanner {
         EngineScanner {
             max_file_size: DEFAULT_MAX_FILE_SIZE,
             threads: 0,
-            collectors: Vec::new,
+            collectors: host_collectors,
         }
     }
+}
+
+/// This host's collectors, for the documents the IOCs use.
+fn host_collectors(compiled: &CompiledCollection) -> Vec<Box<dyn Collector>> {
+    crate::collect::host::scan_collectors(compiled, &crate::collect::host::HostRoot::system())
 }
 
 /// A detection as stored.
@@ -170,7 +176,7 @@ impl Scanner for EngineScanner {
             rec.responses = response_outcomes(&records);
             sink.detection(rec);
         };
-        let scan = Scan::new(&compiled, options).with_collectors((self.collectors)());
+        let scan = Scan::new(&compiled, options).with_collectors((self.collectors)(&compiled));
         let cancel = scan.cancel_handle();
         let (tx, rx) = mpsc::channel::<Detection>();
         std::thread::scope(|s| {

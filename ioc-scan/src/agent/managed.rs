@@ -8,7 +8,7 @@ use super::console_client::{ClientError, ConsoleClient};
 use super::execute::{RunSink, ScanJob, Scanner};
 use super::queue::{AgentState, IdentityV1, QueueError};
 use crate::console::protocol::{run_key, EnrollRequest, Job, ResultAck, ResultUpload};
-use crate::store::{DetectionRecordV1, ResponseOutcomeV1, RunStatus};
+use crate::store::{DetectionRecordV1, RunStatus};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -81,29 +81,16 @@ fn sleep_unless_stopped(total: Duration, stop: &AtomicBool) {
     }
 }
 
-/// Collects a run's detections and applies the task's response actions.
-struct Collector<'a> {
-    job: &'a Job,
+/// Collects a run's detections, up to what the console accepts.
+struct Collector {
     detections: Vec<DetectionRecordV1>,
     dropped: u64,
 }
 
-impl RunSink for Collector<'_> {
-    fn detection(&mut self, mut detection: DetectionRecordV1) {
-        let response = &self.job.task.response;
-        if response.apply {
-            // The response module is not part of this build yet: say so in
-            // the alert details rather than pretending.
-            detection.responses = response
-                .actions
-                .iter()
-                .map(|a| ResponseOutcomeV1 {
-                    action: a.to_string(),
-                    outcome: "skipped".into(),
-                    detail: Some("response actions are not available in this agent".into()),
-                })
-                .collect();
-        }
+impl RunSink for Collector {
+    fn detection(&mut self, detection: DetectionRecordV1) {
+        // The scanner applied the task's response actions already (their
+        // outcomes are in `detection.responses`).
         if self.detections.len() < MAX_DETECTIONS {
             self.detections.push(detection);
         } else {
@@ -118,7 +105,7 @@ impl RunSink for Collector<'_> {
 /// and runs again after a restart).
 pub fn run_job(job: &Job, device_id: u64, scanner: &dyn Scanner, stop: &AtomicBool) -> Option<ResultUpload> {
     let started_at = now_ms();
-    let mut sink = Collector { job, detections: Vec::new(), dropped: 0 };
+    let mut sink = Collector { detections: Vec::new(), dropped: 0 };
     let report = scanner.scan(&ScanJob { task: &job.task, collection: &job.collection, stop }, &mut sink);
     if stop.load(Ordering::SeqCst) {
         return None;

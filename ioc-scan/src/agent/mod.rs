@@ -1,6 +1,6 @@
 //! The agent: the long-running ioc-scan process of a device. It runs the
 //! tasks whose schedule is due ([`scheduler`]), records each run in the store
-//! ([`execute`]), and prunes old results on its period.
+//! ([`execute`](mod@execute)), and prunes old results on its period.
 //!
 //! The scan itself is behind [`Scanner`], so that scheduling and recording
 //! are tested with a scripted scanner; [`EngineScanner`] runs the real one

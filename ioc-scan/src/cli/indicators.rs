@@ -12,7 +12,7 @@ use super::validate::printable;
 use anyhow::Context as _;
 use ioc_scan::indicator::{Indicator, Ioc, Item, Node, OpenIocVersion};
 use ioc_scan::openioc::{self, Collection};
-use ioc_scan::terms::{self, TermId};
+use ioc_scan::terms::support::ItemSupport as Support;
 use serde::Serialize;
 use std::io::Write;
 use std::path::PathBuf;
@@ -40,48 +40,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     Ok(if collection.errors.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(2) })
 }
 
-/// Whether ioc-scan can evaluate an item.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Support<'a> {
-    Supported,
-    Unsupported(&'static str),
-    /// The reader found the item unusable (see `Item::problem`).
-    Invalid(&'a str),
-}
-
-impl Support<'_> {
-    fn label(self) -> &'static str {
-        match self {
-            Support::Supported => "supported",
-            Support::Unsupported(_) => "unsupported",
-            Support::Invalid(_) => "invalid",
-        }
-    }
-
-    fn reason(self) -> Option<String> {
-        match self {
-            Support::Supported => None,
-            Support::Unsupported(reason) => Some(reason.to_owned()),
-            Support::Invalid(problem) => Some(problem.to_owned()),
-        }
-    }
-}
-
 fn support(item: &Item) -> Support<'_> {
-    if let Some(problem) = &item.problem {
-        return Support::Invalid(problem);
-    }
-    match terms::lookup(&item.context.search) {
-        None => Support::Unsupported("term not in the OpenIOC 1.1 dictionary"),
-        Some(term) if term_evaluated(term) => Support::Supported,
-        Some(_) => Support::Unsupported("term not evaluated on Linux"),
-    }
-}
-
-/// The term registry's answer to "does ioc-scan evaluate this term here":
-/// the dictionary marks it for Linux.
-fn term_evaluated(term: TermId) -> bool {
-    term.def().on_linux()
+    Support::of(item)
 }
 
 fn version_label(version: OpenIocVersion) -> &'static str {
@@ -257,7 +217,7 @@ struct ItemJson<'a> {
     line: u32,
     column: u32,
     support: &'static str,
-    reason: Option<String>,
+    reason: Option<&'a str>,
 }
 
 fn write_json(out: &mut impl Write, collection: &Collection) -> std::io::Result<()> {

@@ -39,7 +39,7 @@ pub struct ProcessInfo {
     pub name: String,
     /// The executable (`/proc/PID/exe`), without the kernel's ` (deleted)`.
     pub path: Option<String>,
-    /// The command line, arguments joined with spaces (argv[0] included).
+    /// The command line, arguments joined with spaces (`argv[0]` included).
     pub arguments: Option<String>,
     pub start_time: Option<i64>,
     pub kernel_time: Option<u64>,
@@ -422,7 +422,7 @@ impl ProcDir {
     }
 }
 
-/// The name to report: `comm`, or the executable's (or argv[0]'s) file name
+/// The name to report: `comm`, or the executable's (or `argv[0]`'s) file name
 /// when `comm` is its start cut at 15 bytes.
 pub fn full_name(comm: &str, exe: Option<&str>, argv0: Option<&str>) -> String {
     if comm.len() >= 15 {

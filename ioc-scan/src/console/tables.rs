@@ -1,6 +1,6 @@
 //! The console's own tables, in the same redb file as the store's (the
 //! store's [`crate::store::tables`] hold tasks, collections and runs). They
-//! are created when a console first opens the file ([`create_all`]); the
+//! are created when a console first opens the file (`create_all`); the
 //! store's schema check ignores them. Records follow the store's rule: a
 //! versioned type name, JSON encoded ([`crate::store::Json`]).
 

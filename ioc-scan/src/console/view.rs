@@ -5,7 +5,7 @@
 use super::tables::{DeviceRecordV1, GroupRecordV1, JobRecordV1, TargetsV1};
 use crate::indicator::{Ioc, Item, Node, OpenIocVersion};
 use crate::store::{clock, CollectionRecordV1, DetectionRecordV1, RunRecordV1, TaskRecordV1};
-use crate::terms::{self, support::Support};
+use crate::terms::support::ItemSupport;
 use serde_json::{json, Value};
 
 pub fn time(ms: i64) -> String {
@@ -18,16 +18,8 @@ fn opt_time(ms: Option<i64>) -> Value {
 
 /// Whether ioc-scan evaluates an item, and why not.
 pub fn item_support(item: &Item) -> (&'static str, Option<String>) {
-    if let Some(problem) = &item.problem {
-        return ("invalid", Some(problem.clone()));
-    }
-    match terms::lookup(&item.context.search) {
-        None => ("unsupported", Some("term not in the OpenIOC 1.1 dictionary".into())),
-        Some(term) => match terms::support::status(term) {
-            Support::Supported => ("supported", None),
-            Support::Unsupported(why) => ("unsupported", Some(why.into())),
-        },
-    }
+    let support = ItemSupport::of(item);
+    (support.label(), support.reason().map(str::to_owned))
 }
 
 fn item_json(item: &Item) -> Value {

@@ -381,6 +381,11 @@ impl Builder {
             return;
         };
         let never = "this item never matches";
+        // The reader already reported what is wrong with it (file, line,
+        // column); repeating that here would only double the diagnostic.
+        if !item.evaluable() {
+            return;
+        }
         let Some(term) = terms::lookup(&item.context.search) else {
             let msg = format!("unknown term `{}`: {never}", item.context.search);
             self.diag(ioc, item.position, Some(&item.id), Severity::Warning, msg);

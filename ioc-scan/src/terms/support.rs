@@ -13,6 +13,7 @@
 //! this list is the authority for what ioc-scan evaluates.
 
 use super::{ids, TermId, TERMS};
+use crate::indicator::Item;
 use std::sync::OnceLock;
 
 /// Whether ioc-scan evaluates a term.
@@ -33,6 +34,8 @@ impl Support {
 pub const NOT_ON_LINUX: &str = "not available on Linux";
 /// Reason given for a Linux term no collector reports yet.
 pub const NOT_IMPLEMENTED: &str = "not implemented yet";
+/// Reason given for a term OpenIOC does not define.
+pub const NOT_IN_DICTIONARY: &str = "term not in the OpenIOC 1.1 dictionary";
 
 /// The terms ioc-scan evaluates, grouped by document.
 pub static SUPPORTED: &[TermId] = &[
@@ -69,6 +72,47 @@ pub fn status(id: TermId) -> Support {
         Support::Unsupported(NOT_IMPLEMENTED)
     } else {
         Support::Unsupported(NOT_ON_LINUX)
+    }
+}
+
+/// Whether one item of an IOC is evaluated, and why not: what `indicators`,
+/// the console and the API show next to each item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ItemSupport<'a> {
+    Supported,
+    Unsupported(&'static str),
+    /// The reader found the item unusable (see [`Item::problem`]).
+    Invalid(&'a str),
+}
+
+impl<'a> ItemSupport<'a> {
+    pub fn of(item: &'a Item) -> Self {
+        if let Some(problem) = &item.problem {
+            return ItemSupport::Invalid(problem);
+        }
+        match super::lookup(&item.context.search) {
+            None => ItemSupport::Unsupported(NOT_IN_DICTIONARY),
+            Some(term) => match status(term) {
+                Support::Supported => ItemSupport::Supported,
+                Support::Unsupported(why) => ItemSupport::Unsupported(why),
+            },
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            ItemSupport::Supported => "supported",
+            ItemSupport::Unsupported(_) => "unsupported",
+            ItemSupport::Invalid(_) => "invalid",
+        }
+    }
+
+    pub fn reason(self) -> Option<&'a str> {
+        match self {
+            ItemSupport::Supported => None,
+            ItemSupport::Unsupported(reason) => Some(reason),
+            ItemSupport::Invalid(problem) => Some(problem),
+        }
     }
 }
 
