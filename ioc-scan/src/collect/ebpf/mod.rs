@@ -2,6 +2,7 @@
 //! ([`loader`]), read their events from the ring buffer ([`reader`],
 //! [`events`]), and turn IOCs into what the kernel can enforce on its own
 //! ([`rules`]); kills the kernel cannot decide go through [`enforce`].
+//! [`live`] puts them together: live monitoring with the IOC evaluator.
 //!
 //! Sensors: exec and exit (tracepoints `sched/sched_process_exec`,
 //! `sched/sched_process_exit`), TCP connections (`sock/inet_sock_set_state`),
@@ -12,6 +13,7 @@ pub mod btf;
 pub mod dns_wire;
 pub mod enforce;
 pub mod events;
+pub mod live;
 pub mod loader;
 pub mod object;
 pub mod observe;
