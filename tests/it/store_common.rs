@@ -82,6 +82,7 @@ pub fn new_task(name: &str, coll: NewCollection) -> NewTask {
         },
         response: ResponseSettingsV1::default(),
         schedule: Schedule::Manual,
+        monitor_seconds: None,
     }
 }
 

@@ -217,6 +217,7 @@ fn seed_old_runs(env: &Env) -> usize {
             scope: ScopeV1::default(),
             response: ResponseSettingsV1::default(),
             schedule: Schedule::Manual,
+            monitor_seconds: None,
         })
         .unwrap();
     let base = (Utc::now() - Duration::days(60)).timestamp_millis();

@@ -82,6 +82,7 @@ pub fn run(root: &Path) -> anyhow::Result<()> {
         scope: ScopeV1::default(),
         response: ResponseSettingsV1::default(),
         schedule: Schedule::Manual,
+        monitor_seconds: None,
     })?;
 
     // Runs spread evenly over DAYS days, devices round-robin.

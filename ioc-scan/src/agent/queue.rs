@@ -226,6 +226,7 @@ mod tests {
                 scope: ScopeV1::default(),
                 response: ResponseSettingsV1::default(),
                 schedule: Schedule::Manual,
+                monitor_seconds: None,
                 created_at: 0,
                 updated_at: 0,
             },

@@ -164,6 +164,42 @@ pub struct SettingArgs {
     /// manual, once:<RFC3339>, every:<N>m|h, daily:HH:MM, agent-start
     #[arg(long, value_name = "SPEC")]
     pub schedule: Option<Schedule>,
+    /// After the scan, monitor the device live (eBPF sensors: new processes,
+    /// connections, DNS) for this long: SECONDS or N{s,m,h}, at most 24h;
+    /// off (or 0) turns it off.
+    #[arg(long, value_name = "DURATION", value_parser = parse_monitor)]
+    pub monitor: Option<Monitor>,
+}
+
+/// A task's live monitoring setting as given on the command line.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Monitor(pub Option<u32>);
+
+/// `off`, `0`, `SECONDS`, or `N` with an `s`, `m`, `h` or `d` suffix.
+fn parse_monitor(s: &str) -> Result<Monitor, String> {
+    let s = s.trim();
+    let seconds = if s == "off" {
+        0
+    } else if s.bytes().all(|b| b.is_ascii_digit()) {
+        s.parse::<u64>().map_err(|e| format!("{s:?}: {e}"))?
+    } else {
+        store::schedule::parse_duration(s)
+            .ok_or_else(|| format!("expected off, SECONDS or N followed by s, m or h, not {s:?}"))?
+    };
+    store::monitor_seconds(seconds)
+        .map(Monitor)
+        .map_err(|e| e.to_string())
+}
+
+/// How a task's live monitoring reads.
+fn monitor_text(seconds: Option<u32>) -> String {
+    match seconds {
+        Some(s) => format!(
+            "{} after the scan",
+            store::schedule::format_duration(u64::from(s))
+        ),
+        None => "off".into(),
+    }
 }
 
 fn parse_on_off(s: &str) -> Result<bool, String> {
@@ -346,6 +382,7 @@ fn create(db: &DbArgs, a: CreateArgs) -> anyhow::Result<ExitCode> {
         },
         response: response_settings(s, None),
         schedule: s.schedule.unwrap_or(Schedule::Manual),
+        monitor_seconds: s.monitor.unwrap_or_default().0,
     };
     let store = db.open(true)?;
     let task = store.create_task(new)?;
@@ -404,6 +441,9 @@ fn edit(db: &DbArgs, a: EditArgs) -> anyhow::Result<ExitCode> {
         t.response = response_settings(s, Some(&t.response));
         if let Some(sc) = s.schedule {
             t.schedule = sc;
+        }
+        if let Some(m) = s.monitor {
+            t.monitor_seconds = m.0;
         }
     })?;
     println!(
@@ -467,6 +507,7 @@ fn task_json(
         },
         "response": {"apply": task.response.apply, "actions": task.response.actions.iter().map(|a| a.to_string()).collect::<Vec<_>>()},
         "schedule": task.schedule.to_string(),
+        "monitor_seconds": task.monitor_seconds.unwrap_or(0),
         "next_due": next_due(store, task)?.map(rfc3339),
         "created_at": rfc3339(task.created_at),
         "updated_at": rfc3339(task.updated_at),
@@ -636,6 +677,11 @@ fn show(db: &DbArgs, a: ShowArgs) -> anyhow::Result<ExitCode> {
             .map(fmt_time)
             .unwrap_or_else(|| "-".into());
         writeln!(out, "Schedule: {} (next run: {next})", task.schedule)?;
+        writeln!(
+            out,
+            "Live monitoring: {}",
+            monitor_text(task.monitor_seconds)
+        )?;
         writeln!(
             out,
             "Created: {}  Updated: {}",

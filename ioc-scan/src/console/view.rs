@@ -101,6 +101,8 @@ pub fn task(t: &TaskRecordV1, c: Option<&CollectionRecordV1>, targets_: &Targets
             "actions": t.response.actions,
         },
         "schedule": t.schedule.to_string(),
+        // Live monitoring after the scan, in seconds (0: off).
+        "monitor_seconds": t.monitor_seconds.unwrap_or(0),
         "targets": targets(targets_),
         "iocs": c.map(|c| c.iocs.len()).unwrap_or(0),
         "files": c.map(|c| c.files.iter().enumerate().map(|(i, f)| json!({

@@ -121,6 +121,8 @@ pub enum TaskError {
     #[error("task name must not be empty")]
     EmptyName,
     #[error(transparent)]
+    MonitorTooLong(#[from] super::records::MonitorTooLong),
+    #[error(transparent)]
     Db(#[from] DbError),
 }
 

@@ -19,8 +19,32 @@ pub struct TaskRecordV1 {
     pub scope: ScopeV1,
     pub response: ResponseSettingsV1,
     pub schedule: Schedule,
+    /// After the scan, watch the device live (eBPF sensors) for this many
+    /// seconds (1 to [`MAX_MONITOR_SECONDS`]); `None`: no live monitoring.
+    /// Added to the V1 layout compatibly: records written before it read
+    /// as `None`, and readers that do not know it ignore it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monitor_seconds: Option<u32>,
     pub created_at: i64,
     pub updated_at: i64,
+}
+
+/// The longest live monitoring a task may ask for: 24 hours.
+pub const MAX_MONITOR_SECONDS: u32 = 24 * 3600;
+
+/// Why a live monitoring duration is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("live monitoring lasts at most 24 hours ({MAX_MONITOR_SECONDS} seconds), not {0} seconds")]
+pub struct MonitorTooLong(pub u64);
+
+/// A task's live monitoring setting from a number of seconds: 0 is off,
+/// more than [`MAX_MONITOR_SECONDS`] is refused.
+pub fn monitor_seconds(seconds: u64) -> Result<Option<u32>, MonitorTooLong> {
+    match seconds {
+        0 => Ok(None),
+        s if s <= u64::from(MAX_MONITOR_SECONDS) => Ok(Some(s as u32)),
+        s => Err(MonitorTooLong(s)),
+    }
 }
 
 impl Record for TaskRecordV1 {

@@ -8,7 +8,8 @@
 use super::codec::Encoded;
 use super::error::{DbError, TaskError};
 use super::records::{
-    CollectionRecordV1, IocFileRefV1, ResponseSettingsV1, ScheduleStateV1, ScopeV1, TaskRecordV1,
+    monitor_seconds, CollectionRecordV1, IocFileRefV1, ResponseSettingsV1, ScheduleStateV1,
+    ScopeV1, TaskRecordV1,
 };
 use super::schedule::Schedule;
 use super::tables::{COLLECTIONS, IOC_BLOBS, IOC_BLOB_REFS, RUNS_BY_TASK, SCHEDULE_STATE, TASKS};
@@ -42,6 +43,18 @@ pub struct NewTask {
     pub scope: ScopeV1,
     pub response: ResponseSettingsV1,
     pub schedule: Schedule,
+    /// Live monitoring after the scan, in seconds (see
+    /// [`TaskRecordV1::monitor_seconds`]).
+    pub monitor_seconds: Option<u32>,
+}
+
+/// `Some(0)` is off; more than
+/// [`MAX_MONITOR_SECONDS`](super::records::MAX_MONITOR_SECONDS) is refused.
+fn check_monitor(seconds: Option<u32>) -> Result<Option<u32>, TaskError> {
+    match seconds {
+        Some(s) => Ok(monitor_seconds(u64::from(s))?),
+        None => Ok(None),
+    }
 }
 
 impl NewCollection {
@@ -111,6 +124,7 @@ impl Store {
             return Err(TaskError::EmptyName);
         }
         new.collection.validate()?;
+        let monitor_seconds = check_monitor(new.monitor_seconds)?;
         let now = self.now_millis();
         let txn = self.write()?;
         let id = next_id(&txn, "task")?;
@@ -122,6 +136,7 @@ impl Store {
             scope: new.scope,
             response: new.response,
             schedule: new.schedule,
+            monitor_seconds,
             created_at: now,
             updated_at: now,
         };
@@ -131,8 +146,8 @@ impl Store {
         Ok(task)
     }
 
-    /// Changes a task: `edit` may change name, description, scope, response
-    /// and schedule; a `collection` makes a new collection version. Ids,
+    /// Changes a task: `edit` may change name, description, scope, response,
+    /// schedule and live monitoring; a `collection` makes a new collection version. Ids,
     /// versions and creation time are kept whatever `edit` does.
     pub fn edit_task(
         &self,
@@ -151,6 +166,7 @@ impl Store {
         if task.name.trim().is_empty() {
             return Err(TaskError::EmptyName);
         }
+        task.monitor_seconds = check_monitor(task.monitor_seconds)?;
         task.id = old.id;
         task.created_at = old.created_at;
         task.collection_version = old.collection_version;

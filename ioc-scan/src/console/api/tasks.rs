@@ -7,7 +7,9 @@ use crate::console::auth::CurrentUser;
 use crate::console::error::{ConsoleError, Result};
 use crate::console::tables::TargetsV1;
 use crate::console::{fleet, upload, view, AppState};
-use crate::store::{NewCollection, NewTask, ResponseSettingsV1, RunTrigger, Schedule, ScopeV1, Store, TaskRecordV1};
+use crate::store::{
+    monitor_seconds, NewCollection, NewTask, ResponseSettingsV1, RunTrigger, Schedule, ScopeV1, Store, TaskRecordV1,
+};
 use axum::body::Body;
 use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
 use axum::http::{header, StatusCode};
@@ -41,6 +43,8 @@ pub struct TaskSettings {
     response: Option<ResponseSettingsV1>,
     /// `manual`, `once:<RFC3339>`, `every:<N>m|h`, `daily:HH:MM`, `agent-start`.
     schedule: Option<String>,
+    /// Live monitoring after the scan, in seconds: 0 is off, at most 24 h.
+    monitor_seconds: Option<u64>,
     targets: Option<TargetsV1>,
 }
 
@@ -102,6 +106,9 @@ impl TaskSettings {
         }
         if let Some(s) = &self.schedule {
             task.schedule = s.parse::<Schedule>().map_err(|e| ConsoleError::Invalid(e.to_string()))?;
+        }
+        if let Some(s) = self.monitor_seconds {
+            task.monitor_seconds = monitor_seconds(s).map_err(|e| ConsoleError::Invalid(e.to_string()))?;
         }
         if task.name.is_empty() || task.name.chars().count() > 200 {
             return Err(ConsoleError::Invalid("the task name must be 1 to 200 characters".into()));
@@ -206,6 +213,7 @@ pub async fn create(
         scope: ScopeV1 { critical_areas: true, ioc_paths: true, custom_paths: Vec::new(), excludes: Vec::new() },
         response: ResponseSettingsV1::default(),
         schedule: Schedule::Manual,
+        monitor_seconds: None,
         created_at: 0,
         updated_at: 0,
     };
@@ -223,6 +231,7 @@ pub async fn create(
                 scope: task.scope,
                 response: task.response,
                 schedule: task.schedule,
+                monitor_seconds: task.monitor_seconds,
             })?;
             fleet::set_targets(s, created.id, &targets)?;
             let mut v = task_json(s, &created)?;
@@ -272,6 +281,7 @@ pub async fn edit(
                 t.scope = checked.scope.clone();
                 t.response = checked.response.clone();
                 t.schedule = checked.schedule;
+                t.monitor_seconds = checked.monitor_seconds;
             })?;
             if let Some(targets) = &settings.targets {
                 fleet::set_targets(s, id, targets)?;

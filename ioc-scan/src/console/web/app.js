@@ -329,6 +329,7 @@ async function taskPage(id) {
       el('dt', null, 'Scan'), el('dd', null, scope.join(', ') || 'nothing'),
       el('dt', null, 'Excluded'), el('dd', null, t.scope.excludes.join(', ') || 'nothing'),
       el('dt', null, 'Response actions'), el('dd', null, t.response.apply ? 'applied: ' + (t.response.actions.map((a) => a.action + (a.seconds ? ' ' + a.seconds + ' s' : '')).join(', ') || 'none chosen') : 'not applied'),
+      el('dt', null, 'Live monitoring'), el('dd#monitor-setting', null, monitorText(t.monitor_seconds)),
       el('dt', null, 'Schedule'), el('dd', null, t.schedule + (t.schedule === 'manual' ? '' : ' on ' + targetText(t.targets, fleet))),
       el('dt', null, 'Collection'), el('dd', null, 'version ' + t.collection_version)),
     ),
@@ -338,6 +339,16 @@ async function taskPage(id) {
         el('span.muted', null, ' ' + f.size + ' B, sha256 ' + f.sha256.slice(0, 16) + '…')))),
       el('a.button', { href: '/api/v1/tasks/' + t.id + '/export?version=' + t.shown_version, download: '', id: 'export' }, 'Export the IOC collection (zip)')),
     section('Indicators (' + t.indicators.length + ')', el('div#indicators', null, t.indicators.map(iocView))));
+}
+
+// Live monitoring after the scan: seconds, 0 = off, at most 24 hours.
+const MONITOR_UNITS = [['3600', 'hours'], ['60', 'minutes'], ['1', 'seconds']];
+const MAX_MONITOR_SECONDS = 24 * 3600;
+
+function monitorText(seconds) {
+  if (!seconds) return 'off';
+  const [unit, label] = MONITOR_UNITS.find(([u]) => seconds % Number(u) === 0);
+  return 'for ' + seconds / Number(unit) + ' ' + label + ' after the scan (new processes, connections, DNS)';
 }
 
 function targetText(targets, fleet) {
@@ -392,6 +403,25 @@ async function taskEditor(id) {
   const iocPaths = el('input#scope-ioc-paths', { type: 'checkbox', checked: t ? t.scope.ioc_paths : true });
   const custom = el('textarea#scope-custom', { rows: 3, placeholder: '/srv/www\n/opt/app', value: t ? t.scope.custom_paths.join('\n') : '' });
   const excludes = el('textarea#scope-excludes', { rows: 2, placeholder: '/proc/**', value: t ? t.scope.excludes.join('\n') : '' });
+
+  const monitorSeconds = t ? t.monitor_seconds : 0;
+  const monitorOn = el('input#monitor-on', { type: 'checkbox', checked: monitorSeconds > 0 });
+  const [unit0] = MONITOR_UNITS.find(([u]) => monitorSeconds % Number(u) === 0);
+  const monitorAmount = el('input#monitor-amount', { type: 'number', min: 1, step: 1, value: monitorSeconds > 0 ? monitorSeconds / Number(unit0) : 10 });
+  const monitorUnit = el('select#monitor-unit', null, MONITOR_UNITS.map(([v, l]) => el('option', { value: v }, l)));
+  monitorUnit.value = monitorSeconds > 0 ? unit0 : '60';
+  const monitorArgs = el('span.inline', null, monitorAmount, monitorUnit);
+  const showMonitor = () => { monitorAmount.disabled = monitorUnit.disabled = !monitorOn.checked; };
+  monitorOn.addEventListener('change', showMonitor);
+  showMonitor();
+  const monitorValue = () => {
+    if (!monitorOn.checked) return 0;
+    const seconds = Math.round(Number(monitorAmount.value) * Number(monitorUnit.value));
+    if (!Number.isFinite(seconds) || seconds < 1 || seconds > MAX_MONITOR_SECONDS) {
+      throw new Error('Live monitoring lasts from 1 second to 24 hours.');
+    }
+    return seconds;
+  };
 
   const apply = el('input#response-apply', { type: 'checkbox', role: 'switch', checked: t ? t.response.apply : false });
   const chosen = new Map((t ? t.response.actions : []).map((a) => [a.action, a]));
@@ -448,6 +478,7 @@ async function taskEditor(id) {
           b.dataset.action === 'isolate' ? { action: 'isolate', seconds: Number(isolateHours.value || 1) * 3600 } : { action: b.dataset.action }),
       },
       schedule,
+      monitor_seconds: monitorValue(),
       targets: targetAll.checked
         ? { all: true, groups: [], devices: [] }
         : { all: false, groups: picked.filter((v) => v.startsWith('g:')).map((v) => Number(v.slice(2))), devices: picked.filter((v) => v.startsWith('d:')).map((v) => Number(v.slice(2))) },
@@ -488,6 +519,9 @@ async function taskEditor(id) {
     el('label.check', null, iocPaths, ' Paths named in the IOCs'),
     el('label', null, 'Custom paths (one per line) ', custom),
     el('label', null, 'Exclusions (glob patterns, one per line) ', excludes)),
+  section('Live monitoring',
+    el('div.inline', null, el('label.check', null, monitorOn, ' After the scan, watch new processes, connections and DNS answers live for '), monitorArgs),
+    el('p.muted', null, 'Needs the eBPF sensors (root, BPF) on the device. With the response switch on, terminate also kills matching programs as they start.')),
   section('Response', el('label.check.switch', null, apply, ' Apply response actions when an IOC is detected'), actions),
   section('Schedule', el('div.inline', null, kind, scheduleArgs),
     el('div', null, el('label.check', null, targetAll, ' On all devices'), el('label.check', null, targetSome, ' On these groups and devices:'), targetList)),
