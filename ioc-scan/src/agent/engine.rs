@@ -7,12 +7,18 @@
 //! gets the task's response actions ([`crate::respond`]) before it is
 //! recorded, and their records go into its alert details; a critical areas
 //! scan runs after the scan, its new detections recorded with the rest.
+//!
+//! When the task asks for live monitoring, the eBPF sensors then watch the
+//! device for that long ([`live`]), each live detection recorded in the
+//! same run with the same responses.
 
 use super::execute::{RunSink, ScanJob, ScanReport, Scanner};
+use super::live;
 use crate::eval::{CompiledCollection, Detection};
 use crate::respond::{self, ActionRecord, Responder, ResponseContext, ResponsePlan};
 use crate::scan::{scope, Collector, Scan, ScanOptions, ScanSummary, DEFAULT_MAX_FILE_SIZE};
 use crate::store::{DetectionRecordV1, ResponseAction, ResponseOutcomeV1, ResponseSettingsV1};
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc;
@@ -133,6 +139,50 @@ pub fn summary_counts(s: &ScanSummary) -> Vec<(String, u64)> {
 impl Scanner for EngineScanner {
     fn scan(&self, job: &ScanJob<'_>, sink: &mut dyn RunSink) -> ScanReport {
         let task = job.task;
+        let (compiled, _diagnostics) = CompiledCollection::compile(&job.collection.iocs);
+        let plan = response_plan(&task.response);
+        let ctx = ResponseContext::from_env(Some(&compiled));
+        let mut responder = Responder::new(&plan, &ctx);
+        // A long-running agent lifts an expired isolation at each run (the
+        // kernel programs stopped dropping at expiry already).
+        let _ = respond::isolate::lift_if_expired(&ctx.isolation);
+        let mut recorded = HashSet::new();
+        let mut report = self.scan_files(job, &compiled, &mut responder, &mut recorded, sink);
+        if let Some(seconds) = task.monitor_seconds.filter(|s| *s > 0) {
+            if !job.stop.load(Ordering::SeqCst) {
+                let live = live::run(
+                    job,
+                    Duration::from_secs(u64::from(seconds)),
+                    &plan,
+                    &mut responder,
+                    &mut recorded,
+                    sink,
+                );
+                report.counts.extend(live.counts);
+                if let Some(e) = live.error {
+                    report.error = Some(match report.error.take() {
+                        Some(scan) => format!("{scan}; {e}"),
+                        None => e,
+                    });
+                }
+            }
+        }
+        report
+    }
+}
+
+impl EngineScanner {
+    /// The file and host scan of the task's scope; each detection recorded
+    /// (its key in `recorded`) with the responses, then the follow-up scan.
+    fn scan_files(
+        &self,
+        job: &ScanJob<'_>,
+        compiled: &CompiledCollection,
+        responder: &mut Responder<'_, '_>,
+        recorded: &mut HashSet<String>,
+        sink: &mut dyn RunSink,
+    ) -> ScanReport {
+        let task = job.task;
         let iocs = &job.collection.iocs;
         let mut scopes: Vec<PathBuf> = task.scope.custom_paths.iter().map(PathBuf::from).collect();
         if task.scope.ioc_paths && !task.scope.critical_areas {
@@ -140,8 +190,9 @@ impl Scanner for EngineScanner {
             scopes.extend(scope::paths_named_by(iocs));
         }
         if scopes.is_empty() && !task.scope.critical_areas {
-            return if task.scope.ioc_paths {
-                // The paths the IOCs name do not exist here: nothing to find.
+            return if task.scope.ioc_paths || task.monitor_seconds.is_some_and(|s| s > 0) {
+                // The paths the IOCs name do not exist here (or the task
+                // only monitors): no file to look at.
                 ScanReport {
                     counts: vec![("files_examined".into(), 0)],
                     error: None,
@@ -155,7 +206,6 @@ impl Scanner for EngineScanner {
                 }
             };
         }
-        let (compiled, _diagnostics) = CompiledCollection::compile(iocs);
         let options = ScanOptions {
             scopes,
             critical_areas: task.scope.critical_areas,
@@ -164,19 +214,7 @@ impl Scanner for EngineScanner {
             threads: self.threads,
             ..ScanOptions::default()
         };
-        let plan = response_plan(&task.response);
-        let ctx = ResponseContext::from_env(Some(&compiled));
-        let mut responder = Responder::new(&plan, &ctx);
-        // A long-running agent lifts an expired isolation at each run (the
-        // kernel programs stopped dropping at expiry already).
-        let _ = respond::isolate::lift_if_expired(&ctx.isolation);
-        let record = |d: Detection, responder: &mut Responder<'_, '_>, sink: &mut dyn RunSink| {
-            let records = responder.respond(&d);
-            let mut rec = detection_record(d);
-            rec.responses = response_outcomes(&records);
-            sink.detection(rec);
-        };
-        let scan = Scan::new(&compiled, options).with_collectors((self.collectors)(&compiled));
+        let scan = Scan::new(compiled, options).with_collectors((self.collectors)(compiled));
         let cancel = scan.cancel_handle();
         let (tx, rx) = mpsc::channel::<Detection>();
         std::thread::scope(|s| {
@@ -188,7 +226,13 @@ impl Scanner for EngineScanner {
             });
             loop {
                 match rx.recv_timeout(Duration::from_millis(250)) {
-                    Ok(d) => record(d, &mut responder, sink),
+                    Ok(d) => {
+                        recorded.insert(respond::detection_key(&d));
+                        let records = responder.respond(&d);
+                        let mut rec = detection_record(d);
+                        rec.responses = response_outcomes(&records);
+                        sink.detection(rec);
+                    }
                     Err(mpsc::RecvTimeoutError::Timeout) => sink.idle(),
                     // The scan ended (its sender dropped).
                     Err(mpsc::RecvTimeoutError::Disconnected) => break,
@@ -221,6 +265,7 @@ impl Scanner for EngineScanner {
                         details.remove("detections");
                     }
                     for (d, records) in new {
+                        recorded.insert(respond::detection_key(&d));
                         let mut rec = detection_record(d);
                         rec.responses =
                             response_outcomes(&[vec![follow_up.clone()], records].concat());

@@ -9,6 +9,7 @@
 pub mod console_client;
 pub mod engine;
 pub mod execute;
+pub mod live;
 pub mod managed;
 pub mod queue;
 pub mod scheduler;

@@ -810,6 +810,12 @@ fn run_now(db: &DbArgs, a: RunArgs) -> anyhow::Result<ExitCode> {
         .device_name
         .clone()
         .unwrap_or_else(agent::default_device_name);
+    if let Some(seconds) = store.task(a.id)?.and_then(|t| t.monitor_seconds) {
+        eprintln!(
+            "ioc-scan: after the scan, monitoring live for {} (Ctrl-C ends the run early, as interrupted)",
+            store::schedule::format_duration(u64::from(seconds))
+        );
+    }
     let json_out = a.json;
     let mut print = |d: &DetectionRecordV1| {
         let mut out = std::io::stdout().lock();
@@ -843,6 +849,10 @@ fn run_now(db: &DbArgs, a: RunArgs) -> anyhow::Result<ExitCode> {
             run.status,
             super::results::summary(&run)
         );
+    }
+    if let (Some(e), RunStatus::IocDetected) = (&run.error, run.status) {
+        // Detections, but a part of the run failed (e.g. live monitoring).
+        eprintln!("ioc-scan: {}", printable(e));
     }
     Ok(match run.status {
         RunStatus::IocDetected => ExitCode::from(1),
