@@ -27,4 +27,5 @@ mod store_common;
 mod store_crash;
 mod store_open;
 mod store_runs;
+mod task_monitor;
 mod walk;

@@ -12,3 +12,4 @@ mod enforce;
 mod isolate;
 mod lost;
 mod sensors;
+mod task_monitor;

@@ -6,7 +6,7 @@
 use super::task::{fmt_time, object_text, run_json, DbArgs};
 use super::validate::printable;
 use ioc_scan::indicator::{Ioc, Item};
-use ioc_scan::store::{CollectionRecordV1, DetectionRecordV1};
+use ioc_scan::store::{CollectionRecordV1, DetectionRecordV1, RunStatus};
 use serde_json::json;
 use std::io::Write;
 use std::process::ExitCode;
@@ -77,6 +77,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let ended = run.ended_at.map(fmt_time).unwrap_or_else(|| "-".into());
         writeln!(out, "Started: {}  Ended: {ended}", fmt_time(run.started_at))?;
         writeln!(out, "Result: {}", printable(&super::results::summary(&run)))?;
+        if let (Some(e), false) = (&run.error, run.status == RunStatus::Error) {
+            // Detections, and a part of the run that failed (e.g. live monitoring).
+            writeln!(out, "Error: {}", printable(e))?;
+        }
         if !run.counts.is_empty() {
             let counts: Vec<String> = run.counts.iter().map(|(k, v)| format!("{k} {v}")).collect();
             writeln!(out, "Counts: {}", printable(&counts.join(", ")))?;
