@@ -260,12 +260,23 @@ async fn drive(base: &str, dir: &Path, iocs: &Path, scan: &Path, hostile: &str) 
     assert!(text.contains("quarantine"), "the response action and its outcome are listed: {text}");
     shot(&client, "07-alert-details").await;
 
+    // Live monitoring in the task form: on (10 minutes by default), shown on the task page.
+    client.goto(&format!("{base}/#/tasks/1/edit")).await.unwrap();
+    until(&client, "the task editor", "return !!document.getElementById('monitor-on')").await;
+    assert_eq!(eval(&client, "return document.getElementById('monitor-amount').disabled").await, true);
+    client.find(Locator::Id("monitor-on")).await.unwrap().click().await.unwrap();
+    shot(&client, "08-live-monitoring").await;
+    client.find(Locator::Id("save-task")).await.unwrap().click().await.unwrap();
+    until(&client, "the task page", "return !!document.getElementById('monitor-setting')").await;
+    let monitor = eval(&client, "return document.getElementById('monitor-setting').textContent").await;
+    assert!(monitor.as_str().unwrap().starts_with("for 10 minutes after the scan"), "{monitor}");
+
     // Export link of the collection.
     client.goto(&format!("{base}/#/tasks")).await.unwrap();
     until(&client, "the tasks list", "return document.querySelectorAll('#tasks tbody tr').length === 1").await;
     let href = eval(&client, "return document.querySelector('#tasks a[download]').getAttribute('href')").await;
     assert!(href.as_str().unwrap().ends_with("/export"), "{href}");
-    shot(&client, "08-tasks").await;
+    shot(&client, "09-tasks").await;
 
     // Nothing hostile ever ran, and the page runs under the strict policy.
     assert_eq!(eval(&client, "return typeof window.__xss").await, "undefined");
