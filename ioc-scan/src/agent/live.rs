@@ -38,7 +38,7 @@ pub struct LiveReport {
 
 /// What the monitoring thread hands the recording one.
 enum Message {
-    Detection(Detection, Option<LiveAction>),
+    Detection(Box<(Detection, Option<LiveAction>)>),
     Notice(NoticeKind),
 }
 
@@ -81,10 +81,10 @@ impl LiveSink for Forward {
     }
 
     fn detection(&mut self, detection: &Detection, context: &DetectionContext<'_>) {
-        let _ = self.tx.send(Message::Detection(
+        let _ = self.tx.send(Message::Detection(Box::new((
             detection.clone(),
             context.kernel_kill.cloned(),
-        ));
+        ))));
     }
 }
 
@@ -152,7 +152,8 @@ pub fn run(
         });
         loop {
             match rx.recv_timeout(Duration::from_millis(250)) {
-                Ok(Message::Detection(d, kernel_kill)) => {
+                Ok(Message::Detection(found)) => {
+                    let (d, kernel_kill) = *found;
                     if !recorded.insert(respond::detection_key(&d)) {
                         // The scan found it already (a process or socket
                         // that was there before the monitor).
