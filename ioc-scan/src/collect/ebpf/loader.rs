@@ -12,7 +12,7 @@ use super::events::kernel_dev;
 use super::object;
 use super::rules::{BlockRule, KillRules};
 use aya::maps::{Array, HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf};
-use aya::programs::{CgroupAttachMode, CgroupSkb, CgroupSkbAttachType, CgroupSockAddr, TracePoint};
+use aya::programs::{BtfTracePoint, CgroupAttachMode, CgroupSkb, CgroupSkbAttachType, CgroupSockAddr, TracePoint};
 use aya::{Ebpf, EbpfLoader};
 use ioc_scan_common as k;
 use std::fs::File;
@@ -106,6 +106,14 @@ pub struct Kernel {
     ring_buffer_bytes: u32,
     /// The struct offsets given to the exec program, or why there are none.
     pub offsets: Result<k::TaskOffsets, String>,
+    /// Why the BTF tracepoint for TCP states cannot be used (no BTF, no
+    /// socket offsets): then the classic tracepoint program is.
+    tcp_btf: Result<(), String>,
+    /// The settings as last written ([`Kernel::configure`]), kept to add
+    /// `CONFIG_BLOCK_*` bits when [`Kernel::block`] adds a kind of entry.
+    config: Option<k::Config>,
+    /// `CONFIG_BLOCK_*` bits of the entries in the block lists.
+    block_kinds: u32,
     pub programs: Vec<ProgramStatus>,
 }
 
@@ -201,8 +209,15 @@ impl Kernel {
             Some(p) => p.clone(),
             None => cgroup2_root()?,
         };
-        let ebpf = EbpfLoader::new()
-            .map_max_entries(k::MAP_EVENTS, opts.ring_buffer_bytes)
+        let btf = Btf::from_sys_fs().map_err(|e| e.to_string());
+        let offsets = btf.as_ref().map_err(Clone::clone).and_then(|b| b.task_offsets().map_err(|e| e.to_string()));
+        let sock_offsets = btf.as_ref().map_err(Clone::clone).and_then(|b| b.sock_offsets().map_err(|e| e.to_string()));
+        let mut loader = EbpfLoader::new();
+        loader.map_max_entries(k::MAP_EVENTS, opts.ring_buffer_bytes);
+        if let Ok(sock) = &sock_offsets {
+            loader.override_global(k::GLOBAL_SOCK_OFFSETS, sock, true);
+        }
+        let ebpf = loader
             .load(data)
             .map_err(|err| {
                 if is_permission(&err) {
@@ -211,12 +226,14 @@ impl Kernel {
                     LoadError::Object(chain(&err))
                 }
             })?;
-        let offsets = Btf::from_sys_fs().and_then(|b| b.task_offsets()).map_err(|e| e.to_string());
         Ok(Kernel {
             ebpf,
             cgroup,
             ring_buffer_bytes: opts.ring_buffer_bytes,
             offsets,
+            tcp_btf: sock_offsets.map(|_| ()),
+            config: None,
+            block_kinds: 0,
             programs: Vec::new(),
         })
     }
@@ -270,18 +287,24 @@ impl Kernel {
         // Wake the reader once 1/16 of the ring is waiting; it polls on a
         // timer for the rest (see `reader`).
         let config = k::Config {
-            flags,
+            flags: flags | self.block_kinds,
             self_tgid: std::process::id(),
             wakeup_bytes: self.ring_buffer_bytes / 16,
             _pad: 0,
             offsets,
         };
+        self.write_config(config)
+    }
+
+    fn write_config(&mut self, config: k::Config) -> Result<(), LoadError> {
         let map = self.ebpf.map_mut(k::MAP_CONFIG).ok_or(LoadError::Map {
             map: k::MAP_CONFIG,
             reason: "missing".into(),
         })?;
         let mut array: Array<&mut MapData, k::Config> = Array::try_from(map).map_err(|e| map_err(k::MAP_CONFIG, &e))?;
-        array.set(0, config, 0).map_err(|e| map_err(k::MAP_CONFIG, &e))
+        array.set(0, config, 0).map_err(|e| map_err(k::MAP_CONFIG, &e))?;
+        self.config = Some(config);
+        Ok(())
     }
 
     fn kill_map<K: aya::Pod>(&mut self, name: &'static str) -> Result<BpfHashMap<&mut MapData, K, u32>, LoadError> {
@@ -295,6 +318,25 @@ impl Kernel {
     /// Add a destination to the block list (also while running, e.g. for
     /// addresses a listed domain resolved to). `None` = any address / port.
     pub fn block(&mut self, ip: Option<IpAddr>, port: Option<u16>) -> Result<(), LoadError> {
+        self.insert_block(ip, port)?;
+        // The entry is in the map before the programs are told to look for
+        // its kind: a connect in between is let through, never wrongly refused.
+        let kind = match (ip, port) {
+            (Some(_), Some(p)) if p != 0 => k::CONFIG_BLOCK_EXACT,
+            (Some(_), _) => k::CONFIG_BLOCK_ANY_PORT,
+            (None, _) => k::CONFIG_BLOCK_ANY_ADDR,
+        };
+        if self.block_kinds & kind == 0 {
+            self.block_kinds |= kind;
+            if let Some(mut config) = self.config {
+                config.flags |= kind;
+                self.write_config(config)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn insert_block(&mut self, ip: Option<IpAddr>, port: Option<u16>) -> Result<(), LoadError> {
         let port = port.unwrap_or(0);
         match ip {
             Some(IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_none() => {
@@ -312,7 +354,7 @@ impl Kernel {
             }
             Some(IpAddr::V6(v6)) => {
                 let v4 = v6.to_ipv4_mapped().unwrap_or(std::net::Ipv4Addr::UNSPECIFIED);
-                self.block(Some(IpAddr::V4(v4)), Some(port))
+                self.insert_block(Some(IpAddr::V4(v4)), Some(port))
             }
             Some(IpAddr::V4(v4)) => {
                 let mut map = self.kill_map::<k::Block4Key>(k::MAP_BLOCK_V4)?;
@@ -360,16 +402,16 @@ impl Kernel {
     /// [`Kernel::programs`] and the rest go on.
     pub fn attach(&mut self, wanted: &Sensors) -> &[ProgramStatus] {
         ensure_tracefs();
-        let tracepoints: [(&'static str, &'static str, &'static str, &'static str, bool); 3] = [
-            ("exec", k::PROG_EXEC, "sched", "sched_process_exec", true),
-            ("exit", k::PROG_EXIT, "sched", "sched_process_exit", true),
-            ("tcp", k::PROG_TCP_STATE, "sock", "inet_sock_set_state", wanted.tcp),
+        let tracepoints: [(&'static str, &'static str, &'static str, &'static str); 2] = [
+            ("exec", k::PROG_EXEC, "sched", "sched_process_exec"),
+            ("exit", k::PROG_EXIT, "sched", "sched_process_exit"),
         ];
-        for (sensor, program, category, name, want) in tracepoints {
-            if want {
-                let result = self.attach_tracepoint(program, category, name);
-                self.record(sensor, program, format!("{category}/{name}"), result);
-            }
+        for (sensor, program, category, name) in tracepoints {
+            let result = self.attach_tracepoint(program, category, name);
+            self.record(sensor, program, format!("{category}/{name}"), result);
+        }
+        if wanted.tcp {
+            self.attach_tcp_state();
         }
 
         let cgroup_path = self.cgroup.clone();
@@ -394,6 +436,37 @@ impl Kernel {
             self.record("dns", program, cgroup_path.display().to_string(), result);
         }
         &self.programs
+    }
+
+    /// The TCP state sensor: the BTF tracepoint where the socket offsets
+    /// are known and the kernel takes it, else the classic tracepoint (the
+    /// same events, at a higher cost per connection).
+    fn attach_tcp_state(&mut self) {
+        let btf = match self.tcp_btf.clone() {
+            Ok(()) => self.attach_btf_tracepoint(k::PROG_TCP_STATE_BTF, "inet_sock_set_state"),
+            Err(why) => Err(format!("no socket offsets: {why}")),
+        };
+        match btf {
+            Ok(()) => self.record("tcp", k::PROG_TCP_STATE_BTF, "tp_btf/inet_sock_set_state".into(), Ok(())),
+            Err(why) => {
+                tracing::debug!("BTF tracepoint for TCP states unavailable ({why}); using the classic tracepoint");
+                let result = self.attach_tracepoint(k::PROG_TCP_STATE, "sock", "inet_sock_set_state");
+                self.record("tcp", k::PROG_TCP_STATE, "sock/inet_sock_set_state".into(), result);
+            }
+        }
+    }
+
+    fn attach_btf_tracepoint(&mut self, program: &str, name: &str) -> Result<(), String> {
+        let btf = aya::Btf::from_sys_fs().map_err(|e| chain(&e))?;
+        let prog: &mut BtfTracePoint = self
+            .ebpf
+            .program_mut(program)
+            .ok_or("not in the object")?
+            .try_into()
+            .map_err(|e: aya::programs::ProgramError| chain(&e))?;
+        prog.load(name, &btf).map_err(|e| chain(&e))?;
+        prog.attach().map_err(|e| chain(&e))?;
+        Ok(())
     }
 
     fn record(&mut self, sensor: &'static str, program: &'static str, attach: String, result: Result<(), String>) {
