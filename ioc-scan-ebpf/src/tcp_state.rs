@@ -20,8 +20,8 @@ use aya_ebpf::{
     EbpfContext, Global,
 };
 use ioc_scan_common::{
-    Config, ConnEvent, SockOffsets, CONN_FROM_TCP_STATE, CONN_IPV6, CONN_OWNER_KNOWN, EVENT_CONN, TCP_ESTABLISHED, TCP_LISTEN,
-    TCP_SYN_SENT,
+    Config, ConnEvent, SockOffsets, COMM_LEN, CONN_FROM_TCP_STATE, CONN_IPV6, CONN_OWNER_KNOWN, EVENT_CONN, TCP_ESTABLISHED,
+    TCP_LISTEN, TCP_SYN_SENT,
 };
 
 use crate::maps::{config_ref, count_lost, current_owner, submit_flags, EVENTS};
@@ -64,29 +64,73 @@ pub fn inet_sock_set_state_btf(ctx: BtfTracePointContext) -> i32 {
 fn on_btf(ctx: &BtfTracePointContext, state: u16) {
     let o = SOCK_OFFSETS.load();
     let sk: *const u8 = ctx.arg(0);
-    // SAFETY (every load): `sk` is the tracepoint's socket, typed by BTF;
-    // the verifier checks each (constant) offset and size against `struct
-    // sock` and turns the load into a fault-safe one.
+    // SAFETY (every load through `sk`): the tracepoint's socket, typed by
+    // BTF; the verifier checks each (constant) offset and size against
+    // `struct sock` and turns the load into a fault-safe one.
     if unsafe { field::<u16>(sk, o.protocol) } != IPPROTO_TCP {
         return;
     }
-    let Some(cfg) = config_ref() else { return };
-    let family = unsafe { field::<u16>(sk, o.family) };
-    let remote_port = u16::from_be(unsafe { field::<u16>(sk, o.dport) });
-    let local_port = unsafe { field::<u16>(sk, o.num) };
-    let mut ev = new_event(ctx.arg::<u64>(1) as u16, state, local_port, remote_port, sk as u64);
-    if family == AF_INET6 {
-        if o.v6_daddr == 0 {
-            return;
-        }
-        ev.flags |= CONN_IPV6;
-        ev.local_addr = unsafe { in6(sk, o.v6_rcv_saddr) };
-        ev.remote_addr = unsafe { in6(sk, o.v6_daddr) };
-    } else {
-        ev.local_addr[..4].copy_from_slice(&unsafe { field::<u32>(sk, o.rcv_saddr) }.to_ne_bytes());
-        ev.remote_addr[..4].copy_from_slice(&unsafe { field::<u32>(sk, o.daddr) }.to_ne_bytes());
+    let v6 = unsafe { field::<u16>(sk, o.family) } == AF_INET6;
+    if v6 && o.v6_daddr == 0 {
+        return;
     }
-    emit(&mut ev, cfg);
+    let Some(cfg) = config_ref() else { return };
+    // Written in place in the ring buffer: no copy of the event, and no
+    // zeroing of a stack buffer first.
+    let Some(mut entry) = EVENTS.reserve::<ConnEvent>(0) else {
+        count_lost(EVENT_CONN);
+        return;
+    };
+    let ev = entry.as_mut_ptr();
+    let owner = matches!(state, TCP_SYN_SENT | TCP_LISTEN);
+    // SAFETY: `ev` points to a reserved, writable ConnEvent-sized record
+    // (8-byte aligned); every field is written before the submit.
+    unsafe {
+        (*ev).kind = EVENT_CONN;
+        (*ev).flags = CONN_FROM_TCP_STATE | if v6 { CONN_IPV6 } else { 0 } | if owner { CONN_OWNER_KNOWN } else { 0 };
+        (*ev).protocol = IPPROTO_TCP;
+        (*ev).old_state = ctx.arg::<u64>(1) as u16;
+        (*ev).state = state;
+        (*ev).local_port = field::<u16>(sk, o.num);
+        (*ev).remote_port = u16::from_be(field::<u16>(sk, o.dport));
+        // Element by element: LLVM would make a 6-byte zeroing a memset call.
+        for i in 0..3 {
+            core::ptr::write_volatile(&mut (*ev)._pad[i], 0);
+        }
+        let (local, remote) = if v6 {
+            (
+                [field::<u64>(sk, o.v6_rcv_saddr), field::<u64>(sk, o.v6_rcv_saddr + 8)],
+                [field::<u64>(sk, o.v6_daddr), field::<u64>(sk, o.v6_daddr + 8)],
+            )
+        } else {
+            (
+                [u64::from(field::<u32>(sk, o.rcv_saddr)), 0],
+                [u64::from(field::<u32>(sk, o.daddr)), 0],
+            )
+        };
+        // The address fields are 8-byte aligned in the record.
+        *(*ev).local_addr.as_mut_ptr().cast::<[u64; 2]>() = local;
+        *(*ev).remote_addr.as_mut_ptr().cast::<[u64; 2]>() = remote;
+        (*ev).time_ns = generated::bpf_ktime_get_boot_ns();
+        (*ev).sock = sk as u64;
+        if owner {
+            // SYN_SENT and LISTEN run in the owner's context; ESTABLISHED
+            // in softirq: user space ties it to the owner by the socket id
+            // (no map work here, on the path of every connection).
+            let pid_tgid = generated::bpf_get_current_pid_tgid();
+            (*ev).pid = (pid_tgid >> 32) as u32;
+            (*ev).uid = generated::bpf_get_current_uid_gid() as u32;
+            let comm = (*ev).comm.as_mut_ptr();
+            if generated::bpf_get_current_comm(comm.cast(), COMM_LEN as u32) != 0 {
+                *comm.cast::<[u64; 2]>() = [0, 0];
+            }
+        } else {
+            (*ev).pid = 0;
+            (*ev).uid = 0;
+            *(*ev).comm.as_mut_ptr().cast::<[u64; 2]>() = [0, 0];
+        }
+    }
+    entry.submit(submit_flags(cfg));
 }
 
 /// A `T` at `base + offset`, a plain load.
@@ -94,17 +138,6 @@ fn on_btf(ctx: &BtfTracePointContext, state: u16) {
 unsafe fn field<T: Copy>(base: *const u8, offset: u16) -> T {
     // SAFETY: see the caller.
     unsafe { core::ptr::read_volatile(base.add(usize::from(offset)).cast::<T>()) }
-}
-
-/// An IPv6 address (`struct in6_addr`) at `base + offset`, in two loads.
-#[inline(always)]
-unsafe fn in6(base: *const u8, offset: u16) -> [u8; 16] {
-    // SAFETY: see the caller; both halves lie inside the 16-byte field.
-    let (hi, lo) = unsafe { (field::<u64>(base, offset), field::<u64>(base, offset + 8)) };
-    let mut a = [0u8; 16];
-    a[..8].copy_from_slice(&hi.to_ne_bytes());
-    a[8..].copy_from_slice(&lo.to_ne_bytes());
-    a
 }
 
 /// The classic tracepoint record, as its format file publishes it.
