@@ -204,7 +204,17 @@ impl Monitor {
 
     /// [`Monitor::start`] with another copy of the binary.
     pub fn start_binary(binary: &Path, ioc: &Path, cgroup: &TestCgroup, args: &[&str]) -> Monitor {
+        Monitor::start_with(binary, ioc, cgroup, args, &[])
+    }
+
+    /// [`Monitor::start`] with environment variables set for it.
+    pub fn start_env(ioc: &Path, cgroup: &TestCgroup, args: &[&str], env: &[(&str, &str)]) -> Monitor {
+        Monitor::start_with(Path::new(env!("CARGO_BIN_EXE_ioc-scan")), ioc, cgroup, args, env)
+    }
+
+    fn start_with(binary: &Path, ioc: &Path, cgroup: &TestCgroup, args: &[&str], env: &[(&str, &str)]) -> Monitor {
         let mut child = Command::new(binary)
+            .envs(env.iter().copied())
             .args(["monitor", "--json", "--ioc"])
             .arg(ioc)
             .arg("--cgroup")

@@ -5,7 +5,8 @@
 //! attached for real, and a refusal (EPERM, missing hook) makes that
 //! sensor "unavailable" with the kernel's reason, while the others run.
 //! Reasons are cut to a line; `IOC_SCAN_VERIFIER_LOG=1` keeps the whole
-//! verifier log (when changing the programs).
+//! verifier log (when changing the programs). `IOC_SCAN_TCP_TRACEPOINT=classic`
+//! makes the TCP sensor use its fallback program (tests).
 
 use super::btf::Btf;
 use super::events::kernel_dev;
@@ -441,8 +442,11 @@ impl Kernel {
     /// The TCP state sensor: the BTF tracepoint where the socket offsets
     /// are known and the kernel takes it, else the classic tracepoint (the
     /// same events, at a higher cost per connection).
+    /// `IOC_SCAN_TCP_TRACEPOINT=classic` picks the classic one (tests).
     fn attach_tcp_state(&mut self) {
+        let forced = std::env::var_os("IOC_SCAN_TCP_TRACEPOINT").is_some_and(|v| v == "classic");
         let btf = match self.tcp_btf.clone() {
+            _ if forced => Err("IOC_SCAN_TCP_TRACEPOINT=classic".to_string()),
             Ok(()) => self.attach_btf_tracepoint(k::PROG_TCP_STATE_BTF, "inet_sock_set_state"),
             Err(why) => Err(format!("no socket offsets: {why}")),
         };
