@@ -539,8 +539,11 @@ impl Kernel {
         RingBuf::try_from(map).map_err(|e| map_err(k::MAP_EVENTS, &e))
     }
 
-    /// Events dropped so far because the ring buffer was full, by event
-    /// kind (index = `EVENT_*`), summed over CPUs.
+    /// Events dropped so far, by event kind (index = `EVENT_*`): those that
+    /// found the ring buffer full (summed over CPUs), and the runs of the
+    /// tracepoint programs the kernel skipped because the program was
+    /// already running on that CPU (a softirq's TCP state change over one
+    /// in process context): each would have been an event.
     pub fn lost(&self) -> Result<[u64; k::EVENT_KIND_COUNT as usize], LoadError> {
         let map = self.ebpf.map(k::MAP_LOST).ok_or(LoadError::Map {
             map: k::MAP_LOST,
@@ -552,7 +555,63 @@ impl Kernel {
             let values = array.get(&(kind as u32), 0).map_err(|e| map_err(k::MAP_LOST, &e))?;
             *slot = values.iter().sum();
         }
+        for status in self.programs.iter().filter(|p| p.unavailable.is_none()) {
+            let kind = match status.program {
+                k::PROG_EXEC => k::EVENT_EXEC,
+                k::PROG_EXIT => k::EVENT_EXIT,
+                k::PROG_TCP_STATE | k::PROG_TCP_STATE_BTF => k::EVENT_CONN,
+                _ => continue,
+            };
+            out[kind as usize] = out[kind as usize].saturating_add(self.recursion_misses(status.program));
+        }
         Ok(out)
+    }
+
+    /// `bpf_prog_info.recursion_misses` of a loaded program (Linux 5.12+;
+    /// 0 where the kernel does not count them).
+    fn recursion_misses(&self, program: &str) -> u64 {
+        use std::os::fd::{AsFd, AsRawFd};
+        let Some(fd) = self.ebpf.program(program).and_then(|p| p.fd().ok()) else {
+            return 0;
+        };
+        // The head of `struct bpf_prog_info` (UAPI, only ever extended at
+        // its end) up to `recursion_misses`, at byte 208.
+        #[repr(C)]
+        struct ProgInfoHead {
+            before: [u64; 26],
+            recursion_misses: u64,
+        }
+        #[repr(C)]
+        struct InfoByFd {
+            bpf_fd: u32,
+            info_len: u32,
+            info: u64,
+        }
+        let mut info = ProgInfoHead {
+            before: [0; 26],
+            recursion_misses: 0,
+        };
+        let mut attr = InfoByFd {
+            bpf_fd: fd.as_fd().as_raw_fd() as u32,
+            info_len: std::mem::size_of::<ProgInfoHead>() as u32,
+            info: std::ptr::addr_of_mut!(info) as u64,
+        };
+        const BPF_OBJ_GET_INFO_BY_FD: libc::c_long = 15;
+        // SAFETY: the kernel writes at most `info_len` bytes to `info`, which
+        // lives until the call returns; `attr` is the command's attribute.
+        let ret = unsafe {
+            libc::syscall(
+                libc::SYS_bpf,
+                BPF_OBJ_GET_INFO_BY_FD,
+                std::ptr::addr_of_mut!(attr),
+                std::mem::size_of::<InfoByFd>(),
+            )
+        };
+        if ret == 0 {
+            info.recursion_misses
+        } else {
+            0
+        }
     }
 
     /// Count every program's runs and run time while the returned fd is
