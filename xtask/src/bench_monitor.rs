@@ -33,6 +33,9 @@ pub struct Params {
     pub connect_rounds: usize,
     /// Run the connect workload (client and server) on this one CPU.
     pub pin_cpu: Option<usize>,
+    /// Bench this `ioc-scan` binary instead of building the workspace's
+    /// (e.g. an older build, for a before/after under the same conditions).
+    pub binary: Option<PathBuf>,
     pub indicators: usize,
     pub kill_samples: usize,
 }
@@ -338,18 +341,23 @@ pub fn run(root: &Path, p: &Params) -> Result<()> {
     if unsafe { libc::geteuid() } != 0 {
         bail!("bench-monitor needs root (it loads eBPF programs)");
     }
-    println!("building ioc-scan (release)");
-    let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
-        .args(["build", "--release", "-p", "ioc-scan"])
-        .current_dir(root)
-        .status()?;
-    if !status.success() {
-        bail!("cargo build --release failed");
-    }
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target"));
-    let binary = target.join("release/ioc-scan");
+    let binary = match &p.binary {
+        Some(b) => b.clone(),
+        None => {
+            println!("building ioc-scan (release)");
+            let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+                .args(["build", "--release", "-p", "ioc-scan"])
+                .current_dir(root)
+                .status()?;
+            if !status.success() {
+                bail!("cargo build --release failed");
+            }
+            target.join("release/ioc-scan")
+        }
+    };
     // Under target/, not /tmp: nothing else cleans it up under our feet.
     std::fs::create_dir_all(&target)?;
     let dir = tempfile::Builder::new().prefix("bench-monitor-").tempdir_in(&target)?;

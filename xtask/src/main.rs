@@ -75,6 +75,10 @@ enum Cmd {
         /// kernel programs cost per connection).
         #[arg(long, value_name = "CPU")]
         pin_cpu: Option<usize>,
+        /// Bench this ioc-scan binary instead of building the workspace's
+        /// (a before/after under the same conditions).
+        #[arg(long, value_name = "PATH")]
+        binary: Option<PathBuf>,
         #[arg(long, default_value_t = 1000)]
         indicators: usize,
         /// Execs of the kill binary for the latency figure.
@@ -112,9 +116,9 @@ fn main() -> anyhow::Result<()> {
         Cmd::Setup => setup::run_setup(),
         Cmd::BuildEbpf { debug } => ebpf::run(&workspace_root(), !debug),
         Cmd::KernelTests { args } => kernel_tests::run(&workspace_root(), &args),
-        Cmd::BenchMonitor { execs, connects, rounds, connect_rounds, pin_cpu, indicators, kill_samples } => bench_monitor::run(
+        Cmd::BenchMonitor { execs, connects, rounds, connect_rounds, pin_cpu, binary, indicators, kill_samples } => bench_monitor::run(
             &workspace_root(),
-            &bench_monitor::Params { execs, connects, rounds, connect_rounds, pin_cpu, indicators, kill_samples },
+            &bench_monitor::Params { execs, connects, rounds, connect_rounds, pin_cpu, binary, indicators, kill_samples },
         ),
     }
 }
