@@ -175,27 +175,6 @@ fn udp_peer_is_seen_only_from_the_monitored_cgroup() {
     );
 }
 
-/// Answer one A query for anything with 127.0.0.9, from 127.0.0.X:53.
-fn dns_responder() -> (String, std::thread::JoinHandle<()>) {
-    let (sock, ip) = (100..=250)
-        .find_map(|x| {
-            let ip = format!("127.0.0.{x}");
-            UdpSocket::bind((ip.as_str(), 53)).ok().map(|s| (s, ip))
-        })
-        .expect("a free 127.0.0.X:53");
-    let handle = std::thread::spawn(move || {
-        let mut buf = [0u8; 512];
-        let Ok((n, from)) = sock.recv_from(&mut buf) else { return };
-        let query = &buf[..n];
-        let mut answer = query[..2].to_vec();
-        answer.extend_from_slice(&[0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0]);
-        answer.extend_from_slice(&query[12..]);
-        answer.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 127, 0, 0, 9]);
-        let _ = sock.send_to(&answer, from);
-    });
-    (ip, handle)
-}
-
 #[test]
 #[ignore = "needs root and BPF: cargo xtask kernel-tests"]
 fn dns_query_and_answer_are_seen_with_the_asking_process() {
