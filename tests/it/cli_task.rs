@@ -342,7 +342,7 @@ fn runs_keep_their_collection_version_and_alerts_show_the_indicators_they_used()
     env.ok(&["task", "edit", "1", "--ioc", s(&b)], 0);
     let lines = env.json_lines(&["task", "run", "1", "--json", "--device-name", "host-b"]);
     let run = lines.last().unwrap();
-    assert_eq!(run["kind"], "run");
+    assert_eq!(run["type"], "run");
     assert_eq!(run["status"], "no-ioc-detected");
     assert_eq!(run["collection_version"], 2);
 
@@ -389,6 +389,24 @@ fn runs_keep_their_collection_version_and_alerts_show_the_indicators_they_used()
     let missing = env.run(&["alert", "99"]);
     assert_eq!(missing.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("no run with id 99"));
+
+    env.ok(&["task", "create", "--name", "t2", "--ioc", s(&a), "--no-critical-areas", "--scope", s(&scan)], 0);
+    // `task run --json` speaks `scan --json`'s detection lines (same keys).
+    let detected = |args: &[&str]| -> Vec<serde_json::Value> {
+        env.ok(args, 1).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    };
+    let task_lines = detected(&["task", "run", "2", "--json", "--device-name", "host-a"]);
+    let scan_lines = detected(&["scan", "--json", "--ioc", s(&a), "--scope", s(&scan)]);
+    let keys = |l: &serde_json::Value| l.as_object().unwrap().keys().cloned().collect::<std::collections::BTreeSet<_>>();
+    let (task_d, scan_d) = (&task_lines[0], &scan_lines[0]);
+    assert_eq!((&task_d["type"], &scan_d["type"]), (&"detection".into(), &"detection".into()));
+    for key in keys(scan_d) {
+        if key != "ioc_source" {
+            assert!(task_d.get(&key).is_some(), "task run --json lacks {key}: {task_d}");
+        }
+    }
+    assert_eq!(task_d["object"]["path"], scan_d["object"]["path"]);
+    assert_eq!(task_d["matched_items"], scan_d["matched_items"]);
 }
 
 #[test]

@@ -44,3 +44,24 @@ fn default_list_adds_answered_non_linux_terms_and_markdown_renders() {
     assert!(md.starts_with("| Document | Terms |"));
     assert!(md.contains("| **All** | 292 |"), "{md}");
 }
+
+/// The README's coverage table is `terms --markdown --linux-only`, verbatim.
+/// `IOC_SCAN_BLESS=1 cargo test --test it readme_coverage` rewrites it.
+#[test]
+fn readme_coverage_table_is_current() {
+    let out = ioc_scan().args(["terms", "--markdown", "--linux-only"]).output().unwrap();
+    assert!(out.status.success());
+    let table = String::from_utf8(out.stdout).unwrap();
+    let path = crate::common::workspace().join("README.md");
+    let readme = std::fs::read_to_string(&path).unwrap();
+    let (begin, end) = ("<!-- terms:begin -->\n", "<!-- terms:end -->");
+    let start = readme.find(begin).expect("README has no terms:begin marker") + begin.len();
+    let stop = readme.find(end).expect("README has no terms:end marker");
+    if readme[start..stop] != table {
+        if std::env::var_os("IOC_SCAN_BLESS").is_some() {
+            std::fs::write(&path, format!("{}{table}{}", &readme[..start], &readme[stop..])).unwrap();
+        } else {
+            panic!("README's coverage table is stale: rerun with IOC_SCAN_BLESS=1");
+        }
+    }
+}

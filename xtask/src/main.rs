@@ -4,6 +4,7 @@ mod bench_console;
 mod bench_monitor;
 mod bench_scan;
 mod bench_store;
+mod demo;
 mod ebpf;
 mod gen_terms;
 mod kernel_tests;
@@ -16,6 +17,12 @@ use std::path::PathBuf;
 
 #[derive(Parser)]
 enum Cmd {
+    /// Install what is missing, build ioc-scan (release) and scan this host
+    /// with the bundled demo IOCs; arguments after `--` go to `ioc-scan scan`.
+    Demo {
+        #[arg(last = true)]
+        args: Vec<String>,
+    },
     /// Regenerate the term registry from the OpenIOC 1.1 dictionary.
     GenTerms {
         /// Only check that the generated file is current.
@@ -100,8 +107,10 @@ fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask has a parent").to_path_buf()
 }
 
-fn main() -> anyhow::Result<()> {
-    match Cmd::parse() {
+fn main() -> anyhow::Result<std::process::ExitCode> {
+    let ok = |r: anyhow::Result<()>| r.map(|()| std::process::ExitCode::SUCCESS);
+    ok(match Cmd::parse() {
+        Cmd::Demo { args } => return demo::run(&workspace_root(), &args),
         Cmd::GenTerms { check } => gen_terms::run(&workspace_root(), check),
         Cmd::Test => test_all::run(&workspace_root()),
         Cmd::BenchStore => bench_store::run(&workspace_root()),
@@ -120,5 +129,5 @@ fn main() -> anyhow::Result<()> {
             &workspace_root(),
             &bench_monitor::Params { execs, connects, rounds, connect_rounds, pin_cpu, binary, indicators, kill_samples },
         ),
-    }
+    })
 }

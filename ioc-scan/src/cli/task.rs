@@ -726,14 +726,17 @@ pub(crate) fn catch_stop_signals() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A detection as a JSON line: the fields of `scan --json`'s detection
+/// lines, plus what the response actions did.
 pub(crate) fn detection_json(d: &DetectionRecordV1) -> serde_json::Value {
     json!({
-        "kind": "detection",
+        "type": "detection",
         "ioc_id": d.ioc_id,
         "ioc_name": d.ioc_name,
         "ioc_description": d.ioc_description,
         "matched_items": d.matched_items,
         "object": d.object,
+        "responses": d.responses,
     })
 }
 
@@ -807,7 +810,7 @@ fn run_now(db: &DbArgs, a: RunArgs) -> anyhow::Result<ExitCode> {
 
 pub(crate) fn run_json(run: &store::RunRecordV1) -> serde_json::Value {
     json!({
-        "kind": "run",
+        "type": "run",
         "id": run.id,
         "task_id": run.task_id,
         "task_name": run.task_name,

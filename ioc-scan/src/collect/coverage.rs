@@ -61,8 +61,8 @@ pub fn answered() -> impl Iterator<Item = TermId> {
 
 const HX_PIPELINE: &str = "describes the FireEye HX agent's event pipeline; ioc-scan's live monitor keeps no such counters";
 const HX_SERVER: &str = "state of the HX agent's management-server channel; ioc-scan has no management server";
-const CONTAINMENT: &str = "network containment is an HX agent feature ioc-scan does not have";
-const PROXY: &str = "ioc-scan makes no outbound connections, so has no proxy settings";
+const CONTAINMENT: &str = "the HX agent's containment state; ioc-scan's own network isolation is a response action (`ioc-scan isolation status`), not host state an IOC describes";
+const PROXY: &str = "the HX agent's proxy settings; ioc-scan's agent connects to its console directly";
 const OS_LOG: &str = "a macOS unified-log field; Linux syslog text lines do not carry it";
 const DHCP: &str = "DHCP leases live in client-specific files (dhclient, systemd-networkd, NetworkManager); not read";
 const MODULE_SIG: &str = "inside the module's PKCS#7 signature; ASN.1 parsing is not done (ModuleItem reports whether a signature is present only in its object)";
