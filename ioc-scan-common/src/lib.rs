@@ -54,8 +54,19 @@ pub const MAP_BLOCK_V6: &str = "BLOCK_V6";
 pub const PROG_EXEC: &str = "sched_process_exec";
 /// `sched/sched_process_exit` tracepoint.
 pub const PROG_EXIT: &str = "sched_process_exit";
-/// `sock/inet_sock_set_state` tracepoint.
+/// `sock/inet_sock_set_state` tracepoint (used when [`SockOffsets`] are unknown).
 pub const PROG_TCP_STATE: &str = "inet_sock_set_state";
+/// `sock/inet_sock_set_state` as a BTF tracepoint (`tp_btf`): no trace
+/// record is built for the program, which reads the socket directly at the
+/// offsets of [`GLOBAL_SOCK_OFFSETS`].
+pub const PROG_TCP_STATE_BTF: &str = "inet_sock_set_state_btf";
+
+// ---------------------------------------------------------------- globals
+
+/// Read-only global [`SockOffsets`], set by the loader from the kernel's
+/// BTF: constants to the verifier, so the program's loads through the
+/// socket pointer are checked against the socket's real layout.
+pub const GLOBAL_SOCK_OFFSETS: &str = "SOCK_OFFSETS";
 /// `cgroup/connect4`.
 pub const PROG_CONNECT4: &str = "connect4";
 /// `cgroup/connect6`.
@@ -96,6 +107,13 @@ pub const CONFIG_COMM_CASELESS: u32 = 1 << 3;
 pub const CONFIG_PATH_CASELESS: u32 = 1 << 4;
 /// [`MAP_KILL_INODE`] is not empty.
 pub const CONFIG_INODES: u32 = 1 << 5;
+/// The block lists hold (address, port) entries: look them up. With the
+/// next two bits, the connect programs skip the lookups that cannot hit.
+pub const CONFIG_BLOCK_EXACT: u32 = 1 << 6;
+/// The block lists hold (address, any port) entries.
+pub const CONFIG_BLOCK_ANY_PORT: u32 = 1 << 7;
+/// The block lists hold (any address, port) entries.
+pub const CONFIG_BLOCK_ANY_ADDR: u32 = 1 << 8;
 
 /// Map values of [`MAP_KILL_COMM`] / [`MAP_KILL_PATH`]: the key matches as it is.
 pub const MATCH_EXACT: u32 = 1 << 0;
@@ -122,6 +140,29 @@ pub struct TaskOffsets {
     pub inode_i_sb: u32,
     pub sb_s_dev: u32,
     pub _pad: u32,
+}
+
+/// Byte offsets in `struct sock` of the fields the TCP state program reads
+/// ([`GLOBAL_SOCK_OFFSETS`]; see [`TaskOffsets`] for why they are handed in).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SockOffsets {
+    /// `skc_daddr` (IPv4 remote address, network order).
+    pub daddr: u16,
+    /// `skc_rcv_saddr` (IPv4 local address).
+    pub rcv_saddr: u16,
+    /// `skc_dport` (remote port, network order).
+    pub dport: u16,
+    /// `skc_num` (local port, host order).
+    pub num: u16,
+    /// `skc_family`.
+    pub family: u16,
+    /// `skc_v6_daddr` (0: the kernel has no IPv6).
+    pub v6_daddr: u16,
+    /// `skc_v6_rcv_saddr`.
+    pub v6_rcv_saddr: u16,
+    /// `sk_protocol`.
+    pub protocol: u16,
 }
 
 /// Settings user space gives the programs ([`MAP_CONFIG`], index 0).
@@ -318,6 +359,7 @@ pub struct SockOwner {
 
 // The layouts are part of the kernel/user contract: a change must be seen.
 const _: () = assert!(size_of::<TaskOffsets>() == 56);
+const _: () = assert!(size_of::<SockOffsets>() == 16);
 const _: () = assert!(size_of::<Config>() == 72);
 const _: () = assert!(size_of::<InodeKey>() == 16);
 const _: () = assert!(size_of::<Block4Key>() == 8);
@@ -337,6 +379,7 @@ mod pod {
     // SAFETY: every type below is #[repr(C)], made only of integers and
     // integer arrays, with explicit padding fields: any bit pattern is valid.
     unsafe impl aya::Pod for TaskOffsets {}
+    unsafe impl aya::Pod for SockOffsets {}
     unsafe impl aya::Pod for Config {}
     unsafe impl aya::Pod for InodeKey {}
     unsafe impl aya::Pod for Block4Key {}

@@ -11,7 +11,7 @@
 use aya_ebpf::{helpers::generated, macros::cgroup_skb, programs::SkBuffContext};
 use ioc_scan_common::{DnsEvent, DNS_INGRESS, DNS_IPV6, DNS_OWNER_KNOWN, DNS_PAYLOAD_LEN, DNS_TRUNCATED, EVENT_DNS};
 
-use crate::maps::{config, count_lost, submit_flags, COOKIE_OWNER, EVENTS};
+use crate::maps::{config_ref, count_lost, submit_flags, COOKIE_OWNER, EVENTS};
 
 const PASS: i32 = 1;
 const ETH_P_IP: u16 = 0x0800;
@@ -134,6 +134,6 @@ fn try_dns(ctx: &SkBuffContext, ingress: bool) -> Result<(), i64> {
             }
         }
     }
-    entry.submit(submit_flags(&config()));
+    entry.submit(config_ref().map_or(0, submit_flags));
     Ok(())
 }

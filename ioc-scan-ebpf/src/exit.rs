@@ -11,7 +11,7 @@ use aya_ebpf::{
 };
 use ioc_scan_common::{ExitEvent, EVENT_EXIT};
 
-use crate::maps::{config, count_lost, submit_flags, EVENTS};
+use crate::maps::{config_ref, count_lost, submit_flags, EVENTS};
 
 #[tracepoint(category = "sched", name = "sched_process_exit")]
 pub fn sched_process_exit(ctx: TracePointContext) -> u32 {
@@ -34,7 +34,7 @@ fn try_sched_process_exit(_ctx: &TracePointContext) -> Result<(), ()> {
         // SAFETY: helper without arguments.
         time_ns: unsafe { generated::bpf_ktime_get_boot_ns() },
     };
-    if EVENTS.output::<ExitEvent>(&ev, submit_flags(&config())).is_err() {
+    if EVENTS.output::<ExitEvent>(&ev, config_ref().map_or(0, submit_flags)).is_err() {
         count_lost(EVENT_EXIT);
     }
     Ok(())

@@ -57,6 +57,13 @@ pub fn config() -> Config {
     CONFIG.get(0).copied().unwrap_or_default()
 }
 
+/// The settings, in place (no copy: for the programs on every packet and
+/// connection). None only before user space wrote them.
+#[inline(always)]
+pub fn config_ref() -> Option<&'static Config> {
+    CONFIG.get(0)
+}
+
 /// Flags for a ring buffer submit: no wake-up while little is waiting (user
 /// space polls on a timer too), a forced one past the configured amount.
 /// Waking the reader on every event would cost more than the event.

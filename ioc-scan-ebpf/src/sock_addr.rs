@@ -3,10 +3,11 @@
 
 use aya_ebpf::{helpers::generated, macros::map, maps::LruHashMap, programs::SockAddrContext, EbpfContext};
 use ioc_scan_common::{
-    Block4Key, Block6Key, ConnEvent, CONFIG_BLOCK, CONN_FROM_SENDMSG, CONN_IPV6, CONN_OWNER_KNOWN, EVENT_BLOCKED, EVENT_CONN,
+    Block4Key, Block6Key, ConnEvent, CONFIG_BLOCK, CONFIG_BLOCK_ANY_ADDR, CONFIG_BLOCK_ANY_PORT, CONFIG_BLOCK_EXACT, CONN_FROM_SENDMSG,
+    CONN_IPV6, CONN_OWNER_KNOWN, EVENT_BLOCKED, EVENT_CONN,
 };
 
-use crate::maps::{config, count_lost, current_owner, submit_flags, BLOCK_V4, BLOCK_V6, COOKIE_OWNER, EVENTS};
+use crate::maps::{config_ref, count_lost, current_owner, submit_flags, BLOCK_V4, BLOCK_V6, COOKIE_OWNER, EVENTS};
 
 /// Return values of cgroup sock_addr programs.
 pub const ALLOW: i32 = 1;
@@ -46,8 +47,8 @@ pub fn on_sock_addr(ctx: &SockAddrContext, v6: bool, from: u32) -> Result<i32, i
         remote[0..4].copy_from_slice(&sa.user_ip4.to_ne_bytes());
     }
 
-    let cfg = config();
-    let blocked = cfg.flags & CONFIG_BLOCK != 0 && is_blocked(&remote, port, v6);
+    let cfg = config_ref().ok_or(-1i64)?;
+    let blocked = cfg.flags & CONFIG_BLOCK != 0 && is_blocked(cfg.flags, &remote, port, v6);
     let udp = protocol == IPPROTO_UDP;
     if !blocked && !udp {
         return Ok(ALLOW);
@@ -90,7 +91,7 @@ pub fn on_sock_addr(ctx: &SockAddrContext, v6: bool, from: u32) -> Result<i32, i
         sock: cookie,
         comm: owner.comm,
     };
-    if EVENTS.output::<ConnEvent>(&ev, submit_flags(&cfg)).is_err() {
+    if EVENTS.output::<ConnEvent>(&ev, submit_flags(cfg)).is_err() {
         count_lost(kind);
     }
     Ok(if blocked { DENY } else { ALLOW })
@@ -98,9 +99,16 @@ pub fn on_sock_addr(ctx: &SockAddrContext, v6: bool, from: u32) -> Result<i32, i
 
 /// Is (addr, port) on the block list: the exact pair, the address on any
 /// port, or the port on any address. An IPv4-mapped IPv6 address is
-/// looked up as IPv4.
+/// looked up as IPv4. Only the kinds of entry the lists hold (`flags`,
+/// `CONFIG_BLOCK_*`) are looked up: one lookup per connect in the usual
+/// case of address-only indicators.
 #[inline(always)]
-fn is_blocked(addr: &[u8; 16], port: u16, v6: bool) -> bool {
+fn is_blocked(flags: u32, addr: &[u8; 16], port: u16, v6: bool) -> bool {
+    let (exact, any_port, any_addr) = (
+        flags & CONFIG_BLOCK_EXACT != 0,
+        flags & CONFIG_BLOCK_ANY_PORT != 0,
+        flags & CONFIG_BLOCK_ANY_ADDR != 0 && port != 0,
+    );
     let mapped = v6 && addr[..10] == [0u8; 10] && addr[10] == 0xff && addr[11] == 0xff;
     if !v6 || mapped {
         let a = if mapped {
@@ -108,31 +116,33 @@ fn is_blocked(addr: &[u8; 16], port: u16, v6: bool) -> bool {
         } else {
             [addr[0], addr[1], addr[2], addr[3]]
         };
-        let exact = Block4Key { addr: a, port, _pad: 0 };
-        let any_port = Block4Key { addr: a, port: 0, _pad: 0 };
-        let any_addr = Block4Key {
+        let exact_key = Block4Key { addr: a, port, _pad: 0 };
+        let any_port_key = Block4Key { addr: a, port: 0, _pad: 0 };
+        let any_addr_key = Block4Key {
             addr: [0; 4],
             port,
             _pad: 0,
         };
-        return BLOCK_V4.get_ptr(&exact).is_some()
-            || BLOCK_V4.get_ptr(&any_port).is_some()
-            || (port != 0 && BLOCK_V4.get_ptr(&any_addr).is_some());
+        return (exact && BLOCK_V4.get_ptr(&exact_key).is_some())
+            || (any_port && BLOCK_V4.get_ptr(&any_port_key).is_some())
+            || (any_addr && BLOCK_V4.get_ptr(&any_addr_key).is_some());
     }
-    let exact = Block6Key {
+    let exact_key = Block6Key {
         addr: *addr,
         port,
         _pad: 0,
     };
-    let any_port = Block6Key {
+    let any_port_key = Block6Key {
         addr: *addr,
         port: 0,
         _pad: 0,
     };
-    let any_addr = Block6Key {
+    let any_addr_key = Block6Key {
         addr: [0; 16],
         port,
         _pad: 0,
     };
-    BLOCK_V6.get_ptr(&exact).is_some() || BLOCK_V6.get_ptr(&any_port).is_some() || (port != 0 && BLOCK_V6.get_ptr(&any_addr).is_some())
+    (exact && BLOCK_V6.get_ptr(&exact_key).is_some())
+        || (any_port && BLOCK_V6.get_ptr(&any_port_key).is_some())
+        || (any_addr && BLOCK_V6.get_ptr(&any_addr_key).is_some())
 }

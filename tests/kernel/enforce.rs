@@ -223,3 +223,80 @@ fn block_that_cannot_be_enforced_is_an_error_not_a_warning() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("nothing would be blocked"));
     assert!(!String::from_utf8_lossy(&out.stdout).contains("\"ready\""), "never says ready");
 }
+
+/// The block list's three kinds of entry (an address on any port, a port
+/// on any address, an address with a port): each refuses what it names and
+/// nothing else. The programs look up only the kinds the list holds.
+#[test]
+#[ignore = "needs root and BPF: cargo xtask kernel-tests"]
+fn block_by_port_and_by_address_with_port_refuses_only_what_they_name() {
+    if !bpf_or_skip("block_by_port_and_by_address_with_port_refuses_only_what_they_name") {
+        return;
+    }
+    let listen = |ip: &str| {
+        let l = TcpListener::bind((ip, 0)).unwrap();
+        let port = l.local_addr().unwrap().port().to_string();
+        accept_forever(l);
+        port
+    };
+    let (port_listed, port_free) = (listen("127.0.0.6"), listen("127.0.0.6"));
+    let (pair_listed, pair_other) = (listen("127.0.0.7"), listen("127.0.0.7"));
+    let dir = tempfile::tempdir().unwrap();
+    write_ioc(dir.path(), "block-port", &[("PortItem/remotePort", "is", &port_listed)]);
+    let pair = items_xml(&[("PortItem/remoteIP", "is", "127.0.0.7"), ("PortItem/remotePort", "is", &pair_listed)]);
+    write_ioc_tree(dir.path(), "block-pair", &pair, "AND");
+    let cg = TestCgroup::new("blockkinds");
+    let m = Monitor::start(dir.path(), &cg, &["--block"]);
+    let ready = m.seen.iter().find(|v| v["type"] == "ready").unwrap();
+    assert_eq!(ready["block"].as_array().map(Vec::len), Some(2), "{ready}");
+
+    let connect = trigger("connect");
+    let refused = format!("errno {}", libc::EPERM);
+    for (ip, port, blocked) in [
+        ("127.0.0.6", &port_listed, true),
+        ("127.0.0.6", &port_free, false),
+        ("127.0.0.7", &pair_listed, true),
+        ("127.0.0.7", &pair_other, false),
+    ] {
+        let (status, said) = run(cg.command(&connect).args(["tcp", ip, port]));
+        if blocked {
+            assert_eq!(said, refused, "{ip}:{port} is listed ({status})");
+        } else {
+            assert!(status.success(), "{ip}:{port} is not listed: {said}");
+        }
+    }
+    m.stop();
+}
+
+/// An address a listed domain resolved to is refused from then on: the
+/// entry is added while the programs run, the first of its kind.
+#[test]
+#[ignore = "needs root and BPF: cargo xtask kernel-tests"]
+fn block_refuses_the_address_a_listed_domain_resolved_to() {
+    if !bpf_or_skip("block_refuses_the_address_a_listed_domain_resolved_to") {
+        return;
+    }
+    let (server, responder) = dns_responder();
+    let target = TcpListener::bind("127.0.0.9:0").unwrap();
+    let port = target.local_addr().unwrap().port().to_string();
+    accept_forever(target);
+    let name = format!("{}.ioc-test.example", unique_name("b"));
+    let dir = tempfile::tempdir().unwrap();
+    let ioc = write_ioc(dir.path(), "block-dns", &[("DnsEntryItem/RecordName", "is", &name)]);
+    let cg = TestCgroup::new("blockdns");
+    let mut m = Monitor::start(&ioc, &cg, &["--block"]);
+
+    let connect = trigger("connect");
+    let (status, said) = run(cg.command(&connect).args(["tcp", "127.0.0.9", &port]));
+    assert!(status.success(), "not blocked before the answer: {said}");
+    let (status, said) = run(cg.command(trigger("resolve")).args([server.as_str(), name.as_str()]));
+    assert!(status.success(), "resolve: {said}");
+    responder.join().unwrap();
+    let action = m
+        .wait_for(|v| v["type"] == "action" && v["action"] == "block" && v["remote"] == "127.0.0.9")
+        .expect("a block action for the answered address");
+    assert_eq!(action["outcome"], "done", "{action}");
+    let (status, said) = run(cg.command(&connect).args(["tcp", "127.0.0.9", &port]));
+    assert_eq!(said, format!("errno {}", libc::EPERM), "refused after the answer ({status})");
+    m.stop();
+}

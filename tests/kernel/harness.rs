@@ -5,6 +5,7 @@
 use serde_json::Value;
 use std::ffi::CString;
 use std::io::{BufRead, BufReader};
+use std::net::UdpSocket;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -204,7 +205,17 @@ impl Monitor {
 
     /// [`Monitor::start`] with another copy of the binary.
     pub fn start_binary(binary: &Path, ioc: &Path, cgroup: &TestCgroup, args: &[&str]) -> Monitor {
+        Monitor::start_with(binary, ioc, cgroup, args, &[])
+    }
+
+    /// [`Monitor::start`] with environment variables set for it.
+    pub fn start_env(ioc: &Path, cgroup: &TestCgroup, args: &[&str], env: &[(&str, &str)]) -> Monitor {
+        Monitor::start_with(Path::new(env!("CARGO_BIN_EXE_ioc-scan")), ioc, cgroup, args, env)
+    }
+
+    fn start_with(binary: &Path, ioc: &Path, cgroup: &TestCgroup, args: &[&str], env: &[(&str, &str)]) -> Monitor {
         let mut child = Command::new(binary)
+            .envs(env.iter().copied())
             .args(["monitor", "--json", "--ioc"])
             .arg(ioc)
             .arg("--cgroup")
@@ -296,4 +307,25 @@ pub fn marker_copy(dir: &Path, name: &str) -> PathBuf {
 pub fn run(cmd: &mut Command) -> (ExitStatus, String) {
     let out = cmd.stderr(Stdio::inherit()).output().expect("running a trigger");
     (out.status, String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// Answer one A query for anything with 127.0.0.9, from 127.0.0.X:53.
+pub fn dns_responder() -> (String, std::thread::JoinHandle<()>) {
+    let (sock, ip) = (100..=250)
+        .find_map(|x| {
+            let ip = format!("127.0.0.{x}");
+            UdpSocket::bind((ip.as_str(), 53)).ok().map(|s| (s, ip))
+        })
+        .expect("a free 127.0.0.X:53");
+    let handle = std::thread::spawn(move || {
+        let mut buf = [0u8; 512];
+        let Ok((n, from)) = sock.recv_from(&mut buf) else { return };
+        let query = &buf[..n];
+        let mut answer = query[..2].to_vec();
+        answer.extend_from_slice(&[0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0]);
+        answer.extend_from_slice(&query[12..]);
+        answer.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 127, 0, 0, 9]);
+        let _ = sock.send_to(&answer, from);
+    });
+    (ip, handle)
 }

@@ -3,6 +3,7 @@
 use crate::harness::*;
 use std::net::{TcpListener, UdpSocket};
 use std::os::unix::fs::MetadataExt;
+use serde_json::Value;
 use std::process::Command;
 
 #[test]
@@ -80,26 +81,47 @@ fn tcp_connection_is_seen_with_addresses_pid_and_state() {
     if !bpf_or_skip("tcp_connection_is_seen_with_addresses_pid_and_state") {
         return;
     }
-    let listener = TcpListener::bind("127.0.0.3:0").unwrap();
+    tcp_sensor_sees_a_connection("127.0.0.3", &[]);
+}
+
+/// The TCP sensor's fallback (the classic tracepoint, for kernels where the
+/// BTF tracepoint cannot be used) sees the same as the BTF one.
+#[test]
+#[ignore = "needs root and BPF: cargo xtask kernel-tests"]
+fn tcp_connection_is_seen_by_the_classic_tracepoint_too() {
+    if !bpf_or_skip("tcp_connection_is_seen_by_the_classic_tracepoint_too") {
+        return;
+    }
+    let ready = tcp_sensor_sees_a_connection("127.0.0.13", &[("IOC_SCAN_TCP_TRACEPOINT", "classic")]);
+    let tcp: Vec<&Value> = ready["programs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["sensor"] == "tcp")
+        .collect();
+    assert_eq!(tcp.len(), 1, "{ready}");
+    assert_eq!(tcp[0]["program"], "inet_sock_set_state", "{ready}");
+    assert_eq!(tcp[0]["attached"], true, "{ready}");
+}
+
+/// Connect to `ip` from a trigger program and check the detections at
+/// SYN_SENT and ESTABLISHED; returns the monitor's `ready` line.
+fn tcp_sensor_sees_a_connection(ip: &str, env: &[(&str, &str)]) -> Value {
+    let listener = TcpListener::bind((ip, 0)).unwrap();
     let port = listener.local_addr().unwrap().port();
     accept_forever(listener);
     let dir = tempfile::tempdir().unwrap();
-    let items = items_xml(&[
-        ("PortItem/remoteIP", "is", "127.0.0.3"),
-        ("PortItem/remotePort", "is", &port.to_string()),
-    ]);
+    let items = items_xml(&[("PortItem/remoteIP", "is", ip), ("PortItem/remotePort", "is", &port.to_string())]);
     let ioc = write_ioc_tree(dir.path(), "tcp-sensor", &items, "AND");
     let cg = TestCgroup::new("tcp");
-    let mut m = Monitor::start(&ioc, &cg, &[]);
+    let mut m = Monitor::start_env(&ioc, &cg, &[], env);
+    let ready = m.seen.iter().find(|v| v["type"] == "ready").cloned().unwrap();
 
-    let mut child = Command::new(trigger("connect"))
-        .args(["tcp", "127.0.0.3", &port.to_string()])
-        .spawn()
-        .unwrap();
+    let mut child = Command::new(trigger("connect")).args(["tcp", ip, &port.to_string()]).spawn().unwrap();
     let pid = child.id();
     assert!(child.wait().unwrap().success());
 
-    let remote = format!("127.0.0.3:{port}");
+    let remote = format!("{ip}:{port}");
     let syn = m
         .wait_for(|v| v["type"] == "detection" && v["ioc_id"] == "tcp-sensor" && v["object"]["state"] == "SYN_SENT")
         .expect("a detection at SYN_SENT");
@@ -112,9 +134,11 @@ fn tcp_connection_is_seen_with_addresses_pid_and_state() {
         .wait_for(|v| v["type"] == "detection" && v["ioc_id"] == "tcp-sensor" && v["object"]["state"] == "ESTABLISHED")
         .expect("a detection at ESTABLISHED (owner remembered from SYN_SENT)");
     assert_eq!(est["object"]["pid"], pid);
+    assert_eq!(est["object"]["remote"], remote.as_str());
     let local = est["object"]["local"].as_str().unwrap();
     assert!(!local.ends_with(":0"), "the source port is known once established: {local}");
     m.stop();
+    ready
 }
 
 #[test]
@@ -149,27 +173,6 @@ fn udp_peer_is_seen_only_from_the_monitored_cgroup() {
         detections(&lines, "udp-sensor").all(|d| d["object"]["pid"] != outside_pid),
         "a process outside the cgroup is not seen by the cgroup programs"
     );
-}
-
-/// Answer one A query for anything with 127.0.0.9, from 127.0.0.X:53.
-fn dns_responder() -> (String, std::thread::JoinHandle<()>) {
-    let (sock, ip) = (100..=250)
-        .find_map(|x| {
-            let ip = format!("127.0.0.{x}");
-            UdpSocket::bind((ip.as_str(), 53)).ok().map(|s| (s, ip))
-        })
-        .expect("a free 127.0.0.X:53");
-    let handle = std::thread::spawn(move || {
-        let mut buf = [0u8; 512];
-        let Ok((n, from)) = sock.recv_from(&mut buf) else { return };
-        let query = &buf[..n];
-        let mut answer = query[..2].to_vec();
-        answer.extend_from_slice(&[0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0]);
-        answer.extend_from_slice(&query[12..]);
-        answer.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 127, 0, 0, 9]);
-        let _ = sock.send_to(&answer, from);
-    });
-    (ip, handle)
 }
 
 #[test]

@@ -2,8 +2,13 @@
 //!
 //! In one run, alternating without and with a monitor (1,000 indicators,
 //! `--kill --block`, network programs on a bench cgroup the workload runs
-//! in): N fork+exec of /bin/true and N loopback TCP connects, timed; the
-//! median of several rounds gives the slowdown (target: at most 5%). The
+//! in): N fork+exec of /bin/true and N loopback TCP connects, timed. Each
+//! workload has its own rounds, each round one timing without and one with
+//! a freshly started monitor, in ABBA order (every other round starts with
+//! the monitor); the slowdown is the median over rounds of each round's
+//! with/without ratio (target: at most 5%): pairing the two timings of a
+//! round cancels the drift of a machine shared with other work, which
+//! moves a loopback connect's time by more than the monitor does. The
 //! monitor's summary gives the events it lost (target: 0). Then the
 //! exec-to-kill latency: spawn-to-reaped time of a binary the kernel kills
 //! at exec, next to the same time for an identical binary it leaves alone.
@@ -22,7 +27,15 @@ use std::time::{Duration, Instant};
 pub struct Params {
     pub execs: usize,
     pub connects: usize,
+    /// Rounds of the exec workload.
     pub rounds: usize,
+    /// Rounds of the connect workload (cheap, and noisier: more of them).
+    pub connect_rounds: usize,
+    /// Run the connect workload (client and server) on this one CPU.
+    pub pin_cpu: Option<usize>,
+    /// Bench this `ioc-scan` binary instead of building the workspace's
+    /// (e.g. an older build, for a before/after under the same conditions).
+    pub binary: Option<PathBuf>,
     pub indicators: usize,
     pub kill_samples: usize,
 }
@@ -52,7 +65,9 @@ fn ioc_xml(id: &str, term: &str, value: &str) -> String {
 }
 
 /// `indicators` IOCs on the three live documents, none of which the
-/// workload matches, one of them naming the kill binary.
+/// workload matches, one of them naming the kill binary. The PortItem ones
+/// name remote addresses and ports (both go to the kernel's block list), so
+/// every connect is looked up there and evaluated in user space.
 fn write_iocs(dir: &Path, indicators: usize) -> Result<PathBuf> {
     let iocs = dir.join("iocs");
     std::fs::create_dir_all(&iocs)?;
@@ -60,8 +75,11 @@ fn write_iocs(dir: &Path, indicators: usize) -> Result<PathBuf> {
         let (term, value) = match i % 5 {
             0 | 1 => ("ProcessItem/name", format!("bench-nomatch-{i}")),
             2 => ("ProcessItem/path", format!("/opt/bench/nomatch/{i}")),
-            // Addresses nobody uses, so that the block list harms no one.
-            3 => ("PortItem/remoteIP", format!("127.255.{}.{}", (i / 250) % 250, i % 250 + 1)),
+            // Addresses and ports nobody uses (below the ephemeral range the
+            // bench's listener gets its port from), so that the block list
+            // harms no one.
+            3 if i % 2 == 0 => ("PortItem/remoteIP", format!("127.255.{}.{}", (i / 250) % 250, i % 250 + 1)),
+            3 => ("PortItem/remotePort", format!("{}", 20_000 + i % 10_000)),
             _ => ("DnsEntryItem/RecordName", format!("nomatch-{i}.bench.invalid")),
         };
         std::fs::write(iocs.join(format!("bench-{i}.ioc")), ioc_xml(&format!("bench-{i}"), term, &value))?;
@@ -175,12 +193,47 @@ fn reset_on_close(stream: &TcpStream) {
     }
 }
 
+/// The calling thread's CPU affinity.
+fn affinity() -> Result<libc::cpu_set_t> {
+    // SAFETY: a zeroed cpu_set_t is valid; sched_getaffinity fills it.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    if unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) } != 0 {
+        bail!("sched_getaffinity: {}", std::io::Error::last_os_error());
+    }
+    Ok(set)
+}
+
+fn set_affinity(set: &libc::cpu_set_t) -> Result<()> {
+    // SAFETY: a valid cpu_set_t of the size given.
+    if unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), set) } != 0 {
+        bail!("sched_setaffinity: {}", std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// `n` loopback connections, one at a time: connect, wait for the server
 /// to accept and close (EOF), close with RST. Waiting keeps the accept
-/// queue from overflowing (a dropped SYN costs a 1 s retransmit).
-fn time_connects(n: usize) -> Result<Cost> {
+/// queue from overflowing (a dropped SYN costs a 1 s retransmit). With
+/// `pin`, client and server run on that one CPU (the monitor, started
+/// before, keeps its own affinity): no cross-CPU wake-ups, whose latency
+/// on a virtual machine varies more from run to run than the monitor costs.
+fn time_connects(n: usize, pin: Option<usize>) -> Result<Cost> {
+    let before = affinity()?;
+    if let Some(cpu) = pin {
+        // SAFETY: a zeroed cpu_set_t is valid; CPU_SET bounds-checks cpu.
+        let mut one: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+        unsafe { libc::CPU_SET(cpu, &mut one) };
+        set_affinity(&one)?;
+    }
+    let cost = connects(n);
+    set_affinity(&before)?;
+    cost
+}
+
+fn connects(n: usize) -> Result<Cost> {
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let addr = listener.local_addr()?;
+    // Spawned after the caller's affinity is set: it inherits it.
     let server = std::thread::spawn(move || {
         for _ in 0..n {
             match listener.accept() {
@@ -288,18 +341,23 @@ pub fn run(root: &Path, p: &Params) -> Result<()> {
     if unsafe { libc::geteuid() } != 0 {
         bail!("bench-monitor needs root (it loads eBPF programs)");
     }
-    println!("building ioc-scan (release)");
-    let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
-        .args(["build", "--release", "-p", "ioc-scan"])
-        .current_dir(root)
-        .status()?;
-    if !status.success() {
-        bail!("cargo build --release failed");
-    }
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target"));
-    let binary = target.join("release/ioc-scan");
+    let binary = match &p.binary {
+        Some(b) => b.clone(),
+        None => {
+            println!("building ioc-scan (release)");
+            let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+                .args(["build", "--release", "-p", "ioc-scan"])
+                .current_dir(root)
+                .status()?;
+            if !status.success() {
+                bail!("cargo build --release failed");
+            }
+            target.join("release/ioc-scan")
+        }
+    };
     // Under target/, not /tmp: nothing else cleans it up under our feet.
     std::fs::create_dir_all(&target)?;
     let dir = tempfile::Builder::new().prefix("bench-monitor-").tempdir_in(&target)?;
@@ -311,72 +369,66 @@ pub fn run(root: &Path, p: &Params) -> Result<()> {
     let cgroup = BenchCgroup::enter()?;
 
     println!(
-        "{} rounds of {} execs of /bin/true and {} loopback connects, without and with `ioc-scan monitor` ({} indicators, --kill --block, cgroup {})",
+        "{} exec rounds of {} fork+exec of /bin/true and {} connect rounds of {} loopback connects{}, each without and with `ioc-scan monitor` ({} indicators, --kill --block, cgroup {})",
         p.rounds,
         p.execs,
+        p.connect_rounds,
         p.connects,
+        p.pin_cpu.map(|c| format!(" (client and server on CPU {c})")).unwrap_or_default(),
         p.indicators,
         cgroup.path.display()
     );
-    // Per workload: (wall without, wall with, cpu without, cpu with).
-    let mut exec: [Vec<f64>; 4] = Default::default();
-    let mut conn: [Vec<f64>; 4] = Default::default();
+    // Warm-up (page cache, binaries), not counted.
+    time_execs(p.execs / 20)?;
+    time_connects(p.connects / 20, p.pin_cpu)?;
     let mut lost_total = 0u64;
     let mut events_total = 0u64;
     let mut monitor_cpu = 0.0;
-    // Warm-up (page cache, binaries), not counted.
-    time_execs(p.execs / 20)?;
-    time_connects(p.connects / 20)?;
-    let record = |into: &mut [Vec<f64>; 4], without: Cost, with: Cost| {
-        into[0].push(without.wall);
-        into[1].push(with.wall);
-        into[2].push(without.cpu);
-        into[3].push(with.cpu);
-    };
-    for round in 0..p.rounds {
-        // ABBA: every other round starts with the monitor, so that a drift
-        // in the machine's load favours neither side.
-        let monitor_first = round % 2 == 1;
-        let mut without = None;
-        if !monitor_first {
-            without = Some((time_execs(p.execs)?, time_connects(p.connects)?));
+    let mut results = Vec::new();
+    let workloads: [(&str, usize, &dyn Fn() -> Result<Cost>); 2] = [
+        ("exec", p.rounds, &|| time_execs(p.execs)),
+        ("connect", p.connect_rounds, &|| time_connects(p.connects, p.pin_cpu)),
+    ];
+    for (name, rounds, work) in workloads {
+        let mut pairs = Vec::with_capacity(rounds);
+        for round in 0..rounds {
+            // ABBA: every other round starts with the monitor, so that a
+            // drift in the machine's load favours neither side.
+            let monitor_first = round % 2 == 1;
+            let mut without = None;
+            if !monitor_first {
+                without = Some(work()?);
+            }
+            let m = Monitor::start(&binary, &iocs, &cgroup.path, &[])?;
+            let cpu0 = m.cpu_seconds();
+            let with = work()?;
+            let cpu = m.cpu_seconds() - cpu0;
+            let summary = m.stop()?;
+            let without = match without {
+                Some(w) => w,
+                None => work()?,
+            };
+            let lost = summary["lost_events"].as_u64().unwrap_or(u64::MAX);
+            let events = summary["events"].as_u64().unwrap_or(0);
+            println!(
+                "{name} round {}: {:.3}s -> {:.3}s wall ({:+.1}%), {:.3} -> {:.3} CPU s ({:+.1}%); monitor: {} events, {} lost, {:.2} CPU s",
+                round + 1,
+                without.wall,
+                with.wall,
+                (with.wall / without.wall - 1.0) * 100.0,
+                without.cpu,
+                with.cpu,
+                (with.cpu / without.cpu - 1.0) * 100.0,
+                events,
+                lost,
+                cpu
+            );
+            pairs.push((without, with));
+            lost_total = lost_total.saturating_add(lost);
+            events_total += events;
+            monitor_cpu += cpu;
         }
-        let m = Monitor::start(&binary, &iocs, &cgroup.path, &[])?;
-        let cpu0 = m.cpu_seconds();
-        let em = time_execs(p.execs)?;
-        let cm = time_connects(p.connects)?;
-        let cpu = m.cpu_seconds() - cpu0;
-        let summary = m.stop()?;
-        let (ew, cw) = match without {
-            Some(w) => w,
-            None => (time_execs(p.execs)?, time_connects(p.connects)?),
-        };
-        let lost = summary["lost_events"].as_u64().unwrap_or(u64::MAX);
-        let events = summary["events"].as_u64().unwrap_or(0);
-        println!(
-            "round {}: exec {:.2}s -> {:.2}s wall ({:+.1}%), {:.2} -> {:.2} CPU s ({:+.1}%); connect {:.2}s -> {:.2}s wall ({:+.1}%), {:.2} -> {:.2} CPU s ({:+.1}%); monitor: {} events, {} lost, {:.2} CPU s",
-            round + 1,
-            ew.wall,
-            em.wall,
-            (em.wall / ew.wall - 1.0) * 100.0,
-            ew.cpu,
-            em.cpu,
-            (em.cpu / ew.cpu - 1.0) * 100.0,
-            cw.wall,
-            cm.wall,
-            (cm.wall / cw.wall - 1.0) * 100.0,
-            cw.cpu,
-            cm.cpu,
-            (cm.cpu / cw.cpu - 1.0) * 100.0,
-            events,
-            lost,
-            cpu
-        );
-        record(&mut exec, ew, em);
-        record(&mut conn, cw, cm);
-        lost_total = lost_total.saturating_add(lost);
-        events_total += events;
-        monitor_cpu += cpu;
+        results.push((name, pairs));
     }
 
     // Exec-to-kill latency, and the programs' own run time (BPF stats cost
@@ -385,26 +437,35 @@ pub fn run(root: &Path, p: &Params) -> Result<()> {
     let (mut spare, spare_killed) = spawn_times(&spare_bin, p.kill_samples)?;
     let (mut killed_times, killed) = spawn_times(&kill_bin, p.kill_samples)?;
     time_execs(p.execs / 10)?;
-    time_connects(p.connects / 10)?;
+    time_connects(p.connects / 10, p.pin_cpu)?;
     let kill_summary = m.stop()?;
     let last_stats = kill_summary["program_stats"].clone();
 
     let (spare_ms, kill_ms) = (median(&mut spare), median(&mut killed_times));
     println!();
-    for (name, v) in [("exec", &mut exec), ("connect", &mut conn)] {
-        // The least disturbed round of each side: on a shared machine, a
-        // steadier figure than the median.
-        let min = |x: &[f64]| x.iter().copied().fold(f64::INFINITY, f64::min);
-        let (bw, bm) = (min(&v[2]), min(&v[3]));
-        println!("{name:<7} best of {}: workload CPU {bw:.3}s -> {bm:.3}s (ratio {:.3}, {:+.1}%)", p.rounds, bm / bw, (bm / bw - 1.0) * 100.0);
-        let (ww, wm, cw, cm) = (median(&mut v[0]), median(&mut v[1]), median(&mut v[2]), median(&mut v[3]));
+    let pct = |r: f64| (r - 1.0) * 100.0;
+    for (name, pairs) in &results {
+        if pairs.is_empty() {
+            continue;
+        }
+        let ratios = |f: fn(&Cost) -> f64| -> Vec<f64> { pairs.iter().map(|(w, m)| f(m) / f(w)).collect() };
+        let (mut wall, mut cpu) = (ratios(|c| c.wall), ratios(|c| c.cpu));
+        let (w_lo, w_hi) = (wall.iter().copied().fold(f64::INFINITY, f64::min), wall.iter().copied().fold(0.0, f64::max));
         println!(
-            "{name:<7} median of {}: wall {ww:.3}s -> {wm:.3}s (ratio {:.3}, {:+.1}%), workload CPU {cw:.3}s -> {cm:.3}s (ratio {:.3}, {:+.1}%); target <= +5%",
-            p.rounds,
-            wm / ww,
-            (wm / ww - 1.0) * 100.0,
-            cm / cw,
-            (cm / cw - 1.0) * 100.0
+            "{name:<7} median of {} paired rounds: wall {:+.1}% (rounds from {:+.1}% to {:+.1}%), workload CPU {:+.1}%; target <= +5%",
+            pairs.len(),
+            pct(median(&mut wall)),
+            pct(w_lo),
+            pct(w_hi),
+            pct(median(&mut cpu))
+        );
+        let side = |f: fn(&(Cost, Cost)) -> f64| -> Vec<f64> { pairs.iter().map(f).collect() };
+        let (ww, wm) = (median(&mut side(|p| p.0.wall)), median(&mut side(|p| p.1.wall)));
+        let (cw, cm) = (median(&mut side(|p| p.0.cpu)), median(&mut side(|p| p.1.cpu)));
+        println!(
+            "{name:<7} medians of each side: wall {ww:.3}s -> {wm:.3}s ({:+.1}%), workload CPU {cw:.3}s -> {cm:.3}s ({:+.1}%)",
+            pct(wm / ww),
+            pct(cm / cw)
         );
     }
     println!("lost events: {lost_total} of {events_total} (target 0); the monitor itself used {monitor_cpu:.2} CPU s over the timed runs");

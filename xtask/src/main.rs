@@ -70,9 +70,22 @@ enum Cmd {
         execs: usize,
         #[arg(long, default_value_t = 20_000)]
         connects: usize,
-        /// Rounds (without, then with the monitor); medians are reported.
+        /// Rounds of the exec workload, each one timing without and one with
+        /// the monitor; the median of the rounds' ratios is reported.
         #[arg(long, default_value_t = 5)]
         rounds: usize,
+        /// Rounds of the connect workload (as --rounds).
+        #[arg(long, default_value_t = 15)]
+        connect_rounds: usize,
+        /// Run the connect workload's client and server on this one CPU, in
+        /// both arms (no cross-CPU wake-ups: a steadier figure of what the
+        /// kernel programs cost per connection).
+        #[arg(long, value_name = "CPU")]
+        pin_cpu: Option<usize>,
+        /// Bench this ioc-scan binary instead of building the workspace's
+        /// (a before/after under the same conditions).
+        #[arg(long, value_name = "PATH")]
+        binary: Option<PathBuf>,
         #[arg(long, default_value_t = 1000)]
         indicators: usize,
         /// Execs of the kill binary for the latency figure.
@@ -112,8 +125,9 @@ fn main() -> anyhow::Result<std::process::ExitCode> {
         Cmd::Setup => setup::run_setup(),
         Cmd::BuildEbpf { debug } => ebpf::run(&workspace_root(), !debug),
         Cmd::KernelTests { args } => kernel_tests::run(&workspace_root(), &args),
-        Cmd::BenchMonitor { execs, connects, rounds, indicators, kill_samples } => {
-            bench_monitor::run(&workspace_root(), &bench_monitor::Params { execs, connects, rounds, indicators, kill_samples })
-        }
+        Cmd::BenchMonitor { execs, connects, rounds, connect_rounds, pin_cpu, binary, indicators, kill_samples } => bench_monitor::run(
+            &workspace_root(),
+            &bench_monitor::Params { execs, connects, rounds, connect_rounds, pin_cpu, binary, indicators, kill_samples },
+        ),
     })
 }

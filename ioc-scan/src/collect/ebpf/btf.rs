@@ -1,5 +1,5 @@
 //! Kernel struct offsets from the running kernel's BTF
-//! (`/sys/kernel/btf/vmlinux`), for the exec program.
+//! (`/sys/kernel/btf/vmlinux`), for the exec and TCP state programs.
 //!
 //! The Rust eBPF toolchain emits no CO-RE relocations, so the program
 //! cannot ask the loader to fix up `task->real_parent` and friends; user
@@ -8,7 +8,7 @@
 //! size the program reads. A small reader of the BTF type section: aya's
 //! own parser keeps its type accessors private.
 
-use ioc_scan_common::TaskOffsets;
+use ioc_scan_common::{SockOffsets, TaskOffsets};
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -23,6 +23,8 @@ pub enum BtfError {
     Missing(String),
     #[error("kernel BTF: {field} is {found} bytes, the program reads {expected}")]
     Size { field: String, found: u32, expected: u32 },
+    #[error("kernel BTF: {field} is at byte {offset}, beyond what the program can address")]
+    TooFar { field: String, offset: u32 },
 }
 
 const KIND_INT: u32 = 1;
@@ -256,6 +258,42 @@ impl Btf {
     }
 }
 
+impl Btf {
+    /// The offsets the TCP state program needs, in `struct sock` (whose
+    /// first member is `struct sock_common __sk_common`). Without IPv6 in
+    /// the kernel, the IPv6 offsets are 0.
+    pub fn sock_offsets(&self) -> Result<SockOffsets, BtfError> {
+        let (common, _) = self
+            .member("sock", "__sk_common")
+            .ok_or_else(|| BtfError::Missing("sock.__sk_common".into()))?;
+        let short = |field: &str, offset: u32| {
+            u16::try_from(offset).map_err(|_| BtfError::TooFar {
+                field: field.to_string(),
+                offset,
+            })
+        };
+        let in_common = |member: &str, size: u32| -> Result<u16, BtfError> {
+            let offset = self.field("sock_common", member, size)?;
+            short(member, common + offset)
+        };
+        let (v6_daddr, v6_rcv_saddr) = match (in_common("skc_v6_daddr", 16), in_common("skc_v6_rcv_saddr", 16)) {
+            (Ok(d), Ok(s)) => (d, s),
+            (Err(BtfError::Missing(_)), _) | (_, Err(BtfError::Missing(_))) => (0, 0),
+            (Err(e), _) | (_, Err(e)) => return Err(e),
+        };
+        Ok(SockOffsets {
+            daddr: in_common("skc_daddr", 4)?,
+            rcv_saddr: in_common("skc_rcv_saddr", 4)?,
+            dport: in_common("skc_dport", 2)?,
+            num: in_common("skc_num", 2)?,
+            family: in_common("skc_family", 2)?,
+            v6_daddr,
+            v6_rcv_saddr,
+            protocol: short("sk_protocol", self.field("sock", "sk_protocol", 2)?)?,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -310,5 +348,18 @@ mod tests {
         let Ok(btf) = Btf::from_sys_fs() else { return };
         let offsets = btf.task_offsets().unwrap();
         assert!(offsets.task_real_parent > 0 && offsets.mm_exe_file > 0);
+    }
+
+    #[test]
+    fn this_kernel_has_the_tcp_state_fields() {
+        let Ok(btf) = Btf::from_sys_fs() else { return };
+        let o = btf.sock_offsets().unwrap();
+        // Each field its own bytes; the protocol lies in struct sock, beyond
+        // struct sock_common (which holds the IPv6 addresses).
+        let mut at = vec![o.daddr, o.rcv_saddr, o.dport, o.num, o.family, o.v6_daddr, o.v6_rcv_saddr, o.protocol];
+        at.sort_unstable();
+        at.dedup();
+        assert_eq!(at.len(), 8, "{o:?}");
+        assert!(o.protocol > o.v6_daddr.max(o.v6_rcv_saddr).max(o.family), "{o:?}");
     }
 }

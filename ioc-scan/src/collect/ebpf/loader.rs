@@ -5,14 +5,15 @@
 //! attached for real, and a refusal (EPERM, missing hook) makes that
 //! sensor "unavailable" with the kernel's reason, while the others run.
 //! Reasons are cut to a line; `IOC_SCAN_VERIFIER_LOG=1` keeps the whole
-//! verifier log (when changing the programs).
+//! verifier log (when changing the programs). `IOC_SCAN_TCP_TRACEPOINT=classic`
+//! makes the TCP sensor use its fallback program (tests).
 
 use super::btf::Btf;
 use super::events::kernel_dev;
 use super::object;
 use super::rules::{BlockRule, KillRules};
 use aya::maps::{Array, HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf};
-use aya::programs::{CgroupAttachMode, CgroupSkb, CgroupSkbAttachType, CgroupSockAddr, TracePoint};
+use aya::programs::{BtfTracePoint, CgroupAttachMode, CgroupSkb, CgroupSkbAttachType, CgroupSockAddr, TracePoint};
 use aya::{Ebpf, EbpfLoader};
 use ioc_scan_common as k;
 use std::fs::File;
@@ -106,6 +107,14 @@ pub struct Kernel {
     ring_buffer_bytes: u32,
     /// The struct offsets given to the exec program, or why there are none.
     pub offsets: Result<k::TaskOffsets, String>,
+    /// Why the BTF tracepoint for TCP states cannot be used (no BTF, no
+    /// socket offsets): then the classic tracepoint program is.
+    tcp_btf: Result<(), String>,
+    /// The settings as last written ([`Kernel::configure`]), kept to add
+    /// `CONFIG_BLOCK_*` bits when [`Kernel::block`] adds a kind of entry.
+    config: Option<k::Config>,
+    /// `CONFIG_BLOCK_*` bits of the entries in the block lists.
+    block_kinds: u32,
     pub programs: Vec<ProgramStatus>,
 }
 
@@ -201,8 +210,15 @@ impl Kernel {
             Some(p) => p.clone(),
             None => cgroup2_root()?,
         };
-        let ebpf = EbpfLoader::new()
-            .map_max_entries(k::MAP_EVENTS, opts.ring_buffer_bytes)
+        let btf = Btf::from_sys_fs().map_err(|e| e.to_string());
+        let offsets = btf.as_ref().map_err(Clone::clone).and_then(|b| b.task_offsets().map_err(|e| e.to_string()));
+        let sock_offsets = btf.as_ref().map_err(Clone::clone).and_then(|b| b.sock_offsets().map_err(|e| e.to_string()));
+        let mut loader = EbpfLoader::new();
+        loader.map_max_entries(k::MAP_EVENTS, opts.ring_buffer_bytes);
+        if let Ok(sock) = &sock_offsets {
+            loader.override_global(k::GLOBAL_SOCK_OFFSETS, sock, true);
+        }
+        let ebpf = loader
             .load(data)
             .map_err(|err| {
                 if is_permission(&err) {
@@ -211,12 +227,14 @@ impl Kernel {
                     LoadError::Object(chain(&err))
                 }
             })?;
-        let offsets = Btf::from_sys_fs().and_then(|b| b.task_offsets()).map_err(|e| e.to_string());
         Ok(Kernel {
             ebpf,
             cgroup,
             ring_buffer_bytes: opts.ring_buffer_bytes,
             offsets,
+            tcp_btf: sock_offsets.map(|_| ()),
+            config: None,
+            block_kinds: 0,
             programs: Vec::new(),
         })
     }
@@ -270,18 +288,24 @@ impl Kernel {
         // Wake the reader once 1/16 of the ring is waiting; it polls on a
         // timer for the rest (see `reader`).
         let config = k::Config {
-            flags,
+            flags: flags | self.block_kinds,
             self_tgid: std::process::id(),
             wakeup_bytes: self.ring_buffer_bytes / 16,
             _pad: 0,
             offsets,
         };
+        self.write_config(config)
+    }
+
+    fn write_config(&mut self, config: k::Config) -> Result<(), LoadError> {
         let map = self.ebpf.map_mut(k::MAP_CONFIG).ok_or(LoadError::Map {
             map: k::MAP_CONFIG,
             reason: "missing".into(),
         })?;
         let mut array: Array<&mut MapData, k::Config> = Array::try_from(map).map_err(|e| map_err(k::MAP_CONFIG, &e))?;
-        array.set(0, config, 0).map_err(|e| map_err(k::MAP_CONFIG, &e))
+        array.set(0, config, 0).map_err(|e| map_err(k::MAP_CONFIG, &e))?;
+        self.config = Some(config);
+        Ok(())
     }
 
     fn kill_map<K: aya::Pod>(&mut self, name: &'static str) -> Result<BpfHashMap<&mut MapData, K, u32>, LoadError> {
@@ -295,6 +319,25 @@ impl Kernel {
     /// Add a destination to the block list (also while running, e.g. for
     /// addresses a listed domain resolved to). `None` = any address / port.
     pub fn block(&mut self, ip: Option<IpAddr>, port: Option<u16>) -> Result<(), LoadError> {
+        self.insert_block(ip, port)?;
+        // The entry is in the map before the programs are told to look for
+        // its kind: a connect in between is let through, never wrongly refused.
+        let kind = match (ip, port) {
+            (Some(_), Some(p)) if p != 0 => k::CONFIG_BLOCK_EXACT,
+            (Some(_), _) => k::CONFIG_BLOCK_ANY_PORT,
+            (None, _) => k::CONFIG_BLOCK_ANY_ADDR,
+        };
+        if self.block_kinds & kind == 0 {
+            self.block_kinds |= kind;
+            if let Some(mut config) = self.config {
+                config.flags |= kind;
+                self.write_config(config)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn insert_block(&mut self, ip: Option<IpAddr>, port: Option<u16>) -> Result<(), LoadError> {
         let port = port.unwrap_or(0);
         match ip {
             Some(IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_none() => {
@@ -312,7 +355,7 @@ impl Kernel {
             }
             Some(IpAddr::V6(v6)) => {
                 let v4 = v6.to_ipv4_mapped().unwrap_or(std::net::Ipv4Addr::UNSPECIFIED);
-                self.block(Some(IpAddr::V4(v4)), Some(port))
+                self.insert_block(Some(IpAddr::V4(v4)), Some(port))
             }
             Some(IpAddr::V4(v4)) => {
                 let mut map = self.kill_map::<k::Block4Key>(k::MAP_BLOCK_V4)?;
@@ -360,16 +403,16 @@ impl Kernel {
     /// [`Kernel::programs`] and the rest go on.
     pub fn attach(&mut self, wanted: &Sensors) -> &[ProgramStatus] {
         ensure_tracefs();
-        let tracepoints: [(&'static str, &'static str, &'static str, &'static str, bool); 3] = [
-            ("exec", k::PROG_EXEC, "sched", "sched_process_exec", true),
-            ("exit", k::PROG_EXIT, "sched", "sched_process_exit", true),
-            ("tcp", k::PROG_TCP_STATE, "sock", "inet_sock_set_state", wanted.tcp),
+        let tracepoints: [(&'static str, &'static str, &'static str, &'static str); 2] = [
+            ("exec", k::PROG_EXEC, "sched", "sched_process_exec"),
+            ("exit", k::PROG_EXIT, "sched", "sched_process_exit"),
         ];
-        for (sensor, program, category, name, want) in tracepoints {
-            if want {
-                let result = self.attach_tracepoint(program, category, name);
-                self.record(sensor, program, format!("{category}/{name}"), result);
-            }
+        for (sensor, program, category, name) in tracepoints {
+            let result = self.attach_tracepoint(program, category, name);
+            self.record(sensor, program, format!("{category}/{name}"), result);
+        }
+        if wanted.tcp {
+            self.attach_tcp_state();
         }
 
         let cgroup_path = self.cgroup.clone();
@@ -394,6 +437,40 @@ impl Kernel {
             self.record("dns", program, cgroup_path.display().to_string(), result);
         }
         &self.programs
+    }
+
+    /// The TCP state sensor: the BTF tracepoint where the socket offsets
+    /// are known and the kernel takes it, else the classic tracepoint (the
+    /// same events, at a higher cost per connection).
+    /// `IOC_SCAN_TCP_TRACEPOINT=classic` picks the classic one (tests).
+    fn attach_tcp_state(&mut self) {
+        let forced = std::env::var_os("IOC_SCAN_TCP_TRACEPOINT").is_some_and(|v| v == "classic");
+        let btf = match self.tcp_btf.clone() {
+            _ if forced => Err("IOC_SCAN_TCP_TRACEPOINT=classic".to_string()),
+            Ok(()) => self.attach_btf_tracepoint(k::PROG_TCP_STATE_BTF, "inet_sock_set_state"),
+            Err(why) => Err(format!("no socket offsets: {why}")),
+        };
+        match btf {
+            Ok(()) => self.record("tcp", k::PROG_TCP_STATE_BTF, "tp_btf/inet_sock_set_state".into(), Ok(())),
+            Err(why) => {
+                tracing::debug!("BTF tracepoint for TCP states unavailable ({why}); using the classic tracepoint");
+                let result = self.attach_tracepoint(k::PROG_TCP_STATE, "sock", "inet_sock_set_state");
+                self.record("tcp", k::PROG_TCP_STATE, "sock/inet_sock_set_state".into(), result);
+            }
+        }
+    }
+
+    fn attach_btf_tracepoint(&mut self, program: &str, name: &str) -> Result<(), String> {
+        let btf = aya::Btf::from_sys_fs().map_err(|e| chain(&e))?;
+        let prog: &mut BtfTracePoint = self
+            .ebpf
+            .program_mut(program)
+            .ok_or("not in the object")?
+            .try_into()
+            .map_err(|e: aya::programs::ProgramError| chain(&e))?;
+        prog.load(name, &btf).map_err(|e| chain(&e))?;
+        prog.attach().map_err(|e| chain(&e))?;
+        Ok(())
     }
 
     fn record(&mut self, sensor: &'static str, program: &'static str, attach: String, result: Result<(), String>) {
@@ -462,8 +539,11 @@ impl Kernel {
         RingBuf::try_from(map).map_err(|e| map_err(k::MAP_EVENTS, &e))
     }
 
-    /// Events dropped so far because the ring buffer was full, by event
-    /// kind (index = `EVENT_*`), summed over CPUs.
+    /// Events dropped so far, by event kind (index = `EVENT_*`): those that
+    /// found the ring buffer full (summed over CPUs), and the runs of the
+    /// tracepoint programs the kernel skipped because the program was
+    /// already running on that CPU (a softirq's TCP state change over one
+    /// in process context): each would have been an event.
     pub fn lost(&self) -> Result<[u64; k::EVENT_KIND_COUNT as usize], LoadError> {
         let map = self.ebpf.map(k::MAP_LOST).ok_or(LoadError::Map {
             map: k::MAP_LOST,
@@ -475,7 +555,63 @@ impl Kernel {
             let values = array.get(&(kind as u32), 0).map_err(|e| map_err(k::MAP_LOST, &e))?;
             *slot = values.iter().sum();
         }
+        for status in self.programs.iter().filter(|p| p.unavailable.is_none()) {
+            let kind = match status.program {
+                k::PROG_EXEC => k::EVENT_EXEC,
+                k::PROG_EXIT => k::EVENT_EXIT,
+                k::PROG_TCP_STATE | k::PROG_TCP_STATE_BTF => k::EVENT_CONN,
+                _ => continue,
+            };
+            out[kind as usize] = out[kind as usize].saturating_add(self.recursion_misses(status.program));
+        }
         Ok(out)
+    }
+
+    /// `bpf_prog_info.recursion_misses` of a loaded program (Linux 5.12+;
+    /// 0 where the kernel does not count them).
+    fn recursion_misses(&self, program: &str) -> u64 {
+        use std::os::fd::{AsFd, AsRawFd};
+        let Some(fd) = self.ebpf.program(program).and_then(|p| p.fd().ok()) else {
+            return 0;
+        };
+        // The head of `struct bpf_prog_info` (UAPI, only ever extended at
+        // its end) up to `recursion_misses`, at byte 208.
+        #[repr(C)]
+        struct ProgInfoHead {
+            before: [u64; 26],
+            recursion_misses: u64,
+        }
+        #[repr(C)]
+        struct InfoByFd {
+            bpf_fd: u32,
+            info_len: u32,
+            info: u64,
+        }
+        let mut info = ProgInfoHead {
+            before: [0; 26],
+            recursion_misses: 0,
+        };
+        let mut attr = InfoByFd {
+            bpf_fd: fd.as_fd().as_raw_fd() as u32,
+            info_len: std::mem::size_of::<ProgInfoHead>() as u32,
+            info: std::ptr::addr_of_mut!(info) as u64,
+        };
+        const BPF_OBJ_GET_INFO_BY_FD: libc::c_long = 15;
+        // SAFETY: the kernel writes at most `info_len` bytes to `info`, which
+        // lives until the call returns; `attr` is the command's attribute.
+        let ret = unsafe {
+            libc::syscall(
+                libc::SYS_bpf,
+                BPF_OBJ_GET_INFO_BY_FD,
+                std::ptr::addr_of_mut!(attr),
+                std::mem::size_of::<InfoByFd>(),
+            )
+        };
+        if ret == 0 {
+            info.recursion_misses
+        } else {
+            0
+        }
     }
 
     /// Count every program's runs and run time while the returned fd is
