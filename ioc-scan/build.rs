@@ -7,19 +7,18 @@
 //! to install. With them, a failing eBPF build fails the build.
 //! `IOC_SCAN_SKIP_EBPF=1` skips the eBPF build on purpose.
 
+#[path = "build/ebpf_command.rs"]
+mod ebpf_command;
+
 use std::env;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-const TARGET: &str = "bpfel-unknown-none";
-const BIN: &str = "ioc-scan-ebpf";
 
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(ioc_scan_ebpf)");
     println!("cargo::rerun-if-env-changed=IOC_SCAN_SKIP_EBPF");
     let manifest = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let root = manifest.parent().expect("ioc-scan lives in the workspace").to_path_buf();
-    let ebpf_dir = root.join("ioc-scan-ebpf");
     for input in [
         "ioc-scan-ebpf/src",
         "ioc-scan-ebpf/Cargo.toml",
@@ -45,62 +44,7 @@ fn main() {
         return;
     }
 
-    let target_dir = env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"))
-        .join("bpf");
-    let mut cmd = Command::new("rustup");
-    cmd.args([
-        "run",
-        "nightly",
-        "cargo",
-        "build",
-        "--release",
-        "--locked",
-        "--target",
-        TARGET,
-        "-Z",
-        "build-std=core",
-    ])
-    .arg("--target-dir")
-    .arg(&target_dir)
-    .current_dir(&ebpf_dir);
-    // The outer build's compiler, flags, toolchain and build-script variables
-    // must not leak into the nested nightly build (they would also make it
-    // rebuild whenever they differ from `cargo xtask build-ebpf`'s).
-    for var in [
-        "RUSTC",
-        "RUSTC_WRAPPER",
-        "RUSTC_WORKSPACE_WRAPPER",
-        "RUSTFLAGS",
-        "CARGO_ENCODED_RUSTFLAGS",
-        "CARGO_TARGET_DIR",
-        "CARGO_BUILD_TARGET",
-        "RUSTUP_TOOLCHAIN",
-        "CARGO",
-        "RUSTDOC",
-        "HOST",
-        "TARGET",
-        "OUT_DIR",
-        "OPT_LEVEL",
-        "PROFILE",
-        "DEBUG",
-        "NUM_JOBS",
-        "RUSTC_LINKER",
-        "CARGO_MAKEFLAGS",
-        "CARGO_PRIMARY_PACKAGE",
-    ] {
-        cmd.env_remove(var);
-    }
-    for (var, _) in env::vars_os() {
-        let name = var.to_string_lossy();
-        if ["CARGO_CFG_", "CARGO_FEATURE_", "CARGO_PKG_", "CARGO_MANIFEST_", "DEP_"]
-            .iter()
-            .any(|p| name.starts_with(p))
-        {
-            cmd.env_remove(&var);
-        }
-    }
+    let mut cmd = ebpf_command::build_command(&root, true);
     if let Some(dir) = &linker_dir {
         let path = env::var_os("PATH").unwrap_or_default();
         let mut dirs = vec![dir.clone()];
@@ -119,7 +63,7 @@ fn main() {
             String::from_utf8_lossy(&output.stderr)
         ));
     }
-    let object = target_dir.join(TARGET).join("release").join(BIN);
+    let object = ebpf_command::object(&root, true);
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR")).join("ioc-scan-ebpf.o");
     if let Err(err) = std::fs::copy(&object, &out) {
         fail(&format!("copying {} to {}: {err}", object.display(), out.display()));

@@ -1,8 +1,7 @@
 //! `ioc-scan task|results|alert|agent` end to end, through the binary, on
 //! real redb files in tempdirs.
-use crate::common::ioc_scan;
+use crate::common::{expect_code, ioc_scan, sha256_hex};
 use serde_json::Value;
-use sha2::Digest;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -54,6 +53,13 @@ impl Env {
         p
     }
 
+    /// Writes `scan/evil.bin` and an IOC `hit` (iocs/hit.ioc) that names it.
+    pub fn hit_ioc(&self) -> PathBuf {
+        let evil = self.path("scan/evil.bin");
+        std::fs::write(&evil, b"x").unwrap();
+        self.ioc("hit.ioc", ioc_xml("hit", "Hit", s(&evil)))
+    }
+
     pub fn cmd(&self, args: &[&str]) -> Command {
         let mut c = ioc_scan();
         c.args(args)
@@ -68,15 +74,25 @@ impl Env {
 
     /// Runs and expects this exit code; returns stdout.
     pub fn ok(&self, args: &[&str], code: i32) -> String {
+        expect_code(self.cmd(args), code)
+    }
+
+    /// Runs and expects the command to be refused (exit code 2); returns
+    /// stderr.
+    pub fn refused(&self, args: &[&str]) -> String {
         let out = self.run(args);
-        assert_eq!(
-            out.status.code(),
-            Some(code),
-            "ioc-scan {args:?}\nstdout: {}\nstderr: {}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+        assert_eq!(out.status.code(), Some(2), "ioc-scan {args:?}: {out:?}");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
+    /// `task create --name NAME --ioc IOC... --no-critical-areas EXTRA...`;
+    /// returns stdout.
+    pub fn create_task(&self, name: &str, iocs: &[&Path], extra: &[&str]) -> String {
+        let mut args = vec!["task", "create", "--name", name, "--ioc"];
+        args.extend(iocs.iter().map(|p| s(p)));
+        args.push("--no-critical-areas");
+        args.extend_from_slice(extra);
+        self.ok(&args, 0)
     }
 
     pub fn json(&self, args: &[&str]) -> Value {
@@ -93,10 +109,6 @@ impl Env {
 
 pub fn s(p: &Path) -> &str {
     p.to_str().unwrap()
-}
-
-fn sha256(bytes: &[u8]) -> String {
-    hex::encode(sha2::Sha256::digest(bytes))
 }
 
 #[test]
@@ -211,42 +223,22 @@ fn task_create_list_show_edit_delete() {
     assert_eq!(old["indicators"][0]["id"], "aaaa-1111");
 
     // Bad input is refused with a message, nothing stored.
-    let out = env.run(&[
-        "task",
-        "create",
-        "--name",
-        "x",
-        "--ioc",
-        s(&a),
-        "--schedule",
-        "weekly",
-    ]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("bad schedule"));
-    let out = env.run(&[
-        "task",
-        "create",
-        "--name",
-        "x",
-        "--ioc",
-        s(&a),
-        "--respond",
-        "explode",
-    ]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown response action"));
     let broken = env.ioc("broken.ioc", "<ioc><unclosed>");
-    let out = env.run(&["task", "create", "--name", "x", "--ioc", s(&broken)]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("broken.ioc"));
+    for (args, why) in [
+        (vec![s(&a), "--schedule", "weekly"], "bad schedule"),
+        (vec![s(&a), "--respond", "explode"], "unknown response action"),
+        (vec![s(&broken)], "broken.ioc"),
+    ] {
+        let err = env.refused(&[&["task", "create", "--name", "x", "--ioc"][..], &args].concat());
+        assert!(err.contains(why), "{args:?}: {err}");
+    }
     assert_eq!(env.json_lines(&["task", "list", "--json"]).len(), 1);
 
     let out = env.ok(&["task", "delete", "1"], 0);
     assert!(out.contains("deleted task 1"), "{out}");
     assert!(env.json_lines(&["task", "list", "--json"]).is_empty());
-    let out = env.run(&["task", "show", "1"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("no task with id 1"));
+    let err = env.refused(&["task", "show", "1"]);
+    assert!(err.contains("no task with id 1"), "{err}");
 }
 
 #[test]
@@ -254,9 +246,7 @@ fn duplicate_ioc_ids_are_refused_naming_both_files() {
     let env = Env::new();
     let a = env.ioc("first.ioc", ioc_xml("dup-id", "A", "/x"));
     let b = env.ioc("second.ioc", ioc_xml("dup-id", "B", "/y"));
-    let out = env.run(&["task", "create", "--name", "dup", "--ioc", s(&a), s(&b)]);
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = env.refused(&["task", "create", "--name", "dup", "--ioc", s(&a), s(&b)]);
     assert!(
         err.contains("duplicate IOC id dup-id")
             && err.contains("first.ioc")
@@ -284,12 +274,12 @@ fn export_writes_the_files_byte_for_byte_including_bom_and_crlf() {
     let out = env.path("export1");
     env.ok(&["task", "export", "1", "--out", s(&out)], 0);
     assert_eq!(
-        sha256(&std::fs::read(out.join("plain.ioc")).unwrap()),
-        sha256(&plain)
+        sha256_hex(&std::fs::read(out.join("plain.ioc")).unwrap()),
+        sha256_hex(&plain)
     );
     assert_eq!(
-        sha256(&std::fs::read(out.join("windows.ioc")).unwrap()),
-        sha256(&bom_crlf)
+        sha256_hex(&std::fs::read(out.join("windows.ioc")).unwrap()),
+        sha256_hex(&bom_crlf)
     );
 
     // After an edit, --version 1 still exports the original upload.
@@ -305,8 +295,7 @@ fn export_writes_the_files_byte_for_byte_including_bom_and_crlf() {
     env.ok(&["task", "export", "1", "--out", s(&out3)], 0);
     assert!(out3.join("new.ioc").exists() && !out3.join("plain.ioc").exists());
     // Existing files are not overwritten.
-    let again = env.run(&["task", "export", "1", "--out", s(&out3)]);
-    assert_eq!(again.status.code(), Some(2));
+    env.refused(&["task", "export", "1", "--out", s(&out3)]);
 }
 
 #[test]
@@ -316,20 +305,7 @@ fn runs_keep_their_collection_version_and_alerts_show_the_indicators_they_used()
     let evil = scan.join("evil.bin");
     std::fs::write(&evil, b"evil").unwrap();
     let a = env.ioc("old.ioc", ioc_xml("old-ioc", "Old IOC", s(&evil)));
-    env.ok(
-        &[
-            "task",
-            "create",
-            "--name",
-            "t",
-            "--ioc",
-            s(&a),
-            "--no-critical-areas",
-            "--scope",
-            s(&scan),
-        ],
-        0,
-    );
+    env.create_task("t", &[&a], &["--scope", s(&scan)]);
 
     let out = env.ok(&["task", "run", "1", "--device-name", "host-a"], 1);
     assert!(
@@ -386,11 +362,10 @@ fn runs_keep_their_collection_version_and_alerts_show_the_indicators_they_used()
     ] {
         assert!(text.contains(want), "missing {want} in\n{text}");
     }
-    let missing = env.run(&["alert", "99"]);
-    assert_eq!(missing.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&missing.stderr).contains("no run with id 99"));
+    let err = env.refused(&["alert", "99"]);
+    assert!(err.contains("no run with id 99"), "{err}");
 
-    env.ok(&["task", "create", "--name", "t2", "--ioc", s(&a), "--no-critical-areas", "--scope", s(&scan)], 0);
+    env.create_task("t2", &[&a], &["--scope", s(&scan)]);
     // `task run --json` speaks `scan --json`'s detection lines (same keys).
     let detected = |args: &[&str]| -> Vec<serde_json::Value> {
         env.ok(args, 1).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
@@ -412,34 +387,10 @@ fn runs_keep_their_collection_version_and_alerts_show_the_indicators_they_used()
 #[test]
 fn results_filter_by_task_device_status_and_date() {
     let env = Env::new();
-    let scan = env.path("scan");
-    std::fs::write(scan.join("evil.bin"), b"x").unwrap();
-    let hit = env.ioc("hit.ioc", ioc_xml("hit", "Hit", s(&scan.join("evil.bin"))));
+    let hit = env.hit_ioc();
     let miss = env.ioc("miss.ioc", ioc_xml("miss", "Miss", "/nonexistent/miss"));
-    env.ok(
-        &[
-            "task",
-            "create",
-            "--name",
-            "hit",
-            "--ioc",
-            s(&hit),
-            "--no-critical-areas",
-        ],
-        0,
-    );
-    env.ok(
-        &[
-            "task",
-            "create",
-            "--name",
-            "miss",
-            "--ioc",
-            s(&miss),
-            "--no-critical-areas",
-        ],
-        0,
-    );
+    env.create_task("hit", &[&hit], &[]);
+    env.create_task("miss", &[&miss], &[]);
     env.ok(&["task", "run", "1", "--device-name", "d1"], 1);
     env.ok(&["task", "run", "2", "--device-name", "d1"], 0);
     env.ok(&["task", "run", "2", "--device-name", "d2"], 0);
@@ -458,70 +409,17 @@ fn results_filter_by_task_device_status_and_date() {
     assert_eq!(ids(&["--task", "2", "--device", "d2"]), vec![3]);
     assert_eq!(ids(&["--since", "2000-01-01"]), vec![3, 2, 1]);
     assert_eq!(ids(&["--since", "2999-01-01T00:00:00Z"]), Vec::<u64>::new());
-    let bad = env.run(&["results", "--status", "fine"]);
-    assert_eq!(bad.status.code(), Some(2));
+    env.refused(&["results", "--status", "fine"]);
 }
 
 #[test]
 fn agent_once_runs_the_due_and_agent_start_tasks() {
     let env = Env::new();
-    let scan = env.path("scan");
-    std::fs::write(scan.join("evil.bin"), b"x").unwrap();
-    let hit = env.ioc("hit.ioc", ioc_xml("hit", "Hit", s(&scan.join("evil.bin"))));
-    env.ok(
-        &[
-            "task",
-            "create",
-            "--name",
-            "every",
-            "--ioc",
-            s(&hit),
-            "--no-critical-areas",
-            "--schedule",
-            "every:1h",
-        ],
-        0,
-    );
-    env.ok(
-        &[
-            "task",
-            "create",
-            "--name",
-            "start",
-            "--ioc",
-            s(&hit),
-            "--no-critical-areas",
-            "--schedule",
-            "agent-start",
-        ],
-        0,
-    );
-    env.ok(
-        &[
-            "task",
-            "create",
-            "--name",
-            "manual",
-            "--ioc",
-            s(&hit),
-            "--no-critical-areas",
-        ],
-        0,
-    );
-    env.ok(
-        &[
-            "task",
-            "create",
-            "--name",
-            "later",
-            "--ioc",
-            s(&hit),
-            "--no-critical-areas",
-            "--schedule",
-            "once:2999-01-01T00:00:00Z",
-        ],
-        0,
-    );
+    let hit = env.hit_ioc();
+    env.create_task("every", &[&hit], &["--schedule", "every:1h"]);
+    env.create_task("start", &[&hit], &["--schedule", "agent-start"]);
+    env.create_task("manual", &[&hit], &[]);
+    env.create_task("later", &[&hit], &["--schedule", "once:2999-01-01T00:00:00Z"]);
     env.ok(&["agent", "--once", "--device-name", "agent-dev"], 0);
     let runs = env.json_lines(&["results", "--json"]);
     let mut tasks: Vec<u64> = runs
@@ -558,9 +456,7 @@ fn a_damaged_or_foreign_database_file_is_refused_by_every_command_and_left_uncha
         vec!["task", "create", "--name", "x", "--ioc", s(&a)],
         vec!["agent", "--once"],
     ] {
-        let out = env.run(&args);
-        assert_eq!(out.status.code(), Some(2), "{args:?}");
-        let err = String::from_utf8_lossy(&out.stderr);
+        let err = env.refused(&args);
         assert!(
             err.contains("not an ioc-scan database") && err.contains("left unchanged"),
             "{args:?}: {err}"

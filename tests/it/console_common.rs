@@ -67,6 +67,39 @@ impl Drop for Console {
     }
 }
 
+/// A console serving HTTPS with a fresh self-signed certificate for
+/// 127.0.0.1 and localhost (written to DIR/cert.pem and DIR/key.pem).
+pub struct TlsConsole {
+    pub console: Console,
+    pub cert_path: PathBuf,
+    pub cert_pem: String,
+}
+
+impl TlsConsole {
+    pub fn start(dir: &Path, db: &Path) -> TlsConsole {
+        let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string(), "localhost".to_string()]).unwrap();
+        let (cert_path, key_path) = (dir.join("cert.pem"), dir.join("key.pem"));
+        std::fs::write(&cert_path, cert.cert.pem()).unwrap();
+        std::fs::write(&key_path, cert.key_pair.serialize_pem()).unwrap();
+        let console = Console::start(
+            db,
+            "127.0.0.1:0",
+            &["--tls-cert", cert_path.to_str().unwrap(), "--tls-key", key_path.to_str().unwrap()],
+        );
+        TlsConsole { console, cert_path, cert_pem: cert.cert.pem() }
+    }
+
+    /// A client that trusts the console's certificate.
+    pub fn client(&self) -> Client {
+        Client::builder()
+            .use_rustls_tls()
+            .add_root_certificate(reqwest::Certificate::from_pem(self.cert_pem.as_bytes()).unwrap())
+            .no_proxy()
+            .build()
+            .unwrap()
+    }
+}
+
 pub fn client() -> Client {
     Client::builder().timeout(Duration::from_secs(60)).no_proxy().build().unwrap()
 }

@@ -1,7 +1,7 @@
 //! Retention in the console: the maintenance pass deletes results older
 //! than the retention period, with their finished jobs and result keys, and
 //! keeps the rest. The store's clock is moved instead of waiting.
-use crate::store_common::{collection, new_task, open_at, t};
+use crate::store_common::{create_task, open_at, t};
 use ioc_scan::console::ingest::{store_batch, Received};
 use ioc_scan::console::protocol::ResultUpload;
 use ioc_scan::console::{self, fleet, AppState, ConsoleConfig};
@@ -30,7 +30,7 @@ fn maintenance_prunes_results_jobs_and_keys_past_the_retention_period() {
     let clock = Arc::new(ManualClock::new(t("2026-01-01T00:00:00Z")));
     let store = Arc::new(open_at(&dir.path().join("c.redb"), clock.clone()));
     console::prepare(&store).unwrap();
-    let task: TaskRecordV1 = store.create_task(new_task("kept", collection(&[("a.ioc", "a", "/x")]))).unwrap();
+    let task: TaskRecordV1 = create_task(&store, "kept", &[("a.ioc", "a", "/x")]);
     let hash = {
         let (secret, _) = console::accounts::new_token(
             &store,

@@ -66,6 +66,19 @@ fn results(api: &Api, task: u64) -> Vec<Value> {
     api.json(&format!("/results?task={task}"))["results"].as_array().unwrap().clone()
 }
 
+/// Once the one agent has enrolled, runs task `id` on all devices and
+/// waits for its result.
+fn run_on_the_one_device(api: &Api, id: u64) -> Vec<Value> {
+    wait_for("the device enrolled", Duration::from_secs(60), || {
+        (api.json("/devices")["devices"].as_array().unwrap().len() == 1).then_some(())
+    });
+    assert_eq!(api.post(&format!("/tasks/{id}/run"), &json!({"all": true})).status(), 201);
+    wait_for("the result", Duration::from_secs(60), || {
+        let r = results(api, id);
+        (!r.is_empty()).then_some(r)
+    })
+}
+
 #[test]
 fn a_task_runs_on_three_agents_and_every_result_arrives_exactly_once_across_a_console_restart() {
     let dir = tempfile::tempdir().unwrap();
@@ -176,22 +189,9 @@ fn an_agent_enrolls_and_reports_over_https_trusting_the_console_certificate() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("console.redb");
     let admin = init(&db);
-    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string(), "localhost".to_string()]).unwrap();
-    let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-    std::fs::write(&cert_path, cert.cert.pem()).unwrap();
-    std::fs::write(&key_path, cert.key_pair.serialize_pem()).unwrap();
-    let console = Console::start(
-        &db,
-        "127.0.0.1:0",
-        &["--tls-cert", cert_path.to_str().unwrap(), "--tls-key", key_path.to_str().unwrap()],
-    );
-    let http = reqwest::blocking::Client::builder()
-        .use_rustls_tls()
-        .add_root_certificate(reqwest::Certificate::from_pem(cert.cert.pem().as_bytes()).unwrap())
-        .no_proxy()
-        .build()
-        .unwrap();
-    let api = Api { base: format!("{}/api/v1", console.url), token: Some(admin), http };
+    let tls = TlsConsole::start(dir.path(), &db);
+    let console = &tls.console;
+    let api = Api { base: format!("{}/api/v1", console.url), token: Some(admin), http: tls.client() };
     let enrollment = api.enrollment_token();
     let log = dir.path().join("agent.log");
     let mut agent = Agent {
@@ -203,7 +203,7 @@ fn an_agent_enrolls_and_reports_over_https_trusting_the_console_certificate() {
                 "--token".into(),
                 enrollment,
                 "--ca-cert".into(),
-                cert_path.display().to_string(),
+                tls.cert_path.display().to_string(),
                 "--device-name".into(),
                 "tls-dev".into(),
                 "--db".into(),
@@ -221,14 +221,7 @@ fn an_agent_enrolls_and_reports_over_https_trusting_the_console_certificate() {
     let ioc = ioc_file("tls-ioc", "nothing-here.bin", "");
     let settings = json!({"name": "tls", "scope": {"critical_areas": false, "ioc_paths": false, "custom_paths": [scan.display().to_string()]}});
     let id = api.create_task(settings, &[("tls.ioc", &ioc)])["id"].as_u64().unwrap();
-    wait_for("the device enrolled over HTTPS", Duration::from_secs(60), || {
-        (api.json("/devices")["devices"].as_array().unwrap().len() == 1).then_some(())
-    });
-    assert_eq!(api.post(&format!("/tasks/{id}/run"), &json!({"all": true})).status(), 201);
-    let r = wait_for("the result over HTTPS", Duration::from_secs(60), || {
-        let r = results(&api, id);
-        (!r.is_empty()).then_some(r)
-    });
+    let r = run_on_the_one_device(&api, id);
     assert_eq!(r[0]["device"], "tls-dev");
     assert_eq!(r[0]["status"], "no-ioc-detected");
     agent.kill();
@@ -268,14 +261,7 @@ fn a_managed_agent_applies_the_tasks_response_actions_and_reports_their_outcome(
         "response": {"apply": true, "actions": [{"action": "quarantine"}]},
     });
     let id = api.create_task(settings, &[("respond.ioc", &ioc)])["id"].as_u64().unwrap();
-    wait_for("the device enrolled", Duration::from_secs(60), || {
-        (api.json("/devices")["devices"].as_array().unwrap().len() == 1).then_some(())
-    });
-    assert_eq!(api.post(&format!("/tasks/{id}/run"), &json!({"all": true})).status(), 201);
-    let r = wait_for("the result", Duration::from_secs(60), || {
-        let r = results(&api, id);
-        (!r.is_empty()).then_some(r)
-    });
+    let r = run_on_the_one_device(&api, id);
     assert_eq!(r[0]["status"], "ioc-detected", "{}", agent.log());
     let alert = api.json(&format!("/results/{}", r[0]["id"]));
     let responses = &alert["detections"][0]["responses"];

@@ -21,6 +21,13 @@ fn parse_fixture(name: &str) -> openioc::Parsed {
     openioc::parse_bytes(name, &bytes).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
+/// A fixture that must parse without a single diagnostic.
+fn parse_clean_fixture(name: &str) -> openioc::Parsed {
+    let parsed = parse_fixture(name);
+    assert!(parsed.diagnostics.is_empty(), "{name}: {:#?}", parsed.diagnostics);
+    parsed
+}
+
 fn fail_fixture(name: &str) -> OpenIocError {
     let bytes = std::fs::read(fixture(name)).unwrap();
     match openioc::parse_bytes(name, &bytes) {
@@ -54,6 +61,18 @@ pub fn raw_item_count(path: &Path) -> usize {
 
 fn item<'a>(ioc: &'a Ioc, id: &str) -> &'a Item {
     ioc.items().find(|i| i.id == id).unwrap_or_else(|| panic!("no item {id}"))
+}
+
+/// Each item's (id, condition, negate, preserve case, position) as read.
+fn assert_items(ioc: &Ioc, expect: &[(&str, Condition, bool, bool, Position)]) {
+    for &(id, condition, negate, preserve_case, position) in expect {
+        let it = item(ioc, id);
+        assert_eq!(
+            (it.condition, it.negate, it.preserve_case, it.position),
+            (condition, negate, preserve_case, position),
+            "{id}"
+        );
+    }
 }
 
 fn pos(line: u32, column: u32) -> Position {
@@ -106,8 +125,7 @@ fn real_file_metadata_and_positions() {
 
 #[test]
 fn v10_conditions_negate_preserve_case_and_nesting() {
-    let parsed = parse_fixture("valid/v10-conditions.ioc");
-    assert!(parsed.diagnostics.is_empty(), "{:#?}", parsed.diagnostics);
+    let parsed = parse_clean_fixture("valid/v10-conditions.ioc");
     let ioc = &parsed.ioc;
     assert_eq!(ioc.id, "parser-v10-conditions");
     assert_eq!(ioc.version, OpenIocVersion::V1_0);
@@ -125,14 +143,9 @@ fn v10_conditions_negate_preserve_case_and_nesting() {
         ("v10-deep4", Condition::Contains, false, false, pos(43, 13)),
         ("v10-deep3", Condition::Is, false, false, pos(48, 11)),
     ];
-    for (id, condition, negate, preserve_case, position) in expect {
-        let it = item(ioc, id);
-        assert_eq!(
-            (it.condition, it.negate, it.preserve_case, it.position),
-            (condition, negate, preserve_case, position),
-            "{id}"
-        );
-        assert!(it.evaluable());
+    assert_items(ioc, &expect);
+    for (id, ..) in expect {
+        assert!(item(ioc, id).evaluable(), "{id}");
     }
     // Surrounding whitespace trimmed, inner kept; entities, character
     // references and CDATA decoded.
@@ -174,8 +187,7 @@ fn v10_conditions_negate_preserve_case_and_nesting() {
 
 #[test]
 fn v11_conditions_and_attributes() {
-    let parsed = parse_fixture("valid/v11-conditions.ioc");
-    assert!(parsed.diagnostics.is_empty(), "{:#?}", parsed.diagnostics);
+    let parsed = parse_clean_fixture("valid/v11-conditions.ioc");
     let ioc = &parsed.ioc;
     assert_eq!(ioc.version, OpenIocVersion::V1_1);
     assert_eq!(ioc.meta.published_date.as_deref(), Some("2024-02-04T00:00:00"));
@@ -191,14 +203,7 @@ fn v11_conditions_and_attributes() {
         ("v11-greater-than", Condition::GreaterThan, false, false, pos(36, 11)),
         ("v11-less-than", Condition::LessThan, true, false, pos(40, 11)),
     ];
-    for (id, condition, negate, preserve_case, position) in expect {
-        let it = item(ioc, id);
-        assert_eq!(
-            (it.condition, it.negate, it.preserve_case, it.position),
-            (condition, negate, preserve_case, position),
-            "{id}"
-        );
-    }
+    assert_items(ioc, &expect);
     assert_eq!(item(ioc, "v11-matches").content.value, r"^nc\s+-e");
     let max_depth = ioc.walk().into_iter().map(|(d, _)| d).max();
     assert_eq!(max_depth, Some(3));
@@ -207,8 +212,7 @@ fn v11_conditions_and_attributes() {
 
 #[test]
 fn bom_and_comment_before_declaration_load() {
-    let parsed = parse_fixture("valid/v11-bom-comment.ioc");
-    assert!(parsed.diagnostics.is_empty(), "{:#?}", parsed.diagnostics);
+    let parsed = parse_clean_fixture("valid/v11-bom-comment.ioc");
     assert_eq!(parsed.ioc.id, "parser-v11-bom-comment");
     // Lines count from the file's start; the BOM takes no column.
     assert_eq!(parsed.root, pos(3, 1));
@@ -509,28 +513,13 @@ fn structure_errors_are_diagnosed() {
     assert_eq!(openioc::parse_bytes("a.ioc", text_after).unwrap_err().kind, ErrorKind::Malformed);
 }
 
-/// A small deterministic generator (xorshift64*), so that failures repeat.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
-
 #[test]
 fn truncated_and_mutated_real_files_never_panic() {
     let mut files: Vec<PathBuf> = real_dirs().iter().flat_map(|d| ioc_files(d)).collect();
     files.extend(ioc_files(&fixture("")));
     assert!(files.len() >= 28 + 12);
-    let mut rng = Rng(0x1234_5678_9abc_def1);
+    // Seeded, so that a failure repeats.
+    let mut rng = fastrand::Rng::with_seed(0x1234_5678_9abc_def1);
     let mut parses = 0usize;
     for file in &files {
         let bytes = std::fs::read(file).unwrap();
@@ -543,23 +532,23 @@ fn truncated_and_mutated_real_files_never_panic() {
         // Random byte flips, insertions of markup characters, deletions.
         for _ in 0..150 {
             let mut mutated = bytes.clone();
-            for _ in 0..1 + rng.below(8) {
+            for _ in 0..1 + rng.usize(..8) {
                 if mutated.is_empty() {
                     break;
                 }
-                let at = rng.below(mutated.len());
-                match rng.below(4) {
-                    0 => mutated[at] ^= 1 << rng.below(8),
+                let at = rng.usize(..mutated.len());
+                match rng.usize(..4) {
+                    0 => mutated[at] ^= 1 << rng.usize(..8),
                     1 => {
                         let markup = b"<>/&;\"'=!?[]-\0\xff";
-                        mutated[at] = markup[rng.below(markup.len())];
+                        mutated[at] = markup[rng.usize(..markup.len())];
                     }
                     2 => {
                         mutated.remove(at);
                     }
                     _ => {
                         let markup = b"<>/&;\"'";
-                        mutated.insert(at, markup[rng.below(markup.len())]);
+                        mutated.insert(at, markup[rng.usize(..markup.len())]);
                     }
                 }
             }

@@ -3,11 +3,10 @@
 //! binary.
 #![allow(dead_code)]
 
-use crate::common::ioc_scan;
+use crate::common::{expect_code, ioc_scan, sha256_hex};
 use ioc_scan::eval::{CompiledCollection, Detection};
 use ioc_scan::scan::{Scan, ScanOptions};
 use serde_json::Value;
-use sha2::Digest;
 use std::collections::BTreeMap;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
@@ -30,10 +29,6 @@ pub fn write_ioc(dir: &Path, id: &str, items: &[(&str, &str, &str)]) -> PathBuf 
     let path = dir.join(format!("{id}.ioc"));
     std::fs::write(&path, xml).unwrap();
     path
-}
-
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(sha2::Sha256::digest(bytes))
 }
 
 /// Detections of a real scan of `scope` (files; processes too when
@@ -139,15 +134,7 @@ impl TaskEnv {
 
     /// Runs and expects exit code `code`; returns stdout.
     pub fn ok(&self, args: &[&str], code: i32) -> String {
-        let out = self.run(args);
-        assert_eq!(
-            out.status.code(),
-            Some(code),
-            "ioc-scan {args:?}\nstdout: {}\nstderr: {}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+        expect_code(self.cmd(args), code)
     }
 
     /// Create a task scanning `scan/` only, with `respond` actions and the

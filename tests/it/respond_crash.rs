@@ -2,7 +2,8 @@
 //! run`, paused by `IOC_SCAN_TEST_PAUSE_AFTER`): the file is always either
 //! still in place, or gone with its verified copy and record in the store.
 
-use crate::respond_common::{sha256_hex, write_ioc, TaskEnv};
+use crate::common::sha256_hex;
+use crate::respond_common::{write_ioc, TaskEnv};
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 

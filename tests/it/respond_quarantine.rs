@@ -3,8 +3,8 @@
 //! times), files changed since detection are left alone, a full disk
 //! fails cleanly and deletes nothing.
 
-use crate::common::ioc_scan;
-use crate::respond_common::{detect, is_root, sha256_hex, write_ioc};
+use crate::common::{ioc_scan, sha256_hex};
+use crate::respond_common::{detect, is_root, write_ioc};
 use ioc_scan::respond::{apply, Action, Outcome, ResponseContext, ResponsePlan};
 use nix::fcntl::{openat, OFlag};
 use nix::sys::stat::{mkdirat, Mode};
@@ -113,6 +113,24 @@ fn set_meta(path: &[u8]) {
     nix::sys::stat::futimens(fd.as_fd(), &at, &mt).unwrap();
 }
 
+/// A tempdir (canonical path `root`) with an empty tree `scan/` to
+/// detect in, and the path `q` (not created) of the quarantine store.
+struct Dirs {
+    _tmp: tempfile::TempDir,
+    root: PathBuf,
+    scan: PathBuf,
+    q: PathBuf,
+}
+
+fn dirs() -> Dirs {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().canonicalize().unwrap();
+    let scan = root.join("scan");
+    std::fs::create_dir(&scan).unwrap();
+    let q = root.join("q");
+    Dirs { _tmp: tmp, root, scan, q }
+}
+
 fn qcmd(q: &Path, args: &[&str]) -> std::process::Output {
     ioc_scan()
         .arg("quarantine")
@@ -135,11 +153,7 @@ fn qok(q: &Path, args: &[&str]) -> String {
 
 #[test]
 fn odd_names_and_very_long_paths_round_trip_through_quarantine_delete_and_restore() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().canonicalize().unwrap();
-    let scan = root.join("scan");
-    std::fs::create_dir(&scan).unwrap();
-    let q = root.join("q");
+    let Dirs { _tmp, root, scan, q } = dirs();
     let mut paths: Vec<Vec<u8>> = Vec::new();
     for name in [&b"new\nline.bin"[..], &b"bad\xff\xfe name.bin"[..], &b"plain.bin"[..]] {
         let mut p = scan.as_os_str().as_bytes().to_vec();
@@ -251,11 +265,7 @@ fn odd_names_and_very_long_paths_round_trip_through_quarantine_delete_and_restor
 
 #[test]
 fn restore_refuses_to_overwrite_other_content_unless_forced_and_can_go_elsewhere() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().canonicalize().unwrap();
-    let scan = root.join("scan");
-    std::fs::create_dir(&scan).unwrap();
-    let q = root.join("q");
+    let Dirs { _tmp, root, scan, q } = dirs();
     let file = scan.join("evil.bin");
     std::fs::write(&file, PAYLOAD).unwrap();
     let ioc = write_ioc(&root, "evil", &[("FileItem/FileName", "is", "evil.bin")]);
@@ -286,11 +296,7 @@ fn restore_refuses_to_overwrite_other_content_unless_forced_and_can_go_elsewhere
 
 #[test]
 fn a_file_changed_since_detection_is_neither_quarantined_nor_deleted() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().canonicalize().unwrap();
-    let scan = root.join("scan");
-    std::fs::create_dir(&scan).unwrap();
-    let q = root.join("q");
+    let Dirs { _tmp, root, scan, q } = dirs();
     let file = scan.join("evil.bin");
     std::fs::write(&file, PAYLOAD).unwrap();
     let ioc = write_ioc(&root, "evil", &[("FileItem/Sha256sum", "is", &sha256_hex(PAYLOAD))]);
@@ -314,11 +320,7 @@ fn a_file_changed_since_detection_is_neither_quarantined_nor_deleted() {
 
 #[test]
 fn responding_twice_does_it_once() {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().canonicalize().unwrap();
-    let scan = root.join("scan");
-    std::fs::create_dir(&scan).unwrap();
-    let q = root.join("q");
+    let Dirs { _tmp, root, scan, q } = dirs();
     std::fs::write(scan.join("evil.bin"), PAYLOAD).unwrap();
     let ioc = write_ioc(&root, "evil", &[("FileItem/Sha256sum", "is", &sha256_hex(PAYLOAD))]);
     let detections = detect(&ioc, &scan, false);
@@ -376,11 +378,7 @@ fn quarantine_on_a_full_disk_fails_cleanly_and_deletes_nothing() {
         eprintln!("SKIP: mounting a tmpfs needs root");
         return;
     }
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().canonicalize().unwrap();
-    let scan = root.join("scan");
-    std::fs::create_dir(&scan).unwrap();
-    let q = root.join("q");
+    let Dirs { _tmp, root, scan, q } = dirs();
     std::fs::create_dir(&q).unwrap();
     nix::mount::mount(
         Some("tmpfs"),

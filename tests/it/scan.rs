@@ -1,7 +1,7 @@
 //! `ioc-scan scan` and `ioc_scan::scan` on real temporary trees: one
 //! detection per FileItem term, the JSON-lines format, exit codes, reading
 //! only what an IOC needs, and a scan that never aborts on a bad entry.
-use crate::common::ioc_scan;
+use crate::common::{fifo_and_socket, ioc_scan};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{File, FileTimes};
@@ -427,15 +427,7 @@ fn special_files_symlinks_and_loops_never_stop_or_mislead_a_scan() {
     let root = tree.path().canonicalize().unwrap();
     let outside = tempfile::tempdir().unwrap();
     std::fs::write(outside.path().join("xmrig"), b"x").unwrap();
-    rustix::fs::mknodat(
-        rustix::fs::CWD,
-        root.join("fifo"),
-        rustix::fs::FileType::Fifo,
-        rustix::fs::Mode::from_raw_mode(0o644),
-        0,
-    )
-    .unwrap();
-    let _sock = std::os::unix::net::UnixListener::bind(root.join("sock")).unwrap();
+    let _sock = fifo_and_socket(&root);
     std::os::unix::fs::symlink(&root, root.join("loop")).unwrap();
     std::os::unix::fs::symlink(outside.path(), root.join("out")).unwrap();
     std::os::unix::fs::symlink(outside.path().join("xmrig"), root.join("xmrig-link")).unwrap();

@@ -3,9 +3,8 @@
 use crate::store_common::*;
 use chrono::{Duration, Utc};
 use ioc_scan::agent::{execute, Agent, AgentConfig, RunSink, ScanJob, ScanReport, Scanner};
-use ioc_scan::store::{DetectionRecordV1, ManualClock, RunFilter, RunStatus, RunTrigger, Schedule};
+use ioc_scan::store::{DetectionRecordV1, RunFilter, RunStatus, RunTrigger, Schedule};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 
 /// Detects every IOC of the collection once; or raises `stop` midway.
 struct Scripted {
@@ -43,10 +42,8 @@ fn config() -> AgentConfig {
 
 #[test]
 fn the_agent_runs_each_schedule_when_due_and_only_then() {
-    let dir = tempfile::tempdir().unwrap();
     let base = t("2026-03-01T10:00:00Z");
-    let clock = Arc::new(ManualClock::new(base));
-    let store = open_at(&dir.path().join("db"), clock.clone());
+    let (_dir, clock, store) = temp_store("2026-03-01T10:00:00Z");
     let mk = |name: &str, schedule: &str| {
         let mut task = new_task(name, collection(&[(&format!("{name}.ioc"), name, "/x")]));
         task.schedule = schedule.parse::<Schedule>().unwrap();
@@ -114,17 +111,8 @@ fn the_agent_runs_each_schedule_when_due_and_only_then() {
 
 #[test]
 fn a_stop_during_a_scan_leaves_the_run_interrupted_with_its_detections() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open_at(
-        &dir.path().join("db"),
-        Arc::new(ManualClock::new(t("2026-03-01T10:00:00Z"))),
-    );
-    let task = store
-        .create_task(new_task(
-            "t",
-            collection(&[("a.ioc", "A", "/a"), ("b.ioc", "B", "/b")]),
-        ))
-        .unwrap();
+    let (_dir, _, store) = temp_store("2026-03-01T10:00:00Z");
+    let task = create_task(&store, "t", &[("a.ioc", "A", "/a"), ("b.ioc", "B", "/b")]);
     let stop = AtomicBool::new(false);
     let mut seen = 0;
     let run = execute(

@@ -8,7 +8,7 @@ use ioc_scan::indicator::{
 };
 use ioc_scan::store::{
     IocFile, ManualClock, NewCollection, NewTask, OpenOptions, ResponseSettingsV1, Schedule,
-    ScopeV1, Store,
+    ScopeV1, Store, TaskRecordV1,
 };
 use std::path::Path;
 use std::sync::Arc;
@@ -97,7 +97,16 @@ pub fn open_at(path: &Path, clock: Arc<ManualClock>) -> Store {
     .unwrap()
 }
 
-pub fn sha256_file(path: &Path) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(std::fs::read(path).unwrap()))
+/// A store (file `db`) in a fresh tempdir, with a manual clock set to
+/// `now`. Keep the tempdir bound (not `_`) while the store is used.
+pub fn temp_store(now: &str) -> (tempfile::TempDir, Arc<ManualClock>, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(t(now)));
+    let store = open_at(&dir.path().join("db"), clock.clone());
+    (dir, clock, store)
+}
+
+/// A manual task `name` over a collection of (file name, ioc id, path).
+pub fn create_task(store: &Store, name: &str, entries: &[(&str, &str, &str)]) -> TaskRecordV1 {
+    store.create_task(new_task(name, collection(entries))).unwrap()
 }

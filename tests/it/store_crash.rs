@@ -2,11 +2,13 @@
 //! during pruning, `results` while an agent holds the database, and waiting
 //! for a process that holds the file exclusively.
 use crate::cli_task::{ioc_xml, s, Env};
+use crate::store_common::open_at;
 use chrono::{Duration, Utc};
 use ioc_scan::store::{
     DetectionRecordV1, IocFile, ManualClock, NewCollection, NewTask, OpenOptions,
     ResponseSettingsV1, RunRecordV1, RunStatus, RunTrigger, Schedule, ScopeV1, Store,
 };
+use nix::sys::signal::Signal;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Stdio};
 use std::sync::Arc;
@@ -25,13 +27,22 @@ fn wait_for(secs: u64, what: &str, mut cond: impl FnMut() -> bool) {
     }
 }
 
+fn signal(child: &Child, signal: Signal) {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), signal).unwrap();
+}
+
 fn kill9(child: &mut Child) {
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGKILL,
-    )
-    .unwrap();
+    signal(child, Signal::SIGKILL);
     child.wait().unwrap();
+}
+
+/// Starts `ioc-scan ARGS` in the background, its output discarded.
+fn spawn_quiet(env: &Env, args: &[&str]) -> Child {
+    env.cmd(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
 }
 
 fn open(env: &Env) -> Store {
@@ -72,42 +83,11 @@ fn kill_9_during_a_run_leaves_it_interrupted_and_the_rest_intact() {
     }
     let hit_ioc = env.ioc("hit.ioc", ioc_xml("hit-ioc", "Hit", s(&hit)));
     let hash_ioc = env.ioc("hash.ioc", hash_everything_ioc());
-    env.ok(
-        &[
-            "task",
-            "create",
-            "--name",
-            "quick",
-            "--ioc",
-            s(&hit_ioc),
-            "--no-critical-areas",
-        ],
-        0,
-    );
-    env.ok(
-        &[
-            "task",
-            "create",
-            "--name",
-            "slow",
-            "--ioc",
-            s(&hit_ioc),
-            s(&hash_ioc),
-            "--no-critical-areas",
-            "--scope",
-            s(&hits),
-            s(&big),
-        ],
-        0,
-    );
+    env.create_task("quick", &[&hit_ioc], &[]);
+    env.create_task("slow", &[&hit_ioc, &hash_ioc], &["--scope", s(&hits), s(&big)]);
     env.ok(&["task", "run", "1"], 1);
 
-    let mut child = env
-        .cmd(&["task", "run", "2"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_quiet(&env, &["task", "run", "2"]);
     // Wait until the run is recorded `running` with its first detection written.
     wait_for(120, "the slow run to record a detection", || {
         let runs = env.json_lines(&["results", "--json", "--task", "2"]);
@@ -148,21 +128,7 @@ fn sigterm_during_a_task_run_ends_the_scan_and_records_it_interrupted() {
         ioc_xml("hit-ioc", "Hit", s(&big.join("hit.bin"))),
     );
     let hash_ioc = env.ioc("hash.ioc", hash_everything_ioc());
-    env.ok(
-        &[
-            "task",
-            "create",
-            "--name",
-            "slow",
-            "--ioc",
-            s(&hit_ioc),
-            s(&hash_ioc),
-            "--no-critical-areas",
-            "--scope",
-            s(&big),
-        ],
-        0,
-    );
+    env.create_task("slow", &[&hit_ioc, &hash_ioc], &["--scope", s(&big)]);
     let child = env
         .cmd(&["task", "run", "1"])
         .stdout(Stdio::piped())
@@ -174,11 +140,7 @@ fn sigterm_during_a_task_run_ends_the_scan_and_records_it_interrupted() {
             .first()
             .is_some_and(|r| r["status"] == "running")
     });
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .unwrap();
+    signal(&child, Signal::SIGTERM);
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     let run = &env.json_lines(&["results", "--json"])[0];
@@ -193,14 +155,7 @@ fn sigterm_during_a_task_run_ends_the_scan_and_records_it_interrupted() {
 /// 20,000 finished runs from 40 to 60 days ago, 2 detections each.
 fn seed_old_runs(env: &Env) -> usize {
     let clock = Arc::new(ManualClock::new(Utc::now() - Duration::days(61)));
-    let store = Store::open(
-        env.db(),
-        OpenOptions {
-            clock,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let store = open_at(&env.db(), clock);
     let xml = ioc_xml("old", "Old", "/nonexistent");
     let parsed = ioc_scan::openioc::parse_bytes("old.ioc", xml.as_bytes()).unwrap();
     let task = store
@@ -257,33 +212,15 @@ fn seed_old_runs(env: &Env) -> usize {
 fn kill_9_during_pruning_leaves_a_consistent_database() {
     let env = Env::new();
     // A recent run that pruning must keep (made first: commands that write prune).
-    let scan = env.path("scan");
-    std::fs::write(scan.join("evil.bin"), b"x").unwrap();
-    let hit = env.ioc("hit.ioc", ioc_xml("hit", "Hit", s(&scan.join("evil.bin"))));
-    env.ok(
-        &[
-            "task",
-            "create",
-            "--name",
-            "recent",
-            "--ioc",
-            s(&hit),
-            "--no-critical-areas",
-        ],
-        0,
-    );
+    let hit = env.hit_ioc();
+    env.create_task("recent", &[&hit], &[]);
     env.ok(&["task", "run", "1"], 1);
     let seeded = seed_old_runs(&env);
 
     // `agent --once` prunes first. Kill it right away (during its open), then
     // twice just after it committed a pruning transaction (so during the next).
     let count = || open(&env).run_count().unwrap();
-    let mut child = env
-        .cmd(&["agent", "--once"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_quiet(&env, &["agent", "--once"]);
     kill9(&mut child);
     assert_eq!(
         open(&env).check_consistency().unwrap(),
@@ -293,12 +230,7 @@ fn kill_9_during_pruning_leaves_a_consistent_database() {
     assert_eq!(remaining[0], seeded as u64 + 1);
     for _ in 0..2 {
         let before = *remaining.last().unwrap();
-        let mut child = env
-            .cmd(&["agent", "--once"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut child = spawn_quiet(&env, &["agent", "--once"]);
         wait_for(120, "a pruning commit", || count() < before);
         kill9(&mut child);
         let store = open(&env);
@@ -317,23 +249,8 @@ fn kill_9_during_pruning_leaves_a_consistent_database() {
 #[test]
 fn results_and_task_create_work_while_an_agent_holds_the_database() {
     let env = Env::new();
-    let scan = env.path("scan");
-    std::fs::write(scan.join("evil.bin"), b"x").unwrap();
-    let hit = env.ioc("hit.ioc", ioc_xml("hit", "Hit", s(&scan.join("evil.bin"))));
-    env.ok(
-        &[
-            "task",
-            "create",
-            "--name",
-            "every",
-            "--ioc",
-            s(&hit),
-            "--no-critical-areas",
-            "--schedule",
-            "every:1h",
-        ],
-        0,
-    );
+    let hit = env.hit_ioc();
+    env.create_task("every", &[&hit], &["--schedule", "every:1h"]);
     let mut agent = env
         .cmd(&["agent", "--device-name", "ag", "--tick", "1"])
         .stdout(Stdio::null())
@@ -344,20 +261,7 @@ fn results_and_task_create_work_while_an_agent_holds_the_database() {
         env.json_lines(&["results", "--json"]).len() == 1
     });
     // A write from another process while the agent is running.
-    env.ok(
-        &[
-            "task",
-            "create",
-            "--name",
-            "second",
-            "--ioc",
-            s(&hit),
-            "--no-critical-areas",
-            "--schedule",
-            "every:1h",
-        ],
-        0,
-    );
+    env.create_task("second", &[&hit], &["--schedule", "every:1h"]);
     wait_for(60, "the agent to pick up the new task", || {
         env.json_lines(&["results", "--json", "--task", "2"]).len() == 1
     });
@@ -370,11 +274,7 @@ fn results_and_task_create_work_while_an_agent_holds_the_database() {
         agent.try_wait().unwrap().is_none(),
         "the agent is still running"
     );
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(agent.id() as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .unwrap();
+    signal(&agent, Signal::SIGTERM);
     let out = agent.wait_with_output().unwrap();
     assert!(out.status.success(), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("stopped"));

@@ -16,9 +16,7 @@ fn creates_a_new_database_with_its_folder_and_reopens_it() {
     let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&path), 0o600);
     assert_eq!(mode(path.parent().unwrap()), 0o700);
-    let task = store
-        .create_task(new_task("t", collection(&[("a.ioc", "A", "/tmp/a")])))
-        .unwrap();
+    let task = create_task(&store, "t", &[("a.ioc", "A", "/tmp/a")]);
     drop(store);
     let store = open_at(&path, clock());
     assert_eq!(store.task(task.id).unwrap().unwrap().name, "t");
@@ -131,17 +129,11 @@ fn two_handles_in_one_process_and_sequence_ids_never_repeat() {
     let path = dir.path().join("db.redb");
     let a = open_at(&path, clock());
     let b = open_at(&path, clock());
-    let t1 = a
-        .create_task(new_task("one", collection(&[("a.ioc", "A", "/a")])))
-        .unwrap();
-    let t2 = b
-        .create_task(new_task("two", collection(&[("b.ioc", "B", "/b")])))
-        .unwrap();
+    let t1 = create_task(&a, "one", &[("a.ioc", "A", "/a")]);
+    let t2 = create_task(&b, "two", &[("b.ioc", "B", "/b")]);
     assert_ne!(t1.id, t2.id);
     assert_eq!(a.tasks().unwrap().len(), 2);
     a.delete_task(t2.id).unwrap();
-    let t3 = b
-        .create_task(new_task("three", collection(&[("c.ioc", "C", "/c")])))
-        .unwrap();
+    let t3 = create_task(&b, "three", &[("c.ioc", "C", "/c")]);
     assert!(t3.id > t2.id);
 }

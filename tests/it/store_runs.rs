@@ -3,10 +3,9 @@
 use crate::store_common::*;
 use chrono::Duration;
 use ioc_scan::store::{
-    DetectionRecordV1, ManualClock, PruneBudget, RunFilter, RunOutcome, RunStart, RunStatus,
-    RunTrigger, TaskError,
+    DetectionRecordV1, PruneBudget, RunFilter, RunOutcome, RunStart, RunStatus, RunTrigger,
+    TaskError,
 };
-use std::sync::Arc;
 
 fn detection(ioc: &str, path: &str) -> DetectionRecordV1 {
     DetectionRecordV1 {
@@ -29,11 +28,7 @@ fn start(task: u64, device: &str) -> RunStart {
 
 #[test]
 fn duplicate_ioc_ids_are_refused_naming_both_files() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open_at(
-        &dir.path().join("db"),
-        Arc::new(ManualClock::new(t("2026-03-01T00:00:00Z"))),
-    );
+    let (_dir, _, store) = temp_store("2026-03-01T00:00:00Z");
     let err = store
         .create_task(new_task(
             "dup",
@@ -51,17 +46,9 @@ fn duplicate_ioc_ids_are_refused_naming_both_files() {
 
 #[test]
 fn identical_files_are_stored_once_and_released_with_the_last_version() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open_at(
-        &dir.path().join("db"),
-        Arc::new(ManualClock::new(t("2026-03-01T00:00:00Z"))),
-    );
-    let a = store
-        .create_task(new_task("a", collection(&[("same.ioc", "S", "/s")])))
-        .unwrap();
-    let b = store
-        .create_task(new_task("b", collection(&[("same.ioc", "S", "/s")])))
-        .unwrap();
+    let (_dir, _, store) = temp_store("2026-03-01T00:00:00Z");
+    let a = create_task(&store, "a", &[("same.ioc", "S", "/s")]);
+    let b = create_task(&store, "b", &[("same.ioc", "S", "/s")]);
     let ca = store.collection(a.id, 1).unwrap();
     let cb = store.collection(b.id, 1).unwrap();
     assert_eq!(ca.files[0].sha256, cb.files[0].sha256);
@@ -75,12 +62,8 @@ fn identical_files_are_stored_once_and_released_with_the_last_version() {
 
 #[test]
 fn a_run_keeps_its_collection_version_after_the_task_is_edited() {
-    let dir = tempfile::tempdir().unwrap();
-    let clock = Arc::new(ManualClock::new(t("2026-03-01T00:00:00Z")));
-    let store = open_at(&dir.path().join("db"), clock.clone());
-    let task = store
-        .create_task(new_task("t", collection(&[("old.ioc", "OLD", "/old")])))
-        .unwrap();
+    let (_dir, clock, store) = temp_store("2026-03-01T00:00:00Z");
+    let task = create_task(&store, "t", &[("old.ioc", "OLD", "/old")]);
     let mut run = store.begin_run(start(task.id, "host1")).unwrap();
     assert_eq!(store.run(run.id()).unwrap().status, RunStatus::Running);
     run.record(detection("OLD", "/old")).unwrap();
@@ -124,14 +107,8 @@ fn a_run_keeps_its_collection_version_after_the_task_is_edited() {
 
 #[test]
 fn detections_are_written_in_batches_and_a_dropped_writer_leaves_an_interrupted_run() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = open_at(
-        &dir.path().join("db"),
-        Arc::new(ManualClock::new(t("2026-03-01T00:00:00Z"))),
-    );
-    let task = store
-        .create_task(new_task("t", collection(&[("a.ioc", "A", "/a")])))
-        .unwrap();
+    let (_dir, _, store) = temp_store("2026-03-01T00:00:00Z");
+    let task = create_task(&store, "t", &[("a.ioc", "A", "/a")]);
     let id = {
         let mut run = store.begin_run(start(task.id, "h")).unwrap();
         for i in 0..1500 {
@@ -150,15 +127,9 @@ fn detections_are_written_in_batches_and_a_dropped_writer_leaves_an_interrupted_
 
 #[test]
 fn listing_filters_by_device_task_status_and_date_newest_first() {
-    let dir = tempfile::tempdir().unwrap();
-    let clock = Arc::new(ManualClock::new(t("2026-03-01T00:00:00Z")));
-    let store = open_at(&dir.path().join("db"), clock.clone());
-    let a = store
-        .create_task(new_task("a", collection(&[("a.ioc", "A", "/a")])))
-        .unwrap();
-    let b = store
-        .create_task(new_task("b", collection(&[("b.ioc", "B", "/b")])))
-        .unwrap();
+    let (_dir, clock, store) = temp_store("2026-03-01T00:00:00Z");
+    let a = create_task(&store, "a", &[("a.ioc", "A", "/a")]);
+    let b = create_task(&store, "b", &[("b.ioc", "B", "/b")]);
     let mut ids = Vec::new();
     for (i, (task, device, hit)) in [
         (a.id, "d1", true),
@@ -235,13 +206,9 @@ fn listing_filters_by_device_task_status_and_date_newest_first() {
 
 #[test]
 fn pruning_deletes_exactly_the_runs_older_than_the_retention() {
-    let dir = tempfile::tempdir().unwrap();
+    let (_dir, clock, store) = temp_store("2026-01-01T00:00:00Z");
     let base = t("2026-01-01T00:00:00Z");
-    let clock = Arc::new(ManualClock::new(base));
-    let store = open_at(&dir.path().join("db"), clock.clone());
-    let task = store
-        .create_task(new_task("t", collection(&[("a.ioc", "A", "/a")])))
-        .unwrap();
+    let task = create_task(&store, "t", &[("a.ioc", "A", "/a")]);
     // One run every 6 hours for 60 days, each with 2 detections.
     let mut started = Vec::new();
     for i in 0..240 {
@@ -309,13 +276,9 @@ fn pruning_deletes_exactly_the_runs_older_than_the_retention() {
 
 #[test]
 fn a_deleted_tasks_collection_stays_while_its_runs_do_and_goes_with_the_last() {
-    let dir = tempfile::tempdir().unwrap();
+    let (_dir, clock, store) = temp_store("2026-01-01T00:00:00Z");
     let base = t("2026-01-01T00:00:00Z");
-    let clock = Arc::new(ManualClock::new(base));
-    let store = open_at(&dir.path().join("db"), clock.clone());
-    let task = store
-        .create_task(new_task("t", collection(&[("a.ioc", "A", "/a")])))
-        .unwrap();
+    let task = create_task(&store, "t", &[("a.ioc", "A", "/a")]);
     let run = store
         .begin_run(start(task.id, "h"))
         .unwrap()

@@ -1,6 +1,7 @@
 //! The parallel file walker on real trees: every regular file once, special
 //! files and symlinks reported and never opened or followed, pseudo
 //! filesystems refused, exclusions, per-entry errors as values.
+use crate::common::fifo_and_socket;
 use ioc_scan::collect::files::{SkipReason, WalkBuilder, WalkEvent, WalkState};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -79,15 +80,7 @@ fn every_regular_file_is_visited_once_even_with_overlapping_roots() {
 fn fifos_and_sockets_are_reported_and_never_opened() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().canonicalize().unwrap();
-    rustix::fs::mknodat(
-        rustix::fs::CWD,
-        root.join("fifo"),
-        rustix::fs::FileType::Fifo,
-        rustix::fs::Mode::from_raw_mode(0o644),
-        0,
-    )
-    .unwrap();
-    let _sock = std::os::unix::net::UnixListener::bind(root.join("sock")).unwrap();
+    let _sock = fifo_and_socket(&root);
     std::fs::write(root.join("plain"), b"x").unwrap();
     // A visitor opening every file it is given would block forever on the
     // FIFO (no writer): the walk must finish.

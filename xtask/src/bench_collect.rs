@@ -9,6 +9,7 @@ use ioc_scan::collect::host::{all_collectors, CollectContext, HostCollector, Hos
 use ioc_scan::collect::{port::PortCollector, process::ProcessCollector, system::SystemCollector};
 use ioc_scan::eval::Observation;
 use ioc_scan::terms::ids;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -46,13 +47,8 @@ impl Drop for Sleepers {
     }
 }
 
-pub fn run() -> anyhow::Result<()> {
-    if cfg!(debug_assertions) {
-        let status = Command::new(env!("CARGO"))
-            .args(["run", "--quiet", "--release", "--package", "xtask", "--", "bench-collect"])
-            .status()
-            .context("re-running in release")?;
-        anyhow::ensure!(status.success(), "bench-collect failed");
+pub fn run(workspace: &Path) -> anyhow::Result<()> {
+    if crate::rerun_in_release(workspace, "bench-collect")? {
         return Ok(());
     }
     let root = HostRoot::system();

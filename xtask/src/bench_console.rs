@@ -55,13 +55,7 @@ async fn check(r: reqwest::Response, what: &str) -> Result<Value> {
 }
 
 pub fn run(root: &Path) -> Result<()> {
-    println!("building ioc-scan (release)...");
-    let status = Command::new(env!("CARGO"))
-        .args(["build", "--release", "-p", "ioc-scan", "--bin", "ioc-scan"])
-        .current_dir(root)
-        .status()?;
-    ensure!(status.success(), "cargo build --release failed");
-    let bin = root.join("target/release/ioc-scan");
+    let bin = crate::build_release_binary(root)?;
     let dir = tempfile::tempdir()?;
     let db = dir.path().join("console.redb");
     let out = Command::new(&bin).args(["console", "init", "--password", "bench password", "--db"]).arg(&db).output()?;

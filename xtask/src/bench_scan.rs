@@ -32,25 +32,6 @@ pub struct Options {
     pub million: bool,
 }
 
-/// Deterministic filler (xorshift64*).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn fill(&mut self, buf: &mut [u8]) {
-        for chunk in buf.chunks_mut(8) {
-            let v = self.next().to_le_bytes();
-            chunk.copy_from_slice(&v[..chunk.len()]);
-        }
-    }
-}
-
 fn build_small(dir: &Path) -> Result<()> {
     let stamp = dir.with_extension("complete");
     if stamp.exists() {
@@ -58,7 +39,8 @@ fn build_small(dir: &Path) -> Result<()> {
     }
     println!("building {} ({SMALL_FILES} files of 1-16 KiB)...", dir.display());
     let _ = std::fs::remove_dir_all(dir);
-    let mut rng = Rng(0x1234_5678_9abc_def1);
+    // Seeded: the same tree on every machine.
+    let mut rng = fastrand::Rng::with_seed(0x1234_5678_9abc_def1);
     let per_leaf = SMALL_FILES / (SMALL_TOP * SMALL_SUB);
     let mut buf = vec![0u8; 16 << 10];
     for t in 0..SMALL_TOP {
@@ -66,7 +48,7 @@ fn build_small(dir: &Path) -> Result<()> {
             let leaf = dir.join(format!("d{t:02}")).join(format!("s{s}"));
             std::fs::create_dir_all(&leaf)?;
             for f in 0..per_leaf {
-                let size = 1024 + (rng.next() % (15 * 1024 + 1)) as usize;
+                let size = rng.usize(1024..=16 * 1024);
                 rng.fill(&mut buf[..size]);
                 std::fs::write(leaf.join(format!("f{f:03}.bin")), &buf[..size])?;
             }
@@ -88,7 +70,7 @@ fn build_large(dir: &Path) -> Result<()> {
     );
     let _ = std::fs::remove_dir_all(dir);
     std::fs::create_dir_all(dir)?;
-    let mut rng = Rng(0xfeed_beef_cafe_f00d);
+    let mut rng = fastrand::Rng::with_seed(0xfeed_beef_cafe_f00d);
     let mut buf = vec![0u8; 8 << 20];
     for i in 0..LARGE_FILES {
         let mut f = std::io::BufWriter::new(std::fs::File::create(dir.join(format!("large{i}.bin")))?);
@@ -327,13 +309,7 @@ pub fn run(root: &Path, opts: Options) -> Result<()> {
     build_small(&small)?;
     build_large(&large)?;
     build_iocs(&iocs)?;
-    println!("building ioc-scan (release)...");
-    let status = Command::new(env!("CARGO"))
-        .args(["build", "--release", "-p", "ioc-scan", "--bin", "ioc-scan"])
-        .current_dir(root)
-        .status()?;
-    ensure!(status.success(), "cargo build --release failed");
-    let bin = root.join("target/release/ioc-scan");
+    let bin = crate::build_release_binary(root)?;
     let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
 
     let scan = |ioc: &str, scope: &Path| {

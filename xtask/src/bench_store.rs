@@ -4,7 +4,7 @@
 //!
 //! Built with optimizations: a debug xtask re-runs itself in release.
 
-use anyhow::{bail, Context as _};
+use anyhow::bail;
 use chrono::{DateTime, Duration, Utc};
 use ioc_scan::store::{
     DetectionRecordV1, IocFile, ManualClock, NewCollection, NewTask, OpenOptions, PruneBudget,
@@ -35,23 +35,7 @@ const IOC: &str = r#"<?xml version="1.0" encoding="us-ascii"?>
 "#;
 
 pub fn run(root: &Path) -> anyhow::Result<()> {
-    if cfg!(debug_assertions) {
-        let status = std::process::Command::new(env!("CARGO"))
-            .args([
-                "run",
-                "--quiet",
-                "--release",
-                "--package",
-                "xtask",
-                "--",
-                "bench-store",
-            ])
-            .current_dir(root)
-            .status()
-            .context("running the release build of xtask")?;
-        if !status.success() {
-            bail!("bench-store failed");
-        }
+    if crate::rerun_in_release(root, "bench-store")? {
         return Ok(());
     }
     let dir = tempfile::tempdir()?;

@@ -9,14 +9,7 @@ use std::process::{Command, ExitCode};
 
 pub fn run(root: &Path, extra: &[String]) -> Result<ExitCode> {
     crate::setup::run_setup()?;
-    println!("+ cargo build --release -p ioc-scan");
-    let status = Command::new(env!("CARGO"))
-        .args(["build", "--release", "-p", "ioc-scan"])
-        .current_dir(root)
-        .status()
-        .context("running cargo build")?;
-    anyhow::ensure!(status.success(), "cargo build failed ({status})");
-    let binary = root.join("target/release/ioc-scan");
+    let binary = crate::build_release_binary(root)?;
     let mut scan = Command::new(&binary);
     scan.arg("scan").arg("--ioc").arg(root.join("fixtures/iocs/demo")).args(extra);
     println!("+ {scan:?}");

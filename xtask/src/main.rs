@@ -12,8 +12,10 @@ mod setup;
 mod setup_browser;
 mod test_all;
 
+use anyhow::{ensure, Context};
 use clap::Parser;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 
 #[derive(Parser)]
 enum Cmd {
@@ -107,6 +109,34 @@ fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask has a parent").to_path_buf()
 }
 
+/// Builds the `ioc-scan` binary (release profile); returns its path.
+fn build_release_binary(root: &Path) -> anyhow::Result<PathBuf> {
+    println!("+ cargo build --release -p ioc-scan --bin ioc-scan");
+    let status = Command::new(env!("CARGO"))
+        .args(["build", "--release", "-p", "ioc-scan", "--bin", "ioc-scan"])
+        .current_dir(root)
+        .status()
+        .context("running cargo build")?;
+    ensure!(status.success(), "cargo build --release failed ({status})");
+    Ok(root.join("target/release/ioc-scan"))
+}
+
+/// For benchmarks: in a debug build of xtask, runs `cargo xtask COMMAND`
+/// again from a release build and returns true (its work is done); in a
+/// release build, returns false.
+fn rerun_in_release(root: &Path, command: &str) -> anyhow::Result<bool> {
+    if !cfg!(debug_assertions) {
+        return Ok(false);
+    }
+    let status = Command::new(env!("CARGO"))
+        .args(["run", "--quiet", "--release", "--package", "xtask", "--", command])
+        .current_dir(root)
+        .status()
+        .context("running the release build of xtask")?;
+    ensure!(status.success(), "{command} failed");
+    Ok(true)
+}
+
 fn main() -> anyhow::Result<std::process::ExitCode> {
     let ok = |r: anyhow::Result<()>| r.map(|()| std::process::ExitCode::SUCCESS);
     ok(match Cmd::parse() {
@@ -118,7 +148,7 @@ fn main() -> anyhow::Result<std::process::ExitCode> {
             bench_scan::raw_sha256(threads, rounds);
             Ok(())
         }
-        Cmd::BenchCollect => bench_collect::run(),
+        Cmd::BenchCollect => bench_collect::run(&workspace_root()),
         Cmd::BenchConsole => bench_console::run(&workspace_root()),
         Cmd::SetupBrowser => setup_browser::run(),
         Cmd::BenchScan { runs, million } => bench_scan::run(&workspace_root(), bench_scan::Options { runs, million }),

@@ -70,17 +70,6 @@ fn tz_offset_minutes() -> i32 {
     chrono::Local::now().offset().fix().local_minus_utc() / 60
 }
 
-fn sleep_unless_stopped(total: Duration, stop: &AtomicBool) {
-    let end = Instant::now() + total;
-    while !stop.load(Ordering::SeqCst) {
-        let left = end.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return;
-        }
-        std::thread::sleep(left.min(Duration::from_millis(100)));
-    }
-}
-
 /// Collects a run's detections, up to what the console accepts.
 struct Collector {
     detections: Vec<DetectionRecordV1>,
@@ -194,7 +183,7 @@ fn enroll(
             }
             Err(e @ ClientError::Unreachable(_)) => {
                 events.unreachable(&e.to_string(), 0);
-                sleep_unless_stopped(backoff, stop);
+                super::sleep_unless_stopped(backoff, stop);
                 if stop.load(Ordering::SeqCst) {
                     return Ok(None);
                 }
@@ -263,7 +252,7 @@ pub fn run(
         if wait > Duration::ZERO || !reachable {
             // Unreachable: back off, but wake for a job that falls due.
             let pause = backoff.min(wait.max(Duration::from_millis(200)));
-            sleep_unless_stopped(pause, stop);
+            super::sleep_unless_stopped(pause, stop);
             backoff = (backoff * 2).min(config.max_backoff);
         }
         for job in state.jobs()? {

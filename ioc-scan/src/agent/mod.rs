@@ -18,6 +18,21 @@ pub use engine::EngineScanner;
 pub use execute::{execute, RunSink, ScanJob, ScanReport, Scanner};
 pub use scheduler::{due_tasks, Agent, AgentConfig, AgentEvents};
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// Sleeps for `total`, or less if `stop` is raised (checked every 100 ms).
+fn sleep_unless_stopped(total: Duration, stop: &AtomicBool) {
+    let end = Instant::now() + total;
+    while !stop.load(Ordering::SeqCst) {
+        let left = end.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return;
+        }
+        std::thread::sleep(left.min(Duration::from_millis(100)));
+    }
+}
+
 /// The device name used when none is given: the host name.
 pub fn default_device_name() -> String {
     nix::unistd::gethostname()

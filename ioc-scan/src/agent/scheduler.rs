@@ -3,7 +3,7 @@
 
 use super::execute::{execute, Scanner};
 use crate::store::{
-    clock, PruneBudget, RunError, RunRecordV1, RunTrigger, Schedule, Store, StoreError,
+    PruneBudget, RunError, RunRecordV1, RunTrigger, Schedule, Store, StoreError,
     TaskRecordV1,
 };
 use chrono::{DateTime, TimeZone, Utc};
@@ -26,17 +26,8 @@ pub fn due_tasks<Tz: TimeZone>(
             }
             continue;
         }
-        let last = store
-            .schedule_state(task.id)?
-            .last_fired_at
-            .map(clock::from_millis);
-        if let Some(at) = task
-            .schedule
-            .next_due(clock::from_millis(task.created_at), last, tz)
-        {
-            if at <= now {
-                due.push((task, RunTrigger::Schedule));
-            }
+        if store.next_due(&task, tz)?.is_some_and(|at| at <= now) {
+            due.push((task, RunTrigger::Schedule));
         }
     }
     Ok(due)
@@ -46,14 +37,7 @@ pub fn due_tasks<Tz: TimeZone>(
 fn next_wake<Tz: TimeZone>(store: &Store, tz: &Tz) -> Result<Option<DateTime<Utc>>, StoreError> {
     let mut next: Option<DateTime<Utc>> = None;
     for task in store.tasks()? {
-        let last = store
-            .schedule_state(task.id)?
-            .last_fired_at
-            .map(clock::from_millis);
-        if let Some(at) = task
-            .schedule
-            .next_due(clock::from_millis(task.created_at), last, tz)
-        {
+        if let Some(at) = store.next_due(&task, tz)? {
             next = Some(next.map_or(at, |n| n.min(at)));
         }
     }
@@ -127,7 +111,7 @@ impl<Tz: TimeZone> Agent<'_, Tz> {
                     .min(self.config.tick),
                 None => self.config.tick,
             };
-            sleep_unless_stopped(sleep, stop);
+            super::sleep_unless_stopped(sleep, stop);
             if stop.load(Ordering::SeqCst) {
                 return Ok(());
             }
@@ -176,16 +160,5 @@ impl<Tz: TimeZone> Agent<'_, Tz> {
                 return Ok(());
             }
         }
-    }
-}
-
-fn sleep_unless_stopped(total: Duration, stop: &AtomicBool) {
-    let end = Instant::now() + total;
-    while !stop.load(Ordering::SeqCst) {
-        let left = end.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return;
-        }
-        std::thread::sleep(left.min(Duration::from_millis(200)));
     }
 }

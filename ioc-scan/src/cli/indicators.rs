@@ -8,35 +8,23 @@
 //! `{"iocs": [...], "errors": [...]}` where each IOC has a nested `tree`
 //! (written with an explicit stack, no recursion).
 
-use super::validate::printable;
+use super::validate::{printable, write_report};
 use anyhow::Context as _;
 use ioc_scan::indicator::{Indicator, Ioc, Item, Node, OpenIocVersion};
 use ioc_scan::openioc::{self, Collection};
 use ioc_scan::terms::support::ItemSupport as Support;
 use serde::Serialize;
 use std::io::Write;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-#[derive(clap::Args)]
-pub struct Args {
-    /// IOC files, or directories searched for *.ioc and *.xml files.
-    #[arg(required = true, value_name = "PATH")]
-    pub paths: Vec<PathBuf>,
-    /// Print one JSON document instead of text.
-    #[arg(long)]
-    pub json: bool,
-}
+pub use super::validate::Args;
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let collection = openioc::load_files(&args.paths);
     for err in &collection.errors {
         eprintln!("ioc-scan: {}", printable(&err.to_string()));
     }
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    if args.json { write_json(&mut out, &collection) } else { write_human(&mut out, &collection) }
-        .and_then(|()| out.flush())
-        .context("writing the listing")?;
+    write_report(args.json, &collection, write_json, write_human).context("writing the listing")?;
     Ok(if collection.errors.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(2) })
 }
 

@@ -19,23 +19,37 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// The arguments of `validate` and of `indicators` (which reports on the
+/// same IOC files).
 #[derive(clap::Args)]
 pub struct Args {
     /// IOC files, or directories searched for *.ioc and *.xml files.
     #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<PathBuf>,
-    /// Print JSON lines instead of text.
+    /// Print JSON instead of text (validate: JSON lines; indicators: one
+    /// document).
     #[arg(long)]
     pub json: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let collection = openioc::load_files(&args.paths);
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    if args.json { write_json(&mut out, &collection) } else { write_human(&mut out, &collection) }
-        .and_then(|()| out.flush())
-        .context("writing the report")?;
+    write_report(args.json, &collection, write_json, write_human).context("writing the report")?;
     Ok(if collection.error_count() == 0 { ExitCode::SUCCESS } else { ExitCode::from(2) })
+}
+
+type Stdout = std::io::BufWriter<std::io::StdoutLock<'static>>;
+
+/// Writes the JSON or the text report on `collection` to stdout.
+pub(super) fn write_report(
+    json: bool,
+    collection: &Collection,
+    write_json: impl FnOnce(&mut Stdout, &Collection) -> std::io::Result<()>,
+    write_human: impl FnOnce(&mut Stdout, &Collection) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    if json { write_json(&mut out, collection) } else { write_human(&mut out, collection) }?;
+    out.flush()
 }
 
 fn diagnostics_by_file(collection: &Collection) -> HashMap<&str, Vec<&Diagnostic>> {

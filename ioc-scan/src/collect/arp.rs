@@ -4,7 +4,7 @@
 //! (RTM_GETNEIGH), not done here; `ArpEntryItem/IPv6Address` is not a Linux
 //! term of the dictionary either.
 
-use super::host::{field, object_ref, read_text, CollectContext, CollectStats, HostCollector, Sink};
+use super::host::{field, object_ref, parse_lines, CollectContext, CollectStats, HostCollector, Sink, CONFIG_LIMIT};
 use crate::eval::{Field, ObjectRef, Observation};
 use crate::terms::{ids, TermId};
 use std::net::Ipv4Addr;
@@ -120,17 +120,8 @@ impl HostCollector for ArpCollector {
     fn collect(&self, cx: &CollectContext, sink: &mut Sink<'_>) -> CollectStats {
         let mut stats = CollectStats::new("ArpEntryItem");
         let path = cx.root.proc_path("net/arp");
-        match read_text(&path) {
-            Ok(text) => {
-                for (n, line) in text.lines().enumerate().skip(1) {
-                    match parse_arp_line(line) {
-                        Some(e) => stats.emit(sink, &mut ArpObservation(e), |_, _| {}),
-                        None if line.trim().is_empty() => {}
-                        None => stats.malformed(&path, n as u64 + 1, "not an arp table line"),
-                    }
-                }
-            }
-            Err(e) => stats.error(e),
+        for e in parse_lines(&path, CONFIG_LIMIT, 1, parse_arp_line, "not an arp table line", &mut stats) {
+            stats.emit(sink, &mut ArpObservation(e), |_, _| {});
         }
         stats
     }

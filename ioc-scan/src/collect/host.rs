@@ -344,6 +344,37 @@ pub fn read_text(path: &Path) -> Result<String, CollectError> {
     read_bounded(path, CONFIG_LIMIT).map(|b| String::from_utf8_lossy(&b).into_owned())
 }
 
+/// The entries of a line table (`/proc/net/arp`, `/proc/modules`...) of at
+/// most `limit` bytes: `parse` reads each line after the `header` first;
+/// blank lines are skipped, a line it refuses is reported as malformed
+/// (`not_a` says what it is not), a read error goes to `stats` and leaves
+/// no entries.
+pub fn parse_lines<T>(
+    path: &Path,
+    limit: u64,
+    header: usize,
+    parse: impl Fn(&str) -> Option<T>,
+    not_a: &str,
+    stats: &mut CollectStats,
+) -> Vec<T> {
+    let text = match read_bounded(path, limit) {
+        Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+        Err(e) => {
+            stats.error(e);
+            return Vec::new();
+        }
+    };
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate().skip(header) {
+        match parse(line) {
+            Some(entry) => out.push(entry),
+            None if line.trim().is_empty() => {}
+            None => stats.malformed(path, n as u64 + 1, not_a),
+        }
+    }
+    out
+}
+
 /// Build an [`ObjectRef`] from `(name, value)` pairs, leaving out nulls.
 pub fn object_ref(kind: &'static str, fields: impl IntoIterator<Item = (&'static str, serde_json::Value)>) -> ObjectRef {
     let fields = fields

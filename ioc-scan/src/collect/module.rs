@@ -14,7 +14,8 @@
 //! File digests are computed only when an IOC asks ([`Field::Pending`]).
 
 use super::host::{
-    digest, field, object_ref, read_bounded, read_text, CollectContext, CollectStats, DigestKinds, Digests, HostCollector, HostRoot, Sink,
+    digest, field, object_ref, parse_lines, read_bounded, read_text, CollectContext, CollectStats, DigestKinds, Digests, HostCollector, HostRoot, Sink,
+    CONFIG_LIMIT,
 };
 use super::process::{pids, ProcDir};
 use crate::eval::{Field, ObjectRef, Observation, Value};
@@ -229,19 +230,8 @@ pub fn kernel_modules(root: &HostRoot, stats: &mut CollectStats) -> Vec<ModuleIn
     let mut modules: BTreeMap<String, ModuleInfo> = BTreeMap::new();
     let proc_modules = root.proc_path("modules");
     if proc_modules.exists() {
-        match read_text(&proc_modules) {
-            Ok(t) => {
-                for (n, line) in t.lines().enumerate() {
-                    match parse_modules_line(line) {
-                        Some(m) => {
-                            modules.insert(m.name.clone(), m);
-                        }
-                        None if line.trim().is_empty() => {}
-                        None => stats.malformed(&proc_modules, n as u64 + 1, "not a modules line"),
-                    }
-                }
-            }
-            Err(e) => stats.error(e),
+        for m in parse_lines(&proc_modules, CONFIG_LIMIT, 0, parse_modules_line, "not a modules line", stats) {
+            modules.insert(m.name.clone(), m);
         }
     }
     // Loadable modules (they have an initstate) that /proc/modules does not list.

@@ -247,24 +247,7 @@ pub fn unmap(ip: IpAddr) -> IpAddr {
 
 /// Read one socket table; lines that do not parse are reported.
 pub fn read_table(path: &Path, v6: bool, stats: &mut CollectStats) -> Vec<NetEntry> {
-    let text = match super::host::read_bounded(path, 256 << 20) {
-        Ok(b) => String::from_utf8_lossy(&b).into_owned(),
-        Err(e) => {
-            stats.error(e);
-            return Vec::new();
-        }
-    };
-    let mut out = Vec::new();
-    for (n, line) in text.lines().enumerate().skip(1) {
-        if line.trim().is_empty() {
-            continue;
-        }
-        match parse_net_line(line, v6) {
-            Some(e) => out.push(e),
-            None => stats.malformed(path, n as u64 + 1, "not a socket table line"),
-        }
-    }
-    out
+    super::host::parse_lines(path, 256 << 20, 1, |line| parse_net_line(line, v6), "not a socket table line", stats)
 }
 
 /// A socket as the process collector shows it in a handle.

@@ -1,7 +1,7 @@
 //! RouteEntryItem: the IPv4 (/proc/net/route) and IPv6 (/proc/net/ipv6_route)
 //! routing tables (the main table; policy routing tables need rtnetlink).
 
-use super::host::{field, object_ref, read_text, CollectContext, CollectStats, HostCollector, Sink};
+use super::host::{field, object_ref, parse_lines, CollectContext, CollectStats, HostCollector, Sink, CONFIG_LIMIT};
 use crate::eval::{Field, ObjectRef, Observation};
 use crate::terms::{ids, TermId};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -195,17 +195,8 @@ impl HostCollector for RouteCollector {
             if header == 0 && !path.exists() {
                 continue; // IPv6 disabled
             }
-            match read_text(&path) {
-                Ok(text) => {
-                    for (n, line) in text.lines().enumerate().skip(header) {
-                        match parse(line) {
-                            Some(r) => stats.emit(sink, &mut RouteObservation(r), |_, _| {}),
-                            None if line.trim().is_empty() => {}
-                            None => stats.malformed(&path, n as u64 + 1, "not a route line"),
-                        }
-                    }
-                }
-                Err(e) => stats.error(e),
+            for r in parse_lines(&path, CONFIG_LIMIT, header, parse, "not a route line", &mut stats) {
+                stats.emit(sink, &mut RouteObservation(r), |_, _| {});
             }
         }
         stats

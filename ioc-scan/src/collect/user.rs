@@ -246,29 +246,28 @@ impl Observation for GroupObservation {
 
 /// The accounts of a root, for this and other collectors (shell history).
 pub fn load_passwd(root: &HostRoot, stats: &mut CollectStats) -> Vec<PasswdEntry> {
-    let path = root.path("/etc/passwd");
-    match read_text(&path) {
-        Ok(text) => {
-            let (entries, bad) = parse_passwd(&text);
-            for n in bad {
-                stats.malformed(&path, n as u64, "not a passwd entry");
-            }
-            entries
-        }
-        Err(e) => {
-            stats.error(e);
-            Vec::new()
-        }
-    }
+    load_entries(root, "/etc/passwd", parse_passwd, "not a passwd entry", stats)
 }
 
 fn load_groups(root: &HostRoot, stats: &mut CollectStats) -> Vec<GroupEntry> {
-    let path = root.path("/etc/group");
+    load_entries(root, "/etc/group", parse_group, "not a group entry", stats)
+}
+
+/// Reads and parses one account file of `root`; a read error and each
+/// malformed line (`malformed` says what it is not) go to `stats`.
+fn load_entries<T>(
+    root: &HostRoot,
+    file: &str,
+    parse: fn(&str) -> (Vec<T>, Vec<usize>),
+    malformed: &str,
+    stats: &mut CollectStats,
+) -> Vec<T> {
+    let path = root.path(file);
     match read_text(&path) {
         Ok(text) => {
-            let (entries, bad) = parse_group(&text);
+            let (entries, bad) = parse(&text);
             for n in bad {
-                stats.malformed(&path, n as u64, "not a group entry");
+                stats.malformed(&path, n as u64, malformed);
             }
             entries
         }

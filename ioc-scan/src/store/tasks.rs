@@ -269,6 +269,21 @@ impl Store {
             .unwrap_or_default())
     }
 
+    /// When `task` falls due next, by its schedule and the time it last
+    /// fired (`None`: never again, or not by time); daily times are in `tz`.
+    pub fn next_due<Tz: chrono::TimeZone>(
+        &self,
+        task: &TaskRecordV1,
+        tz: &Tz,
+    ) -> Result<Option<chrono::DateTime<chrono::Utc>>, TaskError> {
+        let last_fired = self.schedule_state(task.id)?.last_fired_at;
+        Ok(task.schedule.next_due(
+            clock::from_millis(task.created_at),
+            last_fired.map(clock::from_millis),
+            tz,
+        ))
+    }
+
     /// Records that the schedule of `task` fired at `at`.
     pub fn record_fire(
         &self,
