@@ -86,7 +86,7 @@ impl Run {
     }
 
     fn detected(&self) -> bool {
-        self.seen.iter().any(|v| v["kind"] == "detection")
+        self.seen.iter().any(|v| v["type"] == "detection")
     }
 
     /// Waits for the end of the run; returns its exit code and `run` line.
@@ -96,7 +96,7 @@ impl Run {
         let run = self
             .seen
             .iter()
-            .find(|v| v["kind"] == "run")
+            .find(|v| v["type"] == "run")
             .cloned()
             .expect("task run printed its run");
         (status.code(), run)
