@@ -28,10 +28,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     Ok(if collection.errors.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(2) })
 }
 
-fn support(item: &Item) -> Support<'_> {
-    Support::of(item)
-}
-
 fn version_label(version: OpenIocVersion) -> &'static str {
     match version {
         OpenIocVersion::V1_0 => "1.0",
@@ -50,7 +46,7 @@ fn counts(ioc: &Ioc) -> Counts {
     let mut c = Counts { items: 0, supported: 0, unsupported: 0, invalid: 0 };
     for item in ioc.items() {
         c.items += 1;
-        match support(item) {
+        match Support::of(item) {
             Support::Supported => c.supported += 1,
             Support::Unsupported(_) => c.unsupported += 1,
             Support::Invalid(_) => c.invalid += 1,
@@ -154,9 +150,9 @@ fn item_line(item: &Item) -> String {
         line.push_str(&format!(" document {}", printable(&item.context.document)));
     }
     line.push_str(&format!("  id {}", printable(&item.id)));
-    match support(item) {
+    match Support::of(item) {
         Support::Supported => {}
-        s => line.push_str(&format!("  [{}: {}]", s.label(), printable(&s.reason().unwrap_or_default()))),
+        s => line.push_str(&format!("  [{}: {}]", s.label(), printable(s.reason().unwrap_or_default()))),
     }
     line
 }
@@ -283,7 +279,7 @@ fn write_tree_json(out: &mut impl Write, ioc: &Ioc) -> std::io::Result<()> {
                 first_child = true;
             }
             Node::Item(item) => {
-                let s = support(item);
+                let s = Support::of(item);
                 let json = ItemJson {
                     r#type: "item",
                     id: &item.id,

@@ -19,7 +19,7 @@
 use super::fsx::boottime_ns;
 use super::target::Target;
 use super::{Action, ActionRecord, Outcome};
-use crate::collect::ebpf::loader::cgroup2_root;
+use crate::collect::ebpf::loader::{cgroup2_root, error_chain as chain, is_permission};
 use crate::collect::ebpf::object;
 use aya::maps::lpm_trie::{Key, LpmTrie};
 use aya::maps::{Array, Map, MapData};
@@ -228,34 +228,6 @@ pub enum IsolationError {
 fn kernel(what: impl Into<String>) -> impl FnOnce(String) -> IsolationError {
     let what = what.into();
     move |reason| IsolationError::Kernel { what, reason }
-}
-
-/// The error and its causes on one line.
-fn chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = err.to_string();
-    let mut cur = err.source();
-    while let Some(e) = cur {
-        let s = e.to_string();
-        if !out.contains(&s) {
-            out.push_str(": ");
-            out.push_str(&s);
-        }
-        cur = e.source();
-    }
-    out
-}
-
-fn is_permission(err: &(dyn std::error::Error + 'static)) -> bool {
-    let mut cur = Some(err);
-    while let Some(e) = cur {
-        if let Some(io) = e.downcast_ref::<std::io::Error>() {
-            if matches!(io.raw_os_error(), Some(libc::EPERM) | Some(libc::EACCES)) {
-                return true;
-            }
-        }
-        cur = e.source();
-    }
-    false
 }
 
 /// Mount bpffs at /sys/fs/bpf unless a bpffs is there.

@@ -120,7 +120,7 @@ pub struct Kernel {
 
 /// Whether an error (or one of its causes) is the kernel saying "not
 /// allowed" (EPERM / EACCES).
-fn is_permission(err: &(dyn std::error::Error + 'static)) -> bool {
+pub(crate) fn is_permission(err: &(dyn std::error::Error + 'static)) -> bool {
     let mut cur = Some(err);
     while let Some(e) = cur {
         if let Some(io) = e.downcast_ref::<std::io::Error>() {
@@ -134,7 +134,7 @@ fn is_permission(err: &(dyn std::error::Error + 'static)) -> bool {
 }
 
 /// The error and its causes on one line.
-fn chain(err: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
     let mut out = err.to_string();
     let mut cur = err.source();
     while let Some(e) = cur {
@@ -145,6 +145,12 @@ fn chain(err: &(dyn std::error::Error + 'static)) -> String {
         }
         cur = e.source();
     }
+    out
+}
+
+/// [`error_chain`], cut to a line's worth.
+fn chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = error_chain(err);
     // Verifier logs can be long: keep the message to a line's worth
     // (unless IOC_SCAN_VERIFIER_LOG is set).
     if out.len() > 600 && std::env::var_os("IOC_SCAN_VERIFIER_LOG").is_none() {

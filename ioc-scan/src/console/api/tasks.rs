@@ -8,7 +8,7 @@ use crate::console::error::{ConsoleError, Result};
 use crate::console::tables::TargetsV1;
 use crate::console::{fleet, upload, view, AppState};
 use crate::store::{
-    monitor_seconds, NewCollection, NewTask, ResponseSettingsV1, RunTrigger, Schedule, ScopeV1, Store, TaskRecordV1,
+    monitor_seconds, CollectionRecordV1, NewCollection, NewTask, ResponseSettingsV1, RunTrigger, Schedule, ScopeV1, Store, TaskRecordV1,
 };
 use axum::body::Body;
 use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
@@ -412,6 +412,15 @@ fn download(name: &str, content_type: &'static str, bytes: Vec<u8>) -> Response 
         .into_response()
 }
 
+/// The collection version a download asks for, else the task's current one.
+fn requested_collection(s: &Store, id: u64, version: Option<u32>) -> Result<CollectionRecordV1> {
+    let version = match version {
+        Some(v) => v,
+        None => s.task(id)?.ok_or_else(|| ConsoleError::not_found(format_args!("task with id {id}")))?.collection_version,
+    };
+    Ok(s.collection(id, version)?)
+}
+
 /// `GET /api/v1/tasks/{id}/files/{index}`: one IOC file, byte for byte as uploaded.
 pub async fn file(
     State(state): State<AppState>,
@@ -421,15 +430,7 @@ pub async fn file(
 ) -> Result<Response> {
     let (name, bytes) = state
         .db(move |s| {
-            let version = match q.version {
-                Some(v) => v,
-                None => {
-                    s.task(id)?
-                        .ok_or_else(|| ConsoleError::not_found(format_args!("task with id {id}")))?
-                        .collection_version
-                }
-            };
-            let c = s.collection(id, version)?;
+            let c = requested_collection(s, id, q.version)?;
             let f =
                 c.files.get(index).ok_or_else(|| ConsoleError::not_found(format_args!("file {index} in task {id}")))?;
             let bytes =
@@ -449,15 +450,7 @@ pub async fn export(
 ) -> Result<Response> {
     let (name, zip) = state
         .db(move |s| {
-            let version = match q.version {
-                Some(v) => v,
-                None => {
-                    s.task(id)?
-                        .ok_or_else(|| ConsoleError::not_found(format_args!("task with id {id}")))?
-                        .collection_version
-                }
-            };
-            let c = s.collection(id, version)?;
+            let c = requested_collection(s, id, q.version)?;
             let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
             let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
             for f in &c.files {
@@ -469,7 +462,7 @@ pub async fn export(
                 writer.write_all(&bytes).map_err(|e| ConsoleError::Internal(e.to_string()))?;
             }
             let cursor = writer.finish().map_err(|e| ConsoleError::Internal(e.to_string()))?;
-            Ok((format!("task-{id}-v{version}.zip"), cursor.into_inner()))
+            Ok((format!("task-{id}-v{}.zip", c.version), cursor.into_inner()))
         })
         .await?;
     Ok(download(&name, "application/zip", zip))
