@@ -5,6 +5,7 @@
 //! answered with the reason. Terms the dictionary does not mark for Linux
 //! but a Linux host can answer (UserItem, DnsEntryItem...) are listed too.
 
+use super::ebpf::event_item;
 use super::{arp, dns, login, logs, module, port, process, route, shell_history, system, task, user, volume};
 use crate::terms::support::Support;
 use crate::terms::{ids, TermId};
@@ -110,7 +111,10 @@ pub fn host_status(term: TermId) -> Option<Coverage> {
         }
         ids::Network_DNS => Coverage::LiveOnly("live monitor only: a DNS query seen by the live DNS sensor"),
         _ if doc == "Log" => Coverage::Unsupported(OS_LOG),
-        _ if doc == "eventItem" => Coverage::LiveOnly(LIVE_EVENT),
+        _ if doc == "eventItem" && event_item::terms().any(|t| t == term) => Coverage::LiveOnly(LIVE_EVENT),
+        _ if doc == "eventItem" => Coverage::Unsupported(
+            "an HX agent event kind the Linux sensors do not produce (image loads, file writes, registry, URLs...)",
+        ),
         _ if doc == "Network" => {
             Coverage::Unsupported("needs application payload inspection (HTTP headers, URIs); the sensors do not read payloads")
         }
@@ -133,6 +137,22 @@ mod tests {
             .map(|(_, d)| d.text)
             .collect();
         assert!(missing.is_empty(), "no coverage for {missing:?}");
+    }
+
+    /// What a scan calls "live monitor only" is what the monitor evaluates:
+    /// no live-only term is left unanswered, none answered is missing.
+    #[test]
+    fn live_only_terms_are_exactly_what_the_monitor_answers() {
+        use crate::collect::ebpf::live::{live_only_terms, live_support};
+        let live: Vec<TermId> = live_only_terms().collect();
+        for (i, def) in crate::terms::TERMS.iter().enumerate() {
+            let id = TermId(i as u16);
+            let live_only = matches!(host_status(id), Some(Coverage::LiveOnly(_)));
+            assert_eq!(live_only, live.contains(&id), "{}", def.text);
+            if live_only {
+                assert!(live_support(id).is_supported(), "{}", def.text);
+            }
+        }
     }
 
     #[test]
