@@ -823,3 +823,47 @@ impl Monitor<'_, '_, '_> {
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn compiled(items: &[(&str, &str)]) -> CompiledCollection {
+        let mut xml = String::from(
+            r#"<OpenIOC id="t" xmlns="http://openioc.org/schemas/OpenIOC_1.1"><criteria><Indicator operator="OR" id="r">"#,
+        );
+        for (i, (term, value)) in items.iter().enumerate() {
+            let doc = term.split('/').next().unwrap();
+            xml.push_str(&format!(
+                r#"<IndicatorItem id="i{i}" condition="is"><Context document="{doc}" search="{term}" type="mir"/><Content type="string">{value}</Content></IndicatorItem>"#
+            ));
+        }
+        xml.push_str("</Indicator></criteria></OpenIOC>");
+        let ioc = crate::openioc::parse_bytes("t.ioc", xml.as_bytes()).unwrap().ioc;
+        CompiledCollection::compile_with_support(&[ioc], live_support).0
+    }
+
+    fn sensors(s: &Sensors) -> (bool, bool, bool) {
+        (s.tcp, s.udp, s.dns)
+    }
+
+    #[test]
+    fn event_items_are_live_indicators_and_attach_only_their_sensors() {
+        let options = LiveOptions::default();
+        let c = compiled(&[("eventItem/processEvent/process", "evil")]);
+        assert!(has_live_indicators(&c));
+        assert_eq!(sensors(&wanted_sensors(&c, &options)), (false, false, false));
+        let c = compiled(&[("eventItem/ipv4NetworkEvent/remotePort", "4444")]);
+        assert_eq!(sensors(&wanted_sensors(&c, &options)), (true, true, false));
+        let c = compiled(&[("eventItem/dnsLookupEvent/hostname", "evil.example")]);
+        assert_eq!(sensors(&wanted_sensors(&c, &options)), (false, true, true));
+        let c = compiled(&[("Network/DNS", "evil.example")]);
+        assert_eq!(sensors(&wanted_sensors(&c, &options)), (false, true, true));
+        // A header term applies to every kind of event.
+        let c = compiled(&[("eventItem/eventType", "ipv4NetworkEvent")]);
+        assert_eq!(sensors(&wanted_sensors(&c, &options)), (true, true, true));
+        // A file-only collection needs nothing live.
+        let c = compiled(&[("FileItem/FileName", "x")]);
+        assert!(!has_live_indicators(&c));
+    }
+}
