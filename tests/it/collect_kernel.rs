@@ -252,6 +252,44 @@ fn system_info_from_a_crafted_root() {
 }
 
 #[test]
+fn dhcp_leases_of_dhclient_and_networkd_name_their_interfaces() {
+    let r = FakeRoot::new();
+    r.write("/sys/class/net/eth0/address", "02:00:00:00:00:01\n")
+        .write("/sys/class/net/eth0/ifindex", "2\n")
+        .write("/sys/class/net/eth1/address", "02:00:00:00:00:02\n")
+        .write("/sys/class/net/eth1/ifindex", "3\n")
+        .write(
+            "/var/lib/dhcp/dhclient.eth0.leases",
+            "lease {\n  interface \"eth0\";\n  option dhcp-server-identifier 10.9.0.1;\n  option dhcp-lease-time 7200;\n  expire 4 2026/11/26 10:00:00;\n}\n",
+        )
+        .write(
+            "/run/systemd/netif/leases/3",
+            "# This is private data. Do not parse.\nADDRESS=10.8.0.5\nSERVER_ADDRESS=10.8.0.1\nLIFETIME=3600\n",
+        );
+    let (obs, _) = observe(&SystemCollector, &r.root());
+    let s = &obs[0];
+    let mut servers = s.get("SystemInfoItem/networkArray/networkInfo/dhcpServerArray/dhcpServer");
+    servers.sort();
+    assert_eq!(servers, ["10.8.0.1", "10.9.0.1"]);
+    let hits = matches(
+        Box::new(SystemCollector),
+        &r.root(),
+        &[
+            ("SystemInfoItem/networkArray/networkInfo/dhcpServerArray/dhcpServer", "is", "IP", "10.9.0.1"),
+            ("SystemInfoItem/networkArray/networkInfo/dhcpLeaseExpires", "is", "date", "2026-11-26T10:00:00Z"),
+            ("SystemInfoItem/networkArray/networkInfo/dhcpLeaseObtained", "is", "date", "2026-11-26T08:00:00Z"),
+        ],
+    );
+    assert_eq!(hits.len(), 1, "server, expiry and obtained (expiry - lease time) of eth0");
+    assert!(matches(
+        Box::new(SystemCollector),
+        &r.root(),
+        &[("SystemInfoItem/networkArray/networkInfo/dhcpServerArray/dhcpServer", "is", "IP", "10.7.0.1")]
+    )
+    .is_empty());
+}
+
+#[test]
 fn live_system_has_interfaces_and_agent_describes_itself() {
     let (obs, _) = observe(&SystemCollector, &HostRoot::system());
     let s = &obs[0];

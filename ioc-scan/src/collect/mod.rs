@@ -7,6 +7,7 @@
 
 pub mod arp;
 pub mod coverage;
+pub mod dhcp;
 pub mod dns;
 pub mod ebpf;
 pub mod files;
