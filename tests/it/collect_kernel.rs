@@ -179,6 +179,34 @@ fn kernel_modules_loaded_hidden_and_hashed() {
 }
 
 #[test]
+fn a_loaded_modules_signature_names_signer_key_and_algorithm() {
+    let ko = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/modules/signed.ko")).unwrap();
+    let r = FakeRoot::new();
+    r.write("/proc/modules", "ioc_signed 8192 0 - Live 0xffffffffc0c00000\nioc_plain 8192 0 - Live 0xffffffffc0d00000\n")
+        .write("/proc/sys/kernel/osrelease", "6.1.0-ioc\n")
+        .write("/lib/modules/6.1.0-ioc/modules.dep", "extra/ioc_signed.ko:\nextra/ioc_plain.ko:\n")
+        .write("/lib/modules/6.1.0-ioc/extra/ioc_signed.ko", &ko)
+        .write("/lib/modules/6.1.0-ioc/extra/ioc_plain.ko", b"unsigned module");
+    let (obs, stats) = observe(&ModuleCollector, &r.root());
+    assert!(stats.errors.is_empty(), "{:?}", stats.errors);
+    let signed = obs.iter().find(|o| o.get("ModuleItem/Module") == ["ioc_signed"]).unwrap();
+    assert_eq!(signed.one("ModuleItem/Signer"), "ioc-scan test module signing key");
+    assert_eq!(signed.one("ModuleItem/SigKey"), "1C:0F:FE:E5");
+    assert_eq!(signed.one("ModuleItem/SigHashAlgorithm"), "sha256");
+    assert!(signed.one("ModuleItem/Signat").starts_with("11:E6:65:81"));
+    let plain = obs.iter().find(|o| o.get("ModuleItem/Module") == ["ioc_plain"]).unwrap();
+    assert!(plain.get("ModuleItem/Signer").is_empty());
+    // An IOC for modules signed by anyone but the distribution's key.
+    let hits = matches(
+        Box::new(ModuleCollector),
+        &r.root(),
+        &[("ModuleItem/Signer", "contains", "string", "ioc-scan test")],
+    );
+    assert_eq!(hits.len(), 1);
+    assert_eq!(hits[0].fields["name"], "ioc_signed");
+}
+
+#[test]
 fn shared_objects_mapped_by_this_process() {
     // The test binary maps libc: find it through the live /proc.
     let root = HostRoot::system();

@@ -65,7 +65,6 @@ const HX_SERVER: &str = "state of the HX agent's management-server channel; ioc-
 const CONTAINMENT: &str = "the HX agent's containment state; ioc-scan's own network isolation is a response action (`ioc-scan isolation status`), not host state an IOC describes";
 const PROXY: &str = "the HX agent's proxy settings; ioc-scan's agent connects to its console directly";
 const OS_LOG: &str = "a macOS unified-log field; Linux syslog text lines do not carry it";
-const MODULE_SIG: &str = "inside the module's PKCS#7 signature; ASN.1 parsing is not done (ModuleItem reports whether a signature is present only in its object)";
 const LIVE_EVENT: &str = "live monitor only: an event of the live monitor (eBPF sensors); a snapshot has no events";
 
 /// The status of a term of a document the host collectors own, or None for
@@ -99,9 +98,6 @@ pub fn host_status(term: TermId) -> Option<Coverage> {
             Coverage::Unsupported("the HX agent's own configuration items; ioc-scan keeps no agent configuration store")
         }
         ids::SystemInfoItem_clockSkew => Coverage::Unsupported("needs a reference clock (the HX server's); ioc-scan has none"),
-        ids::ModuleItem_SigHashAlgorithm | ids::ModuleItem_SigKey | ids::ModuleItem_Signat | ids::ModuleItem_Signer => {
-            Coverage::Unsupported(MODULE_SIG)
-        }
         ids::PortItem_CreationTime => {
             Coverage::LiveOnly("live monitor only: the connection event's time; /proc does not record when a socket was made")
         }

@@ -15,6 +15,7 @@ pub mod host;
 pub mod login;
 pub mod logs;
 pub mod module;
+pub mod module_sig;
 pub mod port;
 pub mod process;
 pub mod route;
