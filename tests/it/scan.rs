@@ -216,6 +216,11 @@ fn every_file_item_term_detects_its_file_and_only_it() {
             [p(&stringy)].into(),
         ),
         (
+            "matched-string",
+            vec![item("StringMatchList/StringMatch/MatchedString", "contains", "string", "EVIL-MARKER!")],
+            [p(&stringy)].into(),
+        ),
+        (
             "inode",
             vec![item("INode", "is", "int", &ino.to_string())],
             [p(&decoy)].into(),

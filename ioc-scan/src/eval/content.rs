@@ -25,6 +25,14 @@
 //! was found.
 
 use super::observation::{Field, Value};
+use crate::terms::{ids, TermId};
+
+/// Whether items on `term` search file content: `FileItem/StringList/string`
+/// and `FileItem/StringMatchList/StringMatch/MatchedString` (HX's name for a
+/// string a content search matched) mean the same search.
+pub fn searches_content(term: TermId) -> bool {
+    term == ids::FileItem_StringList_string || term == ids::FileItem_StringMatchList_StringMatch_MatchedString
+}
 use aho_corasick::automaton::{Automaton, StateID};
 use aho_corasick::{dfa, nfa, Anchored, MatchKind};
 

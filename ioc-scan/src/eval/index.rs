@@ -26,7 +26,7 @@ use super::value::{
     as_digest, as_ip, as_num, as_text, fold_into, fold_owned, DigestBuf, NumKind, Operand,
 };
 use crate::indicator::Condition;
-use crate::terms::{ids, TermId};
+use crate::terms::TermId;
 use aho_corasick::{AhoCorasick, MatchKind};
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -45,7 +45,7 @@ pub(crate) enum AnchorKey {
 /// Terms whose observation costs I/O (the collector reports them
 /// `Pending` first).
 pub(crate) fn expensive(term: TermId) -> bool {
-    term == ids::FileItem_StringList_string
+    super::content::searches_content(term)
         || matches!(term.def().display_type, "md5" | "sha1" | "sha256")
 }
 

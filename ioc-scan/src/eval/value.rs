@@ -145,7 +145,7 @@ pub(crate) fn compile_operand(
     };
     // `preserve-case` on other types is harmless (the spec says it applies
     // only to strings): ignored.
-    if term == ids::FileItem_StringList_string {
+    if super::content::searches_content(term) {
         return match cond {
             Condition::Is | Condition::Contains => {
                 if text.is_empty() {

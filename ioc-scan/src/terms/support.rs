@@ -60,12 +60,17 @@ pub static SUPPORTED: &[TermId] = &[
     ids::FileItem_Sha256sum,
     // Content search: see `eval::ContentPatterns`.
     ids::FileItem_StringList_string,
+    ids::FileItem_StringMatchList_StringMatch_MatchedString,
 ];
 
 /// Whether ioc-scan evaluates `id`.
 pub fn status(id: TermId) -> Support {
     if is_listed(id) {
         Support::Supported
+    } else if id == ids::FileItem_StringMatchList_StringMatch_StringsBefore_string || id == ids::FileItem_StringMatchList_StringMatch_StringsAfter_string {
+        Support::Unsupported(
+            "the text around a content match; the content search tells which literals a file contains (StringList/string, StringMatch/MatchedString), not their context",
+        )
     } else if let Some(host) = crate::collect::coverage::host_status(id) {
         // Host collectors (`collect::coverage`): processes, ports, users...
         host.into()
@@ -152,10 +157,11 @@ mod tests {
             status(ids::FileItem_PEInfo_PETimeStamp),
             Support::Unsupported(NOT_ON_LINUX)
         );
-        assert_eq!(
-            status(ids::FileItem_FileAttributes),
-            Support::Unsupported(NOT_IMPLEMENTED)
-        );
+        assert_eq!(status(ids::FileItem_FileAttributes), Support::Supported);
+        assert!(matches!(
+            status(ids::FileItem_StringMatchList_StringMatch_StringsBefore_string),
+            Support::Unsupported(why) if why.contains("around a content match")
+        ));
     }
 
     #[test]

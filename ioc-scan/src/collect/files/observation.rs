@@ -15,7 +15,7 @@
 //! | `INode` | the inode number (Int) |
 //! | `FileAttributes` | the attributes set, by their `lsattr -l` names: `Immutable`, `Append_Only`, `No_Dump`, `Compression_Requested`, `Encrypted`, `Verity`, `DAX` (and statx's `Automount`, `Mount_Root`); none set: no value (from the walk's own statx: no extra system call) |
 //! | `Md5sum`, `Sha1sum`, `Sha256sum` | Digest, once the content is read (`Pending` before, `Absent` when it cannot be read or is over the size limit) |
-//! | `StringList/string` | the ids of the IOC content patterns found in the content, as UInt (the handshake of `eval::content`; same states as digests) |
+//! | `StringList/string`, `StringMatchList/StringMatch/MatchedString` | the ids of the IOC content patterns found in the content, as UInt (the handshake of `eval::content`; same states as digests) |
 //!
 //! Paths that are not valid UTF-8 are matched in their lossy form (invalid
 //! bytes as U+FFFD); the detection's object carries the exact bytes in hex
@@ -175,7 +175,7 @@ impl Observation for FileObservation<'_> {
             ids::FileItem_Md5sum => return self.digest(self.digests.md5.as_ref().map(|d| &d[..])),
             ids::FileItem_Sha1sum => return self.digest(self.digests.sha1.as_ref().map(|d| &d[..])),
             ids::FileItem_Sha256sum => return self.digest(self.digests.sha256.as_ref().map(|d| &d[..])),
-            ids::FileItem_StringList_string => {
+            ids::FileItem_StringList_string | ids::FileItem_StringMatchList_StringMatch_MatchedString => {
                 return match &self.strings {
                     Some(found) => Field::Values(found.iter().map(|id| Value::UInt(u64::from(*id))).collect()),
                     None => self.pending_or_absent(),
