@@ -95,11 +95,7 @@ fn a_tcp_connection_is_one_ipv4_network_event_with_both_ends_and_its_process() {
     let ip = "127.0.0.6";
     let listener = TcpListener::bind((ip, 0)).unwrap();
     let port = listener.local_addr().unwrap().port().to_string();
-    std::thread::spawn(move || {
-        for conn in listener.incoming() {
-            drop(conn);
-        }
-    });
+    accept_forever(listener);
     let dir = tempfile::tempdir().unwrap();
     let items = items_xml(&[
         ("eventItem/ipv4NetworkEvent/remoteIP", "is", ip),
@@ -151,14 +147,7 @@ fn an_answered_lookup_is_a_dns_lookup_event_and_a_network_dns_name() {
     let cg = TestCgroup::new("evdns");
     let mut m = Monitor::start(&ioc_dir, &cg, &[]);
 
-    let child = cg
-        .command(trigger("resolve"))
-        .args([server.as_str(), name.as_str()])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = child.id();
-    assert!(child.wait_with_output().unwrap().status.success());
+    let pid = resolve_in(&cg, &server, &name);
     responder.join().unwrap();
 
     let det = m

@@ -329,3 +329,27 @@ pub fn dns_responder() -> (String, std::thread::JoinHandle<()>) {
     });
     (ip, handle)
 }
+
+/// Resolve `name` against `server` (a [`dns_responder`]) from the
+/// `resolve` trigger run in `cgroup`; returns the trigger's pid.
+pub fn resolve_in(cgroup: &TestCgroup, server: &str, name: &str) -> u32 {
+    let child = cgroup
+        .command(trigger("resolve"))
+        .args([server, name])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "resolve: {}", String::from_utf8_lossy(&out.stdout));
+    pid
+}
+
+/// Accept connections on `listener` until the test process ends.
+pub fn accept_forever(listener: std::net::TcpListener) {
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            drop(conn);
+        }
+    });
+}
