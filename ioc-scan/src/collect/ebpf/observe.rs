@@ -221,7 +221,8 @@ pub fn connection_observation(c: &Conn, table: &ProcessTable, blocked: bool) -> 
 /// address when the answer went through CNAMEs. An answer seen at the
 /// socket ([`Dns::at_socket`]: that sensor sees no queries) gives first the
 /// query's records, from its question section, which every answer repeats
-/// (NXDOMAIN too). Unparsable messages give none.
+/// (NXDOMAIN too); a query that gets no answer is then seen only as the
+/// UDP connection to port 53 (a PortItem). Unparsable messages give none.
 pub fn dns_observations(d: &Dns) -> Vec<DnsObservation> {
     let Ok(msg) = dns_wire::parse(&d.payload) else { return Vec::new() };
     let mut out = Vec::new();
