@@ -1,8 +1,8 @@
 //! Text formats read from the host: syslog lines, sudo/su messages, shell
 //! histories, crontabs, unit files, passwd/group/shadow, hosts/resolv.conf,
-//! os-release, TZif footers, lastlog.
+//! os-release, TZif footers, lastlog, DHCP leases.
 #![no_main]
-use ioc_scan::collect::{dns, logs, shell_history, system, task, user};
+use ioc_scan::collect::{dhcp, dns, logs, shell_history, system, task, user};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -36,4 +36,6 @@ fuzz_target!(|data: &[u8]| {
     let _ = system::parse_os_release(&text);
     let _ = system::meminfo_bytes(&text, "MemTotal");
     let _ = system::tz_abbreviations(data);
+    let _ = dhcp::parse_dhclient(&text);
+    let _ = dhcp::parse_networkd(&text, "eth0", 0);
 });

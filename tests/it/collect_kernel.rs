@@ -179,6 +179,34 @@ fn kernel_modules_loaded_hidden_and_hashed() {
 }
 
 #[test]
+fn a_loaded_modules_signature_names_signer_key_and_algorithm() {
+    let ko = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/modules/signed.ko")).unwrap();
+    let r = FakeRoot::new();
+    r.write("/proc/modules", "ioc_signed 8192 0 - Live 0xffffffffc0c00000\nioc_plain 8192 0 - Live 0xffffffffc0d00000\n")
+        .write("/proc/sys/kernel/osrelease", "6.1.0-ioc\n")
+        .write("/lib/modules/6.1.0-ioc/modules.dep", "extra/ioc_signed.ko:\nextra/ioc_plain.ko:\n")
+        .write("/lib/modules/6.1.0-ioc/extra/ioc_signed.ko", &ko)
+        .write("/lib/modules/6.1.0-ioc/extra/ioc_plain.ko", b"unsigned module");
+    let (obs, stats) = observe(&ModuleCollector, &r.root());
+    assert!(stats.errors.is_empty(), "{:?}", stats.errors);
+    let signed = obs.iter().find(|o| o.get("ModuleItem/Module") == ["ioc_signed"]).unwrap();
+    assert_eq!(signed.one("ModuleItem/Signer"), "ioc-scan test module signing key");
+    assert_eq!(signed.one("ModuleItem/SigKey"), "1C:0F:FE:E5");
+    assert_eq!(signed.one("ModuleItem/SigHashAlgorithm"), "sha256");
+    assert!(signed.one("ModuleItem/Signat").starts_with("11:E6:65:81"));
+    let plain = obs.iter().find(|o| o.get("ModuleItem/Module") == ["ioc_plain"]).unwrap();
+    assert!(plain.get("ModuleItem/Signer").is_empty());
+    // An IOC for modules signed by anyone but the distribution's key.
+    let hits = matches(
+        Box::new(ModuleCollector),
+        &r.root(),
+        &[("ModuleItem/Signer", "contains", "string", "ioc-scan test")],
+    );
+    assert_eq!(hits.len(), 1);
+    assert_eq!(hits[0].fields["name"], "ioc_signed");
+}
+
+#[test]
 fn shared_objects_mapped_by_this_process() {
     // The test binary maps libc: find it through the live /proc.
     let root = HostRoot::system();
@@ -247,6 +275,44 @@ fn system_info_from_a_crafted_root() {
         Box::new(SystemCollector),
         &r.root(),
         &[("SystemInfoItem/hostname", "is", "string", "other-host")]
+    )
+    .is_empty());
+}
+
+#[test]
+fn dhcp_leases_of_dhclient_and_networkd_name_their_interfaces() {
+    let r = FakeRoot::new();
+    r.write("/sys/class/net/eth0/address", "02:00:00:00:00:01\n")
+        .write("/sys/class/net/eth0/ifindex", "2\n")
+        .write("/sys/class/net/eth1/address", "02:00:00:00:00:02\n")
+        .write("/sys/class/net/eth1/ifindex", "3\n")
+        .write(
+            "/var/lib/dhcp/dhclient.eth0.leases",
+            "lease {\n  interface \"eth0\";\n  option dhcp-server-identifier 10.9.0.1;\n  option dhcp-lease-time 7200;\n  expire 4 2026/11/26 10:00:00;\n}\n",
+        )
+        .write(
+            "/run/systemd/netif/leases/3",
+            "# This is private data. Do not parse.\nADDRESS=10.8.0.5\nSERVER_ADDRESS=10.8.0.1\nLIFETIME=3600\n",
+        );
+    let (obs, _) = observe(&SystemCollector, &r.root());
+    let s = &obs[0];
+    let mut servers = s.get("SystemInfoItem/networkArray/networkInfo/dhcpServerArray/dhcpServer");
+    servers.sort();
+    assert_eq!(servers, ["10.8.0.1", "10.9.0.1"]);
+    let hits = matches(
+        Box::new(SystemCollector),
+        &r.root(),
+        &[
+            ("SystemInfoItem/networkArray/networkInfo/dhcpServerArray/dhcpServer", "is", "IP", "10.9.0.1"),
+            ("SystemInfoItem/networkArray/networkInfo/dhcpLeaseExpires", "is", "date", "2026-11-26T10:00:00Z"),
+            ("SystemInfoItem/networkArray/networkInfo/dhcpLeaseObtained", "is", "date", "2026-11-26T08:00:00Z"),
+        ],
+    );
+    assert_eq!(hits.len(), 1, "server, expiry and obtained (expiry - lease time) of eth0");
+    assert!(matches(
+        Box::new(SystemCollector),
+        &r.root(),
+        &[("SystemInfoItem/networkArray/networkInfo/dhcpServerArray/dhcpServer", "is", "IP", "10.7.0.1")]
     )
     .is_empty());
 }

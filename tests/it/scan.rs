@@ -743,3 +743,49 @@ fn collectors_run_beside_the_walk_only_for_documents_the_iocs_use() {
     assert_eq!(summary.collectors.len(), 1);
     assert_eq!(summary.collectors[0].document, "FileItem");
 }
+
+/// Clears an inode flag set by a test, also when the test fails (an
+/// immutable file would outlive its temporary directory).
+struct Chattr<'a>(&'a Path, &'static str);
+
+impl Drop for Chattr<'_> {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("chattr").arg(self.1).arg(self.0).status();
+    }
+}
+
+#[test]
+fn file_attributes_name_immutable_and_append_only_files() {
+    let tree = tempfile::tempdir().unwrap();
+    let root = tree.path().canonicalize().unwrap();
+    for f in ["locked", "log", "plain"] {
+        std::fs::write(root.join(f), b"x").unwrap();
+    }
+    let set = |flag: &str, f: &str| {
+        std::process::Command::new("chattr")
+            .arg(flag)
+            .arg(root.join(f))
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    // Needs root (CAP_LINUX_IMMUTABLE) and a filesystem with inode flags.
+    if !set("+i", "locked") {
+        eprintln!("skipped: chattr +i is not possible here");
+        return;
+    }
+    let locked = root.join("locked");
+    let _unlock = Chattr(&locked, "-i");
+    assert!(set("+a", "log"));
+    let log = root.join("log");
+    let _unappend = Chattr(&log, "-a");
+
+    let iocs = tempfile::tempdir().unwrap();
+    let immutable = write_ioc(iocs.path(), "immutable", &[item("FileAttributes", "is", "string", "Immutable")]);
+    let append = write_ioc(iocs.path(), "append", &[item("FileAttributes", "contains", "string", "append")]);
+    let run = scan_json(&[&immutable, &append], &root, &[]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let detected = run.detected();
+    let one = |p: &Path| BTreeSet::from([p.to_str().unwrap().to_string()]);
+    assert_eq!(detected["immutable"], one(&locked));
+    assert_eq!(detected["append"], one(&log));
+}

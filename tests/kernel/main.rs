@@ -9,6 +9,7 @@
 mod harness;
 
 mod enforce;
+mod event_items;
 mod isolate;
 mod lost;
 mod sensors;

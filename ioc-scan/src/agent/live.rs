@@ -135,7 +135,7 @@ pub fn run(
     let (compiled, _diagnostics) =
         CompiledCollection::compile_with_support(&job.collection.iocs, sensors::live_support);
     if !sensors::has_live_indicators(&compiled) {
-        // No process, port or DNS indicator: nothing the sensors could find.
+        // No indicator a live event answers: nothing the sensors could find.
         report.counts.push(("live_not_needed".into(), 1));
         return report;
     }

@@ -1,7 +1,8 @@
 //! `ioc-scan monitor --ioc PATH... [--kill] [--block] [--json] [--cgroup PATH] [--duration SECS]`:
 //! watch the host through the kernel sensors (exec, exit, TCP/UDP
-//! connections, DNS) and evaluate ProcessItem, PortItem and DnsEntryItem
-//! indicators on every event with the same evaluator as `scan`.
+//! connections, DNS) and evaluate ProcessItem, PortItem, DnsEntryItem,
+//! Network/DNS and eventItem indicators on every event with the same
+//! evaluator as `scan`.
 //!
 //! Output (JSON lines with `--json`, text otherwise): `ready` once every
 //! program is attached (and the /proc snapshot is evaluated), one
@@ -10,7 +11,8 @@
 //! `lost_events` whenever the ring buffer overflowed, a `summary` at the end.
 //!
 //! Enforcement only on request:
-//! - `--kill`: processes matching a ProcessItem `name`/`path` `is` item that
+//! - `--kill`: processes matching a ProcessItem `name`/`path` (or
+//!   eventItem/processEvent `process`/`processPath`) `is` item that
 //!   decides its IOC alone, or an executable given by `--kill-inode DEV:INO`
 //!   (or an IOC-named path whose hash an IOC lists), get SIGKILL in the exec
 //!   tracepoint before their first instruction; other process detections

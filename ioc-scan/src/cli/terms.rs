@@ -1,7 +1,7 @@
 //! `ioc-scan terms`: the OpenIOC terms and whether ioc-scan evaluates each.
 //!
 //! Lists every term the dictionary marks for Linux plus the other terms
-//! ioc-scan answers anyway (UserItem, DnsEntryItem...), with its document,
+//! ioc-scan answers anyway (UserItem, DnsEntryItem, dnsLookupEvent...), with its document,
 //! type and status: `supported`, `live monitor only` (the eBPF sensors see
 //! it, a snapshot does not) or `not supported` with the reason.
 //! `--linux-only` keeps the dictionary's Linux terms, `--all` lists all of
@@ -78,7 +78,7 @@ pub fn rows(args: &Args) -> Vec<TermRow> {
             } else if args.linux_only {
                 r.linux
             } else {
-                r.linux || r.status == "supported"
+                r.linux || r.status != "not supported"
             };
             chosen && args.document.as_deref().is_none_or(|d| d.eq_ignore_ascii_case(r.document))
         })

@@ -5,6 +5,7 @@
 //! answered with the reason. Terms the dictionary does not mark for Linux
 //! but a Linux host can answer (UserItem, DnsEntryItem...) are listed too.
 
+use super::ebpf::event_item;
 use super::{arp, dns, login, logs, module, port, process, route, shell_history, system, task, user, volume};
 use crate::terms::support::Support;
 use crate::terms::{ids, TermId};
@@ -64,8 +65,6 @@ const HX_SERVER: &str = "state of the HX agent's management-server channel; ioc-
 const CONTAINMENT: &str = "the HX agent's containment state; ioc-scan's own network isolation is a response action (`ioc-scan isolation status`), not host state an IOC describes";
 const PROXY: &str = "the HX agent's proxy settings; ioc-scan's agent connects to its console directly";
 const OS_LOG: &str = "a macOS unified-log field; Linux syslog text lines do not carry it";
-const DHCP: &str = "DHCP leases live in client-specific files (dhclient, systemd-networkd, NetworkManager); not read";
-const MODULE_SIG: &str = "inside the module's PKCS#7 signature; ASN.1 parsing is not done (ModuleItem reports whether a signature is present only in its object)";
 const LIVE_EVENT: &str = "live monitor only: an event of the live monitor (eBPF sensors); a snapshot has no events";
 
 /// The status of a term of a document the host collectors own, or None for
@@ -99,18 +98,15 @@ pub fn host_status(term: TermId) -> Option<Coverage> {
             Coverage::Unsupported("the HX agent's own configuration items; ioc-scan keeps no agent configuration store")
         }
         ids::SystemInfoItem_clockSkew => Coverage::Unsupported("needs a reference clock (the HX server's); ioc-scan has none"),
-        ids::SystemInfoItem_networkArray_networkInfo_dhcpLeaseExpires
-        | ids::SystemInfoItem_networkArray_networkInfo_dhcpLeaseObtained
-        | ids::SystemInfoItem_networkArray_networkInfo_dhcpServerArray_dhcpServer => Coverage::Unsupported(DHCP),
-        ids::ModuleItem_SigHashAlgorithm | ids::ModuleItem_SigKey | ids::ModuleItem_Signat | ids::ModuleItem_Signer => {
-            Coverage::Unsupported(MODULE_SIG)
-        }
         ids::PortItem_CreationTime => {
             Coverage::LiveOnly("live monitor only: the connection event's time; /proc does not record when a socket was made")
         }
         ids::Network_DNS => Coverage::LiveOnly("live monitor only: a DNS query seen by the live DNS sensor"),
         _ if doc == "Log" => Coverage::Unsupported(OS_LOG),
-        _ if doc == "eventItem" => Coverage::LiveOnly(LIVE_EVENT),
+        _ if doc == "eventItem" && event_item::terms().any(|t| t == term) => Coverage::LiveOnly(LIVE_EVENT),
+        _ if doc == "eventItem" => Coverage::Unsupported(
+            "an HX agent event kind the Linux sensors do not produce (image loads, file writes, registry, URLs...)",
+        ),
         _ if doc == "Network" => {
             Coverage::Unsupported("needs application payload inspection (HTTP headers, URIs); the sensors do not read payloads")
         }
@@ -133,6 +129,22 @@ mod tests {
             .map(|(_, d)| d.text)
             .collect();
         assert!(missing.is_empty(), "no coverage for {missing:?}");
+    }
+
+    /// What a scan calls "live monitor only" is what the monitor evaluates:
+    /// no live-only term is left unanswered, none answered is missing.
+    #[test]
+    fn live_only_terms_are_exactly_what_the_monitor_answers() {
+        use crate::collect::ebpf::live::{live_only_terms, live_support};
+        let live: Vec<TermId> = live_only_terms().collect();
+        for (i, def) in crate::terms::TERMS.iter().enumerate() {
+            let id = TermId(i as u16);
+            let live_only = matches!(host_status(id), Some(Coverage::LiveOnly(_)));
+            assert_eq!(live_only, live.contains(&id), "{}", def.text);
+            if live_only {
+                assert!(live_support(id).is_supported(), "{}", def.text);
+            }
+        }
     }
 
     #[test]

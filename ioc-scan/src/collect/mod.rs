@@ -7,6 +7,7 @@
 
 pub mod arp;
 pub mod coverage;
+pub mod dhcp;
 pub mod dns;
 pub mod ebpf;
 pub mod files;
@@ -14,6 +15,7 @@ pub mod host;
 pub mod login;
 pub mod logs;
 pub mod module;
+pub mod module_sig;
 pub mod port;
 pub mod process;
 pub mod route;

@@ -3,7 +3,8 @@
 //! Kernel modules: /proc/modules, completed from /sys/module/NAME
 //! (srcversion, version, parameters, holders, taint) and from the module's
 //! file found through /lib/modules/RELEASE/modules.dep (its `.modinfo`
-//! section: license, vermagic, aliases, intree, retpoline; compressed
+//! section: license, vermagic, aliases, intree, retpoline; its appended
+//! signature: signer, key, hash algorithm, signature; compressed
 //! `.ko.xz`/`.ko.zst` files are not opened). A module present in /sys/module
 //! but missing from /proc/modules (a classic rootkit hiding trick) is
 //! reported with status `hidden`.
@@ -46,6 +47,8 @@ pub struct ModuleInfo {
     pub retpoline: Option<bool>,
     /// Whether a signature is appended to the module file.
     pub signed: Option<bool>,
+    /// What the appended signature says ([`super::module_sig`]).
+    pub signature: Option<super::module_sig::ModuleSignature>,
     pub digests: Option<Digests>,
     /// `kernel` or `shared_object`.
     pub kind: &'static str,
@@ -135,6 +138,10 @@ pub const TERMS: &[TermId] = &[
     ids::ModuleItem_ModulePath,
     ids::ModuleItem_ModuleAddress,
     ids::ModuleItem_ModuleSize,
+    ids::ModuleItem_Signer,
+    ids::ModuleItem_SigKey,
+    ids::ModuleItem_SigHashAlgorithm,
+    ids::ModuleItem_Signat,
 ];
 
 fn list(items: &[String]) -> Field<'_> {
@@ -175,6 +182,10 @@ impl Observation for ModuleObservation {
             ids::ModuleItem_Status => field::str(&m.status),
             ids::ModuleItem_UsedByList_Module => list(&m.used_by),
             ids::ModuleItem_Vermagic => field::opt_str(m.vermagic.as_deref()),
+            ids::ModuleItem_Signer => field::opt_str(m.signature.as_ref().and_then(|s| s.signer.as_deref())),
+            ids::ModuleItem_SigKey => field::opt_str(m.signature.as_ref().map(|s| s.key.as_str())),
+            ids::ModuleItem_SigHashAlgorithm => field::opt_str(m.signature.as_ref().map(|s| s.hash_algorithm.as_str())),
+            ids::ModuleItem_Signat => field::opt_str(m.signature.as_ref().map(|s| s.signature.as_str())),
             ids::ModuleItem_Md5sum => self.digest_field(|d| d.md5.as_ref().map(|b| &b[..])),
             ids::ModuleItem_Sha1sum => self.digest_field(|d| d.sha1.as_ref().map(|b| &b[..])),
             ids::ModuleItem_Sha256sum => self.digest_field(|d| d.sha256.as_ref().map(|b| &b[..])),
@@ -277,6 +288,13 @@ pub fn kernel_modules(root: &HostRoot, stats: &mut CollectStats) -> Vec<ModuleIn
             match read_bounded(&root.path(&abs), 256 << 20) {
                 Ok(bytes) => {
                     m.signed = Some(bytes.ends_with(SIG_MAGIC));
+                    match super::module_sig::parse(&bytes) {
+                        Ok(sig) => m.signature = sig,
+                        Err(e) => stats.error(super::host::CollectError::Other {
+                            what: format!("{abs}: module signature"),
+                            reason: e.to_string(),
+                        }),
+                    }
                     for (k, v) in modinfo(&bytes).unwrap_or_default() {
                         match k.as_str() {
                             "license" => m.license = Some(v),

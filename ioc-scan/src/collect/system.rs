@@ -1,7 +1,8 @@
 //! SystemInfoItem (the host itself) and AgentInfo (ioc-scan itself).
 //!
 //! Most values come from files under the root (/proc/sys/kernel,
-//! /etc/os-release, /proc/meminfo, /etc/localtime); interface addresses come
+//! /etc/os-release, /proc/meminfo, /etc/localtime, DHCP lease files:
+//! [`super::dhcp`]); interface addresses come
 //! from getifaddrs(3) and so only on the live host (a forensic root gets MAC
 //! addresses from /sys/class/net only).
 
@@ -25,6 +26,8 @@ pub struct Interface {
     pub netmasks: Vec<String>,
     /// Gateways of the routes through this interface.
     pub gateways: Vec<IpAddr>,
+    /// The current DHCP lease ([`super::dhcp`]).
+    pub dhcp: Option<super::dhcp::Lease>,
 }
 
 /// What is known of the host.
@@ -302,6 +305,11 @@ impl SystemInfo {
             }
         }
         info.interfaces = interfaces(root, stats);
+        for lease in super::dhcp::leases(root) {
+            if let Some(iface) = info.interfaces.iter_mut().find(|i| i.name == lease.interface) {
+                iface.dhcp = Some(lease);
+            }
+        }
         // Gateways and primary addresses from the routing tables.
         let mut default_ifaces = (None, None);
         for (table, v6) in [("net/route", false), ("net/ipv6_route", true)] {
@@ -373,6 +381,9 @@ pub const SYSTEM_TERMS: &[TermId] = &[
     ids::SystemInfoItem_networkArray_networkInfo_ipArray_ipInfo_ipv6Address,
     ids::SystemInfoItem_networkArray_networkInfo_ipArray_ipInfo_subnetMask,
     ids::SystemInfoItem_networkArray_networkInfo_ipGatewayArray_ipGateway,
+    ids::SystemInfoItem_networkArray_networkInfo_dhcpLeaseExpires,
+    ids::SystemInfoItem_networkArray_networkInfo_dhcpLeaseObtained,
+    ids::SystemInfoItem_networkArray_networkInfo_dhcpServerArray_dhcpServer,
     ids::SystemInfoItem_platform,
     ids::SystemInfoItem_primaryIpAddress,
     ids::SystemInfoItem_primaryIpv4Address,
@@ -413,6 +424,15 @@ impl Observation for SystemObservation {
             ids::SystemInfoItem_networkArray_networkInfo_ipArray_ipInfo_subnetMask => strs(ifaces().flat_map(|i| i.netmasks.iter())),
             ids::SystemInfoItem_networkArray_networkInfo_ipGatewayArray_ipGateway => {
                 field::ips(ifaces().flat_map(|i| i.gateways.iter().copied()))
+            }
+            ids::SystemInfoItem_networkArray_networkInfo_dhcpLeaseExpires => {
+                Field::Values(ifaces().filter_map(|i| i.dhcp.as_ref()?.expires).map(Value::Time).collect())
+            }
+            ids::SystemInfoItem_networkArray_networkInfo_dhcpLeaseObtained => {
+                Field::Values(ifaces().filter_map(|i| i.dhcp.as_ref()?.obtained).map(Value::Time).collect())
+            }
+            ids::SystemInfoItem_networkArray_networkInfo_dhcpServerArray_dhcpServer => {
+                field::ips(ifaces().filter_map(|i| i.dhcp.as_ref()?.server))
             }
             ids::SystemInfoItem_OS => field::opt_str(s.os.as_deref()),
             ids::SystemInfoItem_productName => field::opt_str(s.product_name.as_deref()),

@@ -39,7 +39,11 @@ impl Target {
         if let Some(f) = FileFacts::of(d) {
             return Target::file(&f.path);
         }
-        if d.object.kind == "process" {
+        // A process start event record names its process like a process object.
+        let process_start = d.object.kind == "event"
+            && d.object.fields.get("event_type").and_then(Value::as_str) == Some("processEvent")
+            && d.object.fields.get("event").and_then(Value::as_str) == Some("start");
+        if d.object.kind == "process" || process_start {
             if let Some(pid) = d
                 .object
                 .fields
@@ -203,6 +207,21 @@ mod tests {
                 path: Some("/usr/bin/x".into())
             }
         );
+        let d = detection(
+            "event",
+            json!({"event_type": "processEvent", "event": "start", "pid": 42, "start_time": 1700000000}),
+        );
+        assert_eq!(
+            Target::of(&d),
+            Target::Process {
+                pid: 42,
+                start_time: Some(1700000000),
+                path: None
+            },
+            "a process start event acts as its process"
+        );
+        let d = detection("event", json!({"event_type": "processEvent", "event": "end", "pid": 42}));
+        assert_eq!(Target::of(&d), Target::Other { object_kind: "event".into() }, "an ended process is gone");
         let d = detection("port", json!({"pid": 42}));
         assert_eq!(
             Target::of(&d),

@@ -54,6 +54,7 @@ pub static SUPPORTED: &[TermId] = &[
     ids::FileItem_GroupID,
     ids::FileItem_Permissions,
     ids::FileItem_INode,
+    ids::FileItem_FileAttributes,
     ids::FileItem_Md5sum,
     ids::FileItem_Sha1sum,
     ids::FileItem_Sha256sum,

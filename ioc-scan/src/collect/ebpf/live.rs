@@ -1,8 +1,10 @@
 //! Live monitoring: load the sensors, evaluate the processes and sockets
-//! already there (the /proc snapshot), then every exec, connection and DNS
-//! message as it happens, with the same evaluator as a scan; act on what
-//! is found when asked; report through a [`LiveSink`]; stop at the end of
-//! the duration or when the stop flag is set.
+//! already there (the /proc snapshot), then every exec, exit, connection
+//! and DNS message as it happens, with the same evaluator as a scan (as
+//! ProcessItem, PortItem, DnsEntryItem and Network/DNS observations, and as
+//! eventItem records, [`event_item`](super::event_item)); act on what is
+//! found when asked; report through a [`LiveSink`]; stop at the end of the
+//! duration or when the stop flag is set.
 //!
 //! Used by `ioc-scan monitor` (which prints what the sink gets) and by task
 //! runs that ask for live monitoring ([`crate::agent::EngineScanner`]).
@@ -19,16 +21,17 @@
 //! Never pid 1, kernel threads or ioc-scan itself.
 
 use super::enforce::{self, KillOutcome};
-use super::events::{Conn, DecodeError, Dns, Event, Exec, KernelKill};
+use super::event_item::{self, EventBody, EventCounter, EventObservation};
+use super::events::{Conn, DecodeError, Dns, Event, Exec, Exit, KernelKill};
 use super::loader::{Kernel, LoadError, Options, ProgramStatus, Sensors, Settings};
-use super::observe::{self, ProcessTable};
+use super::observe::{self, Md5Cache, ProcessTable};
 use super::reader::EventReader;
 use super::rules::{BlockRule, KillRules};
 use crate::collect::host::{self, CollectContext, HostRoot, Reply, Wanted};
 use crate::collect::{dns, port, process};
 use crate::eval::{CompiledCollection, Detection, Matcher, Observation, Outcome, Verdicts};
 use crate::terms::support::{self, Support};
-use crate::terms::TermId;
+use crate::terms::{ids, TermId};
 use ioc_scan_common as k;
 use serde_json::{json, Value as Json};
 use std::collections::HashSet;
@@ -47,7 +50,7 @@ const STOP_CHECK: Duration = Duration::from_millis(50);
 pub const KIND_NAMES: [&str; k::EVENT_KIND_COUNT as usize] = ["none", "exec", "exit", "connection", "blocked", "dns"];
 
 /// The documents live observations answer.
-pub const LIVE_DOCUMENTS: [&str; 3] = ["ProcessItem", "PortItem", "DnsEntryItem"];
+pub const LIVE_DOCUMENTS: [&str; 5] = ["ProcessItem", "PortItem", "DnsEntryItem", "Network", "eventItem"];
 
 /// How to monitor.
 #[derive(Debug, Clone)]
@@ -175,6 +178,7 @@ pub enum Origin {
     /// The /proc snapshot at start (processes and sockets already there).
     Snapshot,
     Exec,
+    Exit,
     Connection,
     Dns,
 }
@@ -228,13 +232,44 @@ pub trait LiveSink {
     fn summary(&mut self, _summary: &LiveSummary) {}
 }
 
+/// The terms only live observations answer (a scan reports them as
+/// "live monitor only": `collect::coverage`).
+pub fn live_only_terms() -> impl Iterator<Item = TermId> {
+    [ids::PortItem_CreationTime]
+        .into_iter()
+        .chain(observe::NETWORK_TERMS.iter().copied())
+        .chain(event_item::terms())
+}
+
 /// Terms live observations answer are evaluated (the process, port and DNS
-/// collectors' terms), whatever the scan-wide support list says.
+/// collectors' terms and [`live_only_terms`]), whatever the scan-wide
+/// support list says.
 pub fn live_support(id: TermId) -> Support {
-    if process::TERMS.contains(&id) || port::TERMS.contains(&id) || dns::TERMS.contains(&id) {
+    if process::TERMS.contains(&id)
+        || port::TERMS.contains(&id)
+        || dns::TERMS.contains(&id)
+        || live_only_terms().any(|t| t == id)
+    {
         Support::Supported
     } else {
         support::status(id)
+    }
+}
+
+/// The sensors the IOCs and options need.
+fn wanted_sensors(compiled: &CompiledCollection, options: &LiveOptions) -> Sensors {
+    let events = compiled.terms_used("eventItem");
+    let uses = |terms: &[TermId]| terms.iter().any(|t| events.contains(*t));
+    // The header terms (eventType, timestamp...) apply to every kind of event.
+    let any_event = uses(event_item::COMMON_TERMS);
+    let network_events = any_event || uses(event_item::NETWORK_TERMS);
+    let lookups = any_event || uses(event_item::DNS_LOOKUP_TERMS);
+    let ports = compiled.uses_document("PortItem") || network_events;
+    let names = compiled.uses_document("DnsEntryItem") || compiled.uses_document("Network") || lookups;
+    Sensors {
+        tcp: ports,
+        udp: ports || names || options.block,
+        dns: names,
     }
 }
 
@@ -281,13 +316,7 @@ pub async fn monitor(
         block_rules: options.block_rules.clone(),
     })?;
     // Only the sensors the IOCs and options need.
-    let ports = compiled.uses_document("PortItem");
-    let names = compiled.uses_document("DnsEntryItem");
-    let wanted = Sensors {
-        tcp: ports,
-        udp: ports || names || options.block,
-        dns: names,
-    };
+    let wanted = wanted_sensors(compiled, options);
     let programs = kernel.attach(&wanted).to_vec();
     if programs.iter().all(|p| p.unavailable.is_some()) {
         return Err(LiveError::NothingAttached(
@@ -325,6 +354,14 @@ pub async fn monitor(
         matcher: compiled.matcher(),
         verdicts: Verdicts::new(compiled),
         table: ProcessTable::snapshot(&root),
+        events: compiled.uses_document("eventItem").then(|| {
+            let session = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos());
+            EventCounter::new(format!("{session:x}"))
+        }),
+        md5: Md5Cache::default(),
+        root: root.clone(),
         kernel,
         stats: LiveSummary::default(),
         lost_seen: [0; k::EVENT_KIND_COUNT as usize],
@@ -359,6 +396,10 @@ struct Monitor<'c, 'o, 's> {
     matcher: Matcher<'c>,
     verdicts: Verdicts,
     table: ProcessTable,
+    /// Numbers eventItem records; None when no IOC uses eventItem.
+    events: Option<EventCounter>,
+    md5: Md5Cache,
+    root: HostRoot,
     kernel: Kernel,
     stats: LiveSummary,
     lost_seen: [u64; k::EVENT_KIND_COUNT as usize],
@@ -468,7 +509,7 @@ impl Monitor<'_, '_, '_> {
         self.sink.event(&event);
         match event {
             Event::Exec(e) => self.exec(&e),
-            Event::Exit(x) => self.table.exit(x.pid),
+            Event::Exit(x) => self.exit(&x),
             Event::Conn(mut c) => {
                 self.tcp_owners.resolve(&mut c);
                 self.connection(&c, false)
@@ -516,12 +557,31 @@ impl Monitor<'_, '_, '_> {
         for d in self.evaluate(&obs) {
             self.detection(&d, Origin::Exec, None, kernel_kill.as_ref());
         }
+        if self.events.is_some() {
+            let body = EventBody::Process(self.table.process_event(&entry, "start"));
+            let time = self.table.epoch(e.time_ns);
+            self.event_record(time, body, Origin::Exec, None, kernel_kill.as_ref());
+        }
+    }
+
+    fn exit(&mut self, x: &Exit) {
+        let Some(entry) = self.table.exit(x.pid) else { return };
+        if self.events.is_some() {
+            let body = EventBody::Process(self.table.process_event(&entry, "end"));
+            self.event_record(self.table.epoch(x.time_ns), body, Origin::Exit, None, None);
+        }
     }
 
     fn connection(&mut self, c: &Conn, blocked: bool) {
         let obs = observe::connection_observation(c, &self.table, blocked);
         for d in self.evaluate(&obs) {
             self.detection(&d, Origin::Connection, Some(blocked), None);
+        }
+        if self.events.is_some() {
+            if let Some(n) = observe::network_event(c, &self.table, blocked) {
+                let time = self.table.epoch(c.time_ns);
+                self.event_record(time, EventBody::Network(n), Origin::Connection, Some(blocked), None);
+            }
         }
     }
 
@@ -530,6 +590,51 @@ impl Monitor<'_, '_, '_> {
             for det in self.evaluate(&obs) {
                 self.detection(&det, Origin::Dns, None, None);
             }
+        }
+        for obs in observe::network_dns(d) {
+            for det in self.evaluate(&obs) {
+                self.detection(&det, Origin::Dns, None, None);
+            }
+        }
+        if self.events.is_some() {
+            let time = self.table.epoch(d.time_ns);
+            for lookup in observe::dns_lookups(d, &self.table) {
+                self.event_record(time, EventBody::DnsLookup(lookup), Origin::Dns, None, None);
+            }
+        }
+    }
+
+    /// Number an eventItem record and evaluate it; the executable's MD5 is
+    /// computed only when an item asks for it.
+    fn event_record(
+        &mut self,
+        timestamp: Option<i64>,
+        body: EventBody,
+        origin: Origin,
+        blocked: Option<bool>,
+        kernel_kill: Option<&LiveAction>,
+    ) {
+        let Some(counter) = self.events.as_mut() else { return };
+        let mut record: EventObservation = counter.record(timestamp, body);
+        let mut detections = Vec::new();
+        for _ in 0..2 {
+            match self.matcher.evaluate(&record) {
+                Outcome::Hits(hits) => detections = self.verdicts.add_all(hits),
+                Outcome::NoMatch => {}
+                Outcome::NeedTerms(_) if record.needs_md5() => {
+                    if let EventBody::Process(p) = &mut record.body {
+                        let pid = (p.event_type == "start").then_some(p.pid);
+                        p.md5 = self.md5.executable(&self.root, pid, p.path.as_deref());
+                        p.md5_unavailable = p.md5.is_none();
+                    }
+                    continue;
+                }
+                Outcome::NeedTerms(_) => {}
+            }
+            break;
+        }
+        for d in detections {
+            self.detection(&d, origin, blocked, kernel_kill);
         }
     }
 
@@ -546,7 +651,13 @@ impl Monitor<'_, '_, '_> {
             },
         );
         let fields = &d.object.fields;
-        match d.object.kind {
+        // An event record acts as the object it describes.
+        let kind = match (d.object.kind, fields.get("event_type").and_then(Json::as_str)) {
+            ("event", Some("processEvent")) if fields.get("event").and_then(Json::as_str) == Some("start") => "process",
+            ("event", Some("ipv4NetworkEvent")) => "connection",
+            (kind, _) => kind,
+        };
+        match kind {
             "process" if self.options.kill_detected => self.kill_from_user_space(d),
             "dns" if self.options.block => self.block_answers(d),
             "connection" if self.options.block && blocked == Some(false) => {
@@ -710,5 +821,49 @@ impl Monitor<'_, '_, '_> {
             total: self.stats.lost,
             by_kind,
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn compiled(items: &[(&str, &str)]) -> CompiledCollection {
+        let mut xml = String::from(
+            r#"<OpenIOC id="t" xmlns="http://openioc.org/schemas/OpenIOC_1.1"><criteria><Indicator operator="OR" id="r">"#,
+        );
+        for (i, (term, value)) in items.iter().enumerate() {
+            let doc = term.split('/').next().unwrap();
+            xml.push_str(&format!(
+                r#"<IndicatorItem id="i{i}" condition="is"><Context document="{doc}" search="{term}" type="mir"/><Content type="string">{value}</Content></IndicatorItem>"#
+            ));
+        }
+        xml.push_str("</Indicator></criteria></OpenIOC>");
+        let ioc = crate::openioc::parse_bytes("t.ioc", xml.as_bytes()).unwrap().ioc;
+        CompiledCollection::compile_with_support(&[ioc], live_support).0
+    }
+
+    fn sensors(s: &Sensors) -> (bool, bool, bool) {
+        (s.tcp, s.udp, s.dns)
+    }
+
+    #[test]
+    fn event_items_are_live_indicators_and_attach_only_their_sensors() {
+        let options = LiveOptions::default();
+        let c = compiled(&[("eventItem/processEvent/process", "evil")]);
+        assert!(has_live_indicators(&c));
+        assert_eq!(sensors(&wanted_sensors(&c, &options)), (false, false, false));
+        let c = compiled(&[("eventItem/ipv4NetworkEvent/remotePort", "4444")]);
+        assert_eq!(sensors(&wanted_sensors(&c, &options)), (true, true, false));
+        let c = compiled(&[("eventItem/dnsLookupEvent/hostname", "evil.example")]);
+        assert_eq!(sensors(&wanted_sensors(&c, &options)), (false, true, true));
+        let c = compiled(&[("Network/DNS", "evil.example")]);
+        assert_eq!(sensors(&wanted_sensors(&c, &options)), (false, true, true));
+        // A header term applies to every kind of event.
+        let c = compiled(&[("eventItem/eventType", "ipv4NetworkEvent")]);
+        assert_eq!(sensors(&wanted_sensors(&c, &options)), (true, true, true));
+        // A file-only collection needs nothing live.
+        let c = compiled(&[("FileItem/FileName", "x")]);
+        assert!(!has_live_indicators(&c));
     }
 }

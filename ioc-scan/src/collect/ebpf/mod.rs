@@ -14,6 +14,7 @@
 pub mod btf;
 pub mod dns_wire;
 pub mod enforce;
+pub mod event_item;
 pub mod events;
 pub mod live;
 pub mod loader;

@@ -1,17 +1,23 @@
 //! Kernel events as the same observations the /proc snapshot produces
 //! ([`ProcessObservation`], [`PortObservation`] with kind `connection`,
-//! [`DnsObservation`] with source `live`), so that one evaluator handles
-//! both; and the live process table (seeded from /proc, kept current by
-//! exec and exit events) that names the process behind a connection.
+//! [`DnsObservation`] with source `live`), as event records
+//! ([`event_item`](super::event_item)) and as `Network/DNS` names, so that
+//! one evaluator handles them all; and the live process table (seeded from
+//! /proc, kept current by exec and exit events) that names the process
+//! behind a connection.
 
 use super::dns_wire::{self, RData};
+use super::event_item::{Actor, DnsLookupEvent, NetworkEvent, ProcessEvent};
 use super::events::{Conn, Dns, Exec, Protocol};
 use crate::collect::dns::{DnsObservation, DnsRecord};
-use crate::collect::host::{HostRoot, UserNames};
+use crate::collect::host::{self, field, object_ref, DigestKinds, HostRoot, UserNames};
 use crate::collect::port::{unmap, PortInfo, PortObservation};
 use crate::collect::process::{self, ProcDir, ProcessInfo, ProcessObservation, ProcessReader};
+use crate::eval::{Field, ObjectRef, Observation};
+use crate::terms::{ids, TermId};
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::os::unix::fs::MetadataExt;
 
 /// Processes kept at most (pid_max can be 4M; a host rarely has 100k).
 pub const MAX_PROCESSES: usize = 1 << 20;
@@ -103,7 +109,7 @@ impl ProcessTable {
             pid: e.pid,
             ppid,
             uid: Some(e.uid),
-            username: Some(self.users.name(e.uid).map_or_else(|| e.uid.to_string(), str::to_string)),
+            username: Some(self.username(e.uid)),
             name,
             path,
             arguments: (!e.args.is_empty()).then(|| e.args.join(" ")),
@@ -123,8 +129,48 @@ impl ProcessTable {
         &self.entries[&e.pid]
     }
 
-    pub fn exit(&mut self, pid: u32) {
-        self.entries.remove(&pid);
+    pub fn exit(&mut self, pid: u32) -> Option<Entry> {
+        self.entries.remove(&pid)
+    }
+
+    /// The user name of a uid (the uid itself when it has none).
+    pub fn username(&self, uid: u32) -> String {
+        self.users.name(uid).map_or_else(|| uid.to_string(), str::to_string)
+    }
+
+    /// The process behind an event: what the table knows of `pid`, else
+    /// what the event itself carried.
+    pub fn actor(&self, pid: Option<u32>, uid: Option<u32>, comm: Option<&str>) -> Actor {
+        let entry = pid.and_then(|p| self.get(p));
+        Actor {
+            pid,
+            process: entry.map(|e| e.info.name.clone()).or_else(|| comm.map(str::to_string)),
+            path: entry.and_then(|e| e.info.path.clone()),
+            username: uid
+                .map(|u| self.username(u))
+                .or_else(|| entry.and_then(|e| e.info.username.clone())),
+        }
+    }
+
+    /// A processEvent (`start` or `end`) of a process, with its parent as
+    /// the table knows it now.
+    pub fn process_event(&self, entry: &Entry, event_type: &'static str) -> ProcessEvent {
+        let p = &entry.info;
+        let parent = self.get(p.ppid);
+        ProcessEvent {
+            event_type,
+            pid: p.pid,
+            parent_pid: p.ppid,
+            process: p.name.clone(),
+            path: p.path.clone(),
+            cmdline: p.arguments.clone(),
+            username: p.username.clone(),
+            start_time: p.start_time,
+            parent_process: parent.map(|e| e.info.name.clone()),
+            parent_path: parent.and_then(|e| e.info.path.clone()),
+            md5: None,
+            md5_unavailable: false,
+        }
     }
 }
 
@@ -213,6 +259,150 @@ pub fn connection_observation(c: &Conn, table: &ProcessTable, blocked: bool) -> 
     info.path = owner.and_then(|o| o.info.path.clone());
     info.creation_time = table.epoch(c.time_ns);
     PortObservation::connection(info)
+}
+
+/// A connection event as an ipv4NetworkEvent: a TCP connection once
+/// established (both ends known), a UDP connect or first send to a peer,
+/// any refused connect or send; not SYN_SENT or LISTEN (a connection is
+/// one event), not IPv6.
+pub fn network_event(c: &Conn, table: &ProcessTable, blocked: bool) -> Option<NetworkEvent> {
+    let wanted = blocked
+        || match c.source {
+            "tcp_state" => c.state == Some("ESTABLISHED"),
+            _ => c.protocol == Protocol::Udp,
+        };
+    let v4 = |ip: IpAddr| match unmap(ip) {
+        IpAddr::V4(a) => Some(a),
+        IpAddr::V6(_) => None,
+    };
+    let remote = v4(c.remote_ip)?;
+    // Unknown ends are unspecified / port 0 (a connect hook runs before
+    // the source is chosen).
+    let local = if c.local_ip.is_unspecified() {
+        None
+    } else {
+        Some(v4(c.local_ip)?)
+    };
+    if !wanted {
+        return None;
+    }
+    Some(NetworkEvent {
+        protocol: c.protocol.as_str(),
+        local_ip: local,
+        local_port: (c.local_port != 0).then_some(c.local_port),
+        remote_ip: Some(remote),
+        remote_port: Some(c.remote_port),
+        actor: table.actor(c.pid, c.uid, c.comm.as_deref()),
+        blocked,
+    })
+}
+
+/// The names an answered DNS message looked up (its questions), as
+/// dnsLookupEvents; queries give none (the lookup is reported when
+/// answered). Unparsable messages give none.
+pub fn dns_lookups(d: &Dns, table: &ProcessTable) -> Vec<DnsLookupEvent> {
+    let Ok(msg) = dns_wire::parse(&d.payload) else { return Vec::new() };
+    if !msg.response {
+        return Vec::new();
+    }
+    msg.questions
+        .iter()
+        .map(|q| DnsLookupEvent {
+            hostname: q.name.clone(),
+            actor: table.actor(d.pid, None, None),
+        })
+        .collect()
+}
+
+/// A name in DNS traffic as a `Network/DNS` observation (the one Network
+/// term the sensors can answer: they read DNS messages, no other payload).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetworkDnsObservation {
+    pub host: String,
+    pub pid: Option<u32>,
+}
+
+/// `Network/DNS` terms answered.
+pub const NETWORK_TERMS: &[TermId] = &[ids::Network_DNS];
+
+impl Observation for NetworkDnsObservation {
+    fn document(&self) -> &'static str {
+        "Network"
+    }
+
+    fn field(&self, term: TermId) -> Field<'_> {
+        match term {
+            ids::Network_DNS => field::str(&self.host),
+            _ => Field::Absent,
+        }
+    }
+
+    fn object_ref(&self) -> ObjectRef {
+        object_ref("network", [("dns", self.host.clone().into()), ("pid", self.pid.into())])
+    }
+}
+
+/// The question names of a DNS message (query or answer), once each.
+pub fn network_dns(d: &Dns) -> Vec<NetworkDnsObservation> {
+    let Ok(msg) = dns_wire::parse(&d.payload) else { return Vec::new() };
+    let mut out: Vec<NetworkDnsObservation> = Vec::new();
+    for q in &msg.questions {
+        if !out.iter().any(|o| o.host.eq_ignore_ascii_case(&q.name)) {
+            out.push(NetworkDnsObservation {
+                host: q.name.clone(),
+                pid: d.pid,
+            });
+        }
+    }
+    out
+}
+
+/// Executables larger than this are not hashed for processEvent/md5 (the
+/// monitor hashes on its event thread).
+pub const MD5_MAX_BYTES: u64 = 256 << 20;
+/// Digests remembered at most.
+const MD5_CACHE_ENTRIES: usize = 4096;
+
+/// MD5s of executables by (device, inode, size, mtime): each program
+/// hashed once however often it runs.
+#[derive(Debug, Default)]
+pub struct Md5Cache {
+    digests: HashMap<(u64, u64, u64, i64), [u8; 16]>,
+}
+
+impl Md5Cache {
+    /// The MD5 of a process's executable: `/proc/PID/exe` while it lives
+    /// (also when the file was deleted or replaced), else `path`. None when
+    /// neither can be read or it is larger than [`MD5_MAX_BYTES`].
+    pub fn executable(&mut self, root: &HostRoot, pid: Option<u32>, path: Option<&str>) -> Option<[u8; 16]> {
+        let proc_exe = pid.map(|p| root.path(format!("/proc/{p}/exe")));
+        let file = proc_exe
+            .into_iter()
+            .chain(path.map(|p| root.path(p)))
+            .find_map(|p| std::fs::File::open(p).ok())?;
+        let meta = file.metadata().ok()?;
+        if !meta.is_file() || meta.len() > MD5_MAX_BYTES {
+            return None;
+        }
+        let key = (meta.dev(), meta.ino(), meta.len(), meta.mtime());
+        if let Some(d) = self.digests.get(&key) {
+            return Some(*d);
+        }
+        let digests = host::digest(
+            file,
+            DigestKinds {
+                md5: true,
+                ..DigestKinds::default()
+            },
+        )
+        .ok()?;
+        let md5 = digests.md5?;
+        if self.digests.len() >= MD5_CACHE_ENTRIES {
+            self.digests.clear();
+        }
+        self.digests.insert(key, md5);
+        Some(md5)
+    }
 }
 
 /// A DNS message as DnsEntryItem observations (`source: "live"`): a query
@@ -387,5 +577,76 @@ mod tests {
     #[test]
     fn garbage_gives_no_observation() {
         assert!(dns_observations(&dns(vec![1, 2, 3], true)).is_empty());
+    }
+
+    fn empty_table() -> ProcessTable {
+        ProcessTable {
+            root: HostRoot::system(),
+            users: UserNames::default(),
+            boot_time: Some(1_000),
+            entries: HashMap::new(),
+        }
+    }
+
+    #[test]
+    fn a_connection_is_one_network_event_once_established_or_refused() {
+        let table = empty_table();
+        assert!(network_event(&tcp(1, "SYN_SENT", Some(42)), &table, false).is_none());
+        assert!(network_event(&tcp(1, "LISTEN", Some(42)), &table, false).is_none());
+        let mut est = tcp(1, "ESTABLISHED", Some(42));
+        est.local_port = 40000;
+        let n = network_event(&est, &table, false).expect("established");
+        assert_eq!(n.local_ip, Some(Ipv4Addr::LOCALHOST));
+        assert_eq!(n.local_port, Some(40000));
+        assert_eq!(n.remote_port, Some(80));
+        assert_eq!(n.actor.pid, Some(42));
+        assert_eq!(n.actor.process.as_deref(), Some("curl"), "from the event when the table does not know it");
+        // A refused connect: the local end is not known yet.
+        let mut refused = tcp(2, "SYN_SENT", Some(42));
+        refused.source = "connect";
+        refused.local_ip = Ipv4Addr::UNSPECIFIED.into();
+        let n = network_event(&refused, &table, true).expect("refused");
+        assert!(n.blocked);
+        assert_eq!((n.local_ip, n.local_port), (None, None));
+        // Not IPv4.
+        let mut v6 = tcp(3, "ESTABLISHED", Some(42));
+        v6.remote_ip = "2001:db8::1".parse().unwrap();
+        assert!(network_event(&v6, &table, false).is_none());
+        // IPv4-mapped IPv6 is IPv4.
+        let mut mapped = tcp(4, "ESTABLISHED", Some(42));
+        mapped.remote_ip = "::ffff:10.0.0.1".parse().unwrap();
+        mapped.local_ip = "::ffff:10.0.0.2".parse().unwrap();
+        let n = network_event(&mapped, &table, false).expect("mapped");
+        assert_eq!(n.remote_ip, Some(Ipv4Addr::new(10, 0, 0, 1)));
+    }
+
+    #[test]
+    fn only_answers_give_lookup_events_and_both_give_network_dns_names() {
+        let table = empty_table();
+        let mut q = vec![0, 7, 0x01, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+        q.extend_from_slice(b"\x04evil\x07example\x00\x00\x01\x00\x01");
+        assert!(dns_lookups(&dns(q.clone(), false), &table).is_empty());
+        assert_eq!(network_dns(&dns(q.clone(), false))[0].host, "evil.example");
+        let mut a = q;
+        a[2] = 0x81;
+        let lookups = dns_lookups(&dns(a, true), &table);
+        assert_eq!(lookups.len(), 1);
+        assert_eq!(lookups[0].hostname, "evil.example");
+        assert_eq!(lookups[0].actor.pid, Some(42));
+    }
+
+    #[test]
+    fn an_executable_is_hashed_once_per_content() {
+        let dir = tempfile::tempdir().unwrap();
+        let exe = dir.path().join("prog");
+        std::fs::write(&exe, b"abc").unwrap();
+        let root = HostRoot::system();
+        let mut cache = Md5Cache::default();
+        let md5 = cache.executable(&root, None, exe.to_str()).unwrap();
+        assert_eq!(hex::encode(md5), "900150983cd24fb0d6963f7d28e17f72");
+        assert_eq!(cache.digests.len(), 1);
+        assert_eq!(cache.executable(&root, None, exe.to_str()), Some(md5));
+        assert_eq!(cache.digests.len(), 1);
+        assert_eq!(cache.executable(&root, None, Some("/nonexistent/prog")), None);
     }
 }

@@ -4,13 +4,16 @@
 //! An item can act alone when its truth makes the whole IOC true: it is
 //! the root, or a child of an OR that acts alone, or the only child of an
 //! AND that acts alone. Such items, not negated, with `is`:
-//! - `ProcessItem/name` (at most 15 bytes, the kernel's `comm`) → kill by name;
-//! - `ProcessItem/path` → kill by path (as given to execve) and by the
-//!   file's device + inode when it exists now;
-//! - `FileItem/Md5sum|Sha1sum|Sha256sum` → kill by device + inode of every
-//!   IOC-named path whose content has that hash (a quick hash pass);
-//! - `PortItem/remoteIP`, `PortItem/remotePort` → block; an AND of exactly
-//!   one remoteIP and one remotePort blocks the pair.
+//! - `ProcessItem/name`, `eventItem/processEvent/process` (at most 15
+//!   bytes, the kernel's `comm`) → kill by name;
+//! - `ProcessItem/path`, `eventItem/processEvent/processPath` → kill by path
+//!   (as given to execve) and by the file's device + inode when it exists now;
+//! - `FileItem/Md5sum|Sha1sum|Sha256sum`, `eventItem/processEvent/md5` →
+//!   kill by device + inode of every IOC-named path whose content has that
+//!   hash (a quick hash pass);
+//! - `PortItem/remoteIP|remotePort`, `eventItem/ipv4NetworkEvent/remoteIP|
+//!   remotePort` → block; an AND of exactly one remote address and one
+//!   remote port blocks the pair.
 //!
 //! Everything else is decided by the evaluator in user space (and, with
 //! `--kill`, enforced there through a pidfd).
@@ -122,6 +125,17 @@ fn term(item: &Item) -> &str {
     item.context.search.as_str()
 }
 
+/// Whether `item` is on one of `terms` (case-insensitively, as the reader
+/// resolves terms).
+fn term_is(item: &Item, terms: &[&str]) -> bool {
+    terms.iter().any(|t| term(item).eq_ignore_ascii_case(t))
+}
+
+const NAME_TERMS: &[&str] = &["ProcessItem/name", "eventItem/processEvent/process"];
+const PATH_TERMS: &[&str] = &["ProcessItem/path", "eventItem/processEvent/processPath"];
+const REMOTE_IP_TERMS: &[&str] = &["PortItem/remoteIP", "eventItem/ipv4NetworkEvent/remoteIP"];
+const REMOTE_PORT_TERMS: &[&str] = &["PortItem/remotePort", "eventItem/ipv4NetworkEvent/remotePort"];
+
 /// The kill lists of a collection (see the module docs).
 pub fn kill_rules(iocs: &[Ioc]) -> KillRules {
     let mut rules = KillRules::default();
@@ -134,30 +148,34 @@ pub fn kill_rules(iocs: &[Ioc]) -> KillRules {
                 text: value.to_string(),
                 preserve_case: item.preserve_case,
             };
-            if term(item).eq_ignore_ascii_case("ProcessItem/name") {
+            if term_is(item, NAME_TERMS) {
                 if !value.is_empty() && value.len() < COMM_LEN {
                     rules.names.push(pattern);
                 } else {
                     rules.user_space_only.push(format!(
-                        "{}: ProcessItem/name {value:?} is longer than the kernel's 15-byte process name",
-                        ioc.id
+                        "{}: {} {value:?} is longer than the kernel's 15-byte process name",
+                        ioc.id,
+                        term(item)
                     ));
                 }
-            } else if term(item).eq_ignore_ascii_case("ProcessItem/path") {
+            } else if term_is(item, PATH_TERMS) {
                 if !value.is_empty() && value.len() < PATH_LEN {
                     rules.paths.push(pattern);
                 } else {
                     rules.user_space_only.push(format!(
-                        "{}: ProcessItem/path {value:?} is too long for the kernel's path key",
-                        ioc.id
+                        "{}: {} {value:?} is too long for the kernel's path key",
+                        ioc.id,
+                        term(item)
                     ));
                 }
                 if let Ok(meta) = std::fs::metadata(value) {
                     if meta.is_file() {
                         rules.inodes.push((meta.dev(), meta.ino()));
-                        rules.inode_sources.push(format!("{value} (ProcessItem/path of {})", ioc.id));
+                        rules.inode_sources.push(format!("{value} ({} of {})", term(item), ioc.id));
                     }
                 }
+            } else if term_is(item, &["eventItem/processEvent/md5"]) {
+                hashes.push(("Md5sum".to_string(), value.to_ascii_lowercase()));
             } else {
                 for algo in ["Md5sum", "Sha1sum", "Sha256sum"] {
                     if term(item).eq_ignore_ascii_case(&format!("FileItem/{algo}")) {
@@ -194,7 +212,7 @@ fn hash_pass(iocs: &[Ioc], hashes: &[(String, String)]) -> Vec<(String, u64, u64
             if item.condition == Condition::Is
                 && !item.negate
                 && item.evaluable()
-                && (t.eq_ignore_ascii_case("FileItem/FullPath") || t.eq_ignore_ascii_case("ProcessItem/path"))
+                && (t.eq_ignore_ascii_case("FileItem/FullPath") || term_is(item, PATH_TERMS))
             {
                 let p = item.content.value.trim();
                 if p.starts_with('/') && !paths.contains(&p) {
@@ -295,9 +313,9 @@ enum BlockPart {
 
 fn block_item(item: &Item) -> Option<BlockPart> {
     let value = item.content.value.trim();
-    if term(item).eq_ignore_ascii_case("PortItem/remoteIP") {
+    if term_is(item, REMOTE_IP_TERMS) {
         value.parse().ok().map(BlockPart::Ip)
-    } else if term(item).eq_ignore_ascii_case("PortItem/remotePort") {
+    } else if term_is(item, REMOTE_PORT_TERMS) {
         value.parse().ok().filter(|p| *p != 0).map(BlockPart::Port)
     } else {
         None
@@ -455,5 +473,35 @@ mod tests {
         let meta = std::fs::metadata(&file).unwrap();
         assert_eq!(rules.inodes, vec![(meta.dev(), meta.ino())]);
         assert!(rules.paths.is_empty());
+    }
+
+    #[test]
+    fn process_and_network_event_items_become_kill_and_block_rules_like_their_item_twins() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("evil-exe");
+        std::fs::write(&file, b"md5 me").unwrap();
+        let md5 = {
+            use md5::Digest;
+            hex::encode(md5::Md5::digest(b"md5 me"))
+        };
+        let path = file.to_str().unwrap();
+        let c = ioc(vec![
+            ind(Operator::Or, &[1, 2, 3, 4, 5, 6]),
+            item("eventItem/processEvent/process", "evil"),
+            item("eventItem/processEvent/processPath", "/opt/evil"),
+            item("eventItem/processEvent/md5", &md5),
+            item("eventItem/ipv4NetworkEvent/remoteIP", "127.0.0.7"),
+            item("eventItem/ipv4NetworkEvent/remotePort", "6667"),
+            // Names the file the md5 pass hashes.
+            item("FileItem/FullPath", path),
+        ]);
+        let kill = kill_rules(std::slice::from_ref(&c));
+        assert_eq!(kill.names, vec![Pattern { text: "evil".into(), preserve_case: false }]);
+        assert_eq!(kill.paths, vec![Pattern { text: "/opt/evil".into(), preserve_case: false }]);
+        let meta = std::fs::metadata(&file).unwrap();
+        assert_eq!(kill.inodes, vec![(meta.dev(), meta.ino())]);
+        let mut block: Vec<_> = block_rules(&[c]).iter().map(|r| (r.ip, r.port)).collect();
+        block.sort();
+        assert_eq!(block, vec![(None, Some(6667)), (Some("127.0.0.7".parse().unwrap()), None)]);
     }
 }

@@ -1,7 +1,7 @@
 //! File metadata, read with one `statx` (which also gives the birth time
 //! where the filesystem records one: ext4, xfs, btrfs, tmpfs...).
 
-use rustix::fs::{AtFlags, FileType, StatxFlags, StatxTimestamp};
+use rustix::fs::{AtFlags, FileType, StatxAttributes, StatxFlags, StatxTimestamp};
 use std::ffi::CStr;
 use std::os::fd::AsFd;
 
@@ -22,7 +22,24 @@ pub struct Meta {
     pub ctime: i64,
     /// Birth time, when the filesystem reports it.
     pub btime: Option<i64>,
+    /// `STATX_ATTR_*` bits the filesystem reports and has set (immutable,
+    /// append-only...): see [`Meta::attribute_names`].
+    pub attributes: u64,
 }
+
+/// The statx attributes by the names `lsattr -l` gives the inode flags
+/// (and statx's own for the others).
+const ATTRIBUTE_NAMES: [(StatxAttributes, &str); 9] = [
+    (StatxAttributes::IMMUTABLE, "Immutable"),
+    (StatxAttributes::APPEND, "Append_Only"),
+    (StatxAttributes::NODUMP, "No_Dump"),
+    (StatxAttributes::COMPRESSED, "Compression_Requested"),
+    (StatxAttributes::ENCRYPTED, "Encrypted"),
+    (StatxAttributes::VERITY, "Verity"),
+    (StatxAttributes::DAX, "DAX"),
+    (StatxAttributes::AUTOMOUNT, "Automount"),
+    (StatxAttributes::MOUNT_ROOT, "Mount_Root"),
+];
 
 impl Meta {
     /// `statx(dirfd, name, AT_SYMLINK_NOFOLLOW)`: the entry itself, never
@@ -63,7 +80,16 @@ impl Meta {
             mtime: secs(&stx.stx_mtime),
             ctime: secs(&stx.stx_ctime),
             btime: has_btime.then(|| secs(&stx.stx_btime)),
+            attributes: (stx.stx_attributes & stx.stx_attributes_mask).bits(),
         }
+    }
+
+    /// `FileItem/FileAttributes`: the names of the attributes set.
+    pub fn attribute_names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        ATTRIBUTE_NAMES
+            .iter()
+            .filter(|(bit, _)| self.attributes & bit.bits() != 0)
+            .map(|(_, name)| *name)
     }
 
     pub fn file_type(&self) -> FileType {

@@ -13,6 +13,7 @@
 //! | `GroupID` | the gid, as a decimal string (the dictionary types it as a string) |
 //! | `Permissions` | the mode's permission bits as an Int: `0o755` is 493. An IOC writing the octal spelling (`0755`, `755`) must be read as octal by evaluation; the value here is always the number |
 //! | `INode` | the inode number (Int) |
+//! | `FileAttributes` | the attributes set, by their `lsattr -l` names: `Immutable`, `Append_Only`, `No_Dump`, `Compression_Requested`, `Encrypted`, `Verity`, `DAX` (and statx's `Automount`, `Mount_Root`); none set: no value (from the walk's own statx: no extra system call) |
 //! | `Md5sum`, `Sha1sum`, `Sha256sum` | Digest, once the content is read (`Pending` before, `Absent` when it cannot be read or is over the size limit) |
 //! | `StringList/string` | the ids of the IOC content patterns found in the content, as UInt (the handshake of `eval::content`; same states as digests) |
 //!
@@ -196,6 +197,7 @@ impl Observation for FileObservation<'_> {
             ids::FileItem_GroupID => Field::One(Value::Str(Cow::Owned(meta.gid.to_string()))),
             ids::FileItem_Permissions => Field::One(Value::Int(i64::from(meta.permissions()))),
             ids::FileItem_INode => Field::One(Value::Int(meta.ino as i64)),
+            ids::FileItem_FileAttributes => Field::Values(meta.attribute_names().map(|n| Value::Str(Cow::Borrowed(n))).collect()),
             _ => Field::Absent,
         }
     }
