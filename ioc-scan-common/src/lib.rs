@@ -67,6 +67,9 @@ pub const PROG_TCP_STATE_BTF: &str = "inet_sock_set_state_btf";
 /// BTF: constants to the verifier, so the program's loads through the
 /// socket pointer are checked against the socket's real layout.
 pub const GLOBAL_SOCK_OFFSETS: &str = "SOCK_OFFSETS";
+/// Read-only global [`DnsOffsets`], set by the loader from the kernel's
+/// BTF (as [`GLOBAL_SOCK_OFFSETS`]).
+pub const GLOBAL_DNS_OFFSETS: &str = "DNS_OFFSETS";
 /// `cgroup/connect4`.
 pub const PROG_CONNECT4: &str = "connect4";
 /// `cgroup/connect6`.
@@ -75,9 +78,14 @@ pub const PROG_CONNECT6: &str = "connect6";
 pub const PROG_SENDMSG4: &str = "sendmsg4";
 /// `cgroup/sendmsg6`.
 pub const PROG_SENDMSG6: &str = "sendmsg6";
-/// `cgroup_skb/egress`.
+/// `sock/sk_data_ready` as a BTF tracepoint: DNS answers as they are
+/// queued on a socket that sent to port 53 (reads the socket and its
+/// newest datagram at the offsets of [`GLOBAL_DNS_OFFSETS`]).
+pub const PROG_DNS_DATA_READY: &str = "dns_data_ready";
+/// `cgroup_skb/egress`: DNS queries (the fallback when
+/// [`PROG_DNS_DATA_READY`] cannot be used; runs on every packet).
 pub const PROG_DNS_EGRESS: &str = "dns_egress";
-/// `cgroup_skb/ingress`.
+/// `cgroup_skb/ingress`: DNS answers (fallback, with [`PROG_DNS_EGRESS`]).
 pub const PROG_DNS_INGRESS: &str = "dns_ingress";
 
 // ---------------------------------------------------------------- sizes
@@ -163,6 +171,33 @@ pub struct SockOffsets {
     pub v6_rcv_saddr: u16,
     /// `sk_protocol`.
     pub protocol: u16,
+}
+
+/// Byte offsets of the fields the DNS answer program reads
+/// ([`GLOBAL_DNS_OFFSETS`]; see [`TaskOffsets`] for why they are handed in).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DnsOffsets {
+    /// `sock.sk_protocol`.
+    pub protocol: u16,
+    /// `sock.sk_receive_queue`: the queue head, which the newest-skb
+    /// pointer of an empty queue points back to.
+    pub receive_queue: u16,
+    /// `sock.sk_receive_queue` + `sk_buff_head.prev`: the newest skb.
+    pub receive_queue_prev: u16,
+    /// `sk_buff.head` (start of the buffer, which the header offsets count from).
+    pub skb_head: u16,
+    /// `sk_buff.data` (start of the data not yet consumed).
+    pub skb_data: u16,
+    /// `sk_buff.len` (bytes from `data` on, linear and paged).
+    pub skb_len: u16,
+    /// `sk_buff.data_len` (of which paged).
+    pub skb_data_len: u16,
+    /// `sk_buff.transport_header` (offset from `head`).
+    pub skb_transport_header: u16,
+    /// `sk_buff.network_header` (offset from `head`).
+    pub skb_network_header: u16,
+    pub _pad: u16,
 }
 
 /// Settings user space gives the programs ([`MAP_CONFIG`], index 0).
@@ -327,8 +362,13 @@ pub const DNS_IPV6: u32 = 1 << 1;
 pub const DNS_TRUNCATED: u32 = 1 << 2;
 /// `pid` is known (remembered at connect/send for the socket).
 pub const DNS_OWNER_KNOWN: u32 = 1 << 3;
+/// Seen as it was queued on the asking socket ([`PROG_DNS_DATA_READY`]),
+/// which sees answers only: the answer's question stands for the query.
+pub const DNS_AT_SOCKET: u32 = 1 << 4;
 
-/// A DNS message over UDP (either port 53), copied from a cgroup skb program.
+/// A DNS message over UDP (either port 53): an answer queued on a socket
+/// that sent to port 53 ([`PROG_DNS_DATA_READY`]), or a query or answer
+/// passing the cgroup skb programs (the fallback).
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct DnsEvent {
@@ -347,8 +387,8 @@ pub struct DnsEvent {
     pub payload: [u8; DNS_PAYLOAD_LEN],
 }
 
-/// Who owns a UDP socket, remembered at connect / sendmsg for the DNS
-/// programs, which run without the process context.
+/// Who owns a UDP socket that sent to port 53, remembered at connect /
+/// sendmsg for the DNS programs, which run without the process context.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SockOwner {
@@ -360,6 +400,7 @@ pub struct SockOwner {
 // The layouts are part of the kernel/user contract: a change must be seen.
 const _: () = assert!(size_of::<TaskOffsets>() == 56);
 const _: () = assert!(size_of::<SockOffsets>() == 16);
+const _: () = assert!(size_of::<DnsOffsets>() == 20);
 const _: () = assert!(size_of::<Config>() == 72);
 const _: () = assert!(size_of::<InodeKey>() == 16);
 const _: () = assert!(size_of::<Block4Key>() == 8);
@@ -380,6 +421,7 @@ mod pod {
     // integer arrays, with explicit padding fields: any bit pattern is valid.
     unsafe impl aya::Pod for TaskOffsets {}
     unsafe impl aya::Pod for SockOffsets {}
+    unsafe impl aya::Pod for DnsOffsets {}
     unsafe impl aya::Pod for Config {}
     unsafe impl aya::Pod for InodeKey {}
     unsafe impl aya::Pod for Block4Key {}

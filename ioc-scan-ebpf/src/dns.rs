@@ -1,17 +1,21 @@
-//! DNS over UDP: copy queries going out (destination port 53) and answers
-//! coming in (source port 53) to user space, which parses them.
+//! DNS over UDP, per packet (the fallback of [`crate::dns_data_ready`],
+//! for kernels where its BTF tracepoint cannot be used): copy queries going
+//! out (destination port 53) and answers coming in (source port 53) to
+//! user space, which parses them.
 //!
 //! Attach points: `cgroup_skb/egress` and `cgroup_skb/ingress` on the
 //! cgroup given by `--cgroup` (BPF UAPI, `BPF_CGROUP_INET_EGRESS` /
 //! `_INGRESS`, stable since 4.10). They see every packet of the sockets in
 //! the cgroup, starting at the IP header, and always let it pass: they only
 //! observe. Taking queries at egress and answers at ingress reports each
-//! message once, from the point of view of the process in the cgroup.
+//! message once, from the point of view of the process in the cgroup. The
+//! cost is the kernel's cgroup BPF call on every packet of the cgroup, even
+//! those that end at the first check.
 
 use aya_ebpf::{helpers::generated, macros::cgroup_skb, programs::SkBuffContext};
 use ioc_scan_common::{DnsEvent, DNS_INGRESS, DNS_IPV6, DNS_OWNER_KNOWN, DNS_PAYLOAD_LEN, DNS_TRUNCATED, EVENT_DNS};
 
-use crate::maps::{config_ref, count_lost, submit_flags, COOKIE_OWNER, EVENTS};
+use crate::maps::{config_ref, count_lost, submit_flags, DNS_SOCKETS, EVENTS};
 
 const PASS: i32 = 1;
 const ETH_P_IP: u16 = 0x0800;
@@ -100,7 +104,7 @@ fn try_dns(ctx: &SkBuffContext, ingress: bool) -> Result<(), i64> {
     // SAFETY: the helper takes this program type's context.
     let cookie = unsafe { generated::bpf_get_socket_cookie(skb.cast()) };
     // SAFETY: a value the lookup returned, copied out at once.
-    let owner = unsafe { COOKIE_OWNER.get(&cookie) }.copied();
+    let owner = unsafe { DNS_SOCKETS.get(&cookie) }.copied();
 
     let Some(mut entry) = EVENTS.reserve::<DnsEvent>(0) else {
         count_lost(EVENT_DNS);

@@ -1,5 +1,6 @@
 //! ioc-scan's kernel programs: sensors (exec, exit, TCP state, UDP
-//! connect/send, DNS) and enforcement (SIGKILL at exec, refused connects).
+//! connect/send, DNS answers) and enforcement (SIGKILL at exec, refused
+//! connects).
 //!
 //! One hook per file; each is a thin program function over a `try_`
 //! function returning `Result`. Only stable attach points are used:
@@ -16,6 +17,8 @@
 mod connect;
 #[cfg(target_arch = "bpf")]
 mod dns;
+#[cfg(target_arch = "bpf")]
+mod dns_data_ready;
 #[cfg(target_arch = "bpf")]
 mod exec;
 #[cfg(target_arch = "bpf")]

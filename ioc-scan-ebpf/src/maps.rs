@@ -32,10 +32,13 @@ pub static BLOCK_V4: HashMap<Block4Key, u32> = HashMap::with_max_entries(8192, 0
 #[map(name = "BLOCK_V6")]
 pub static BLOCK_V6: HashMap<Block6Key, u32> = HashMap::with_max_entries(8192, 0);
 
-/// UDP socket cookie → the process that connected or sent, for the DNS
-/// programs (a cgroup skb program cannot ask for the current process).
-#[map(name = "COOKIE_OWNER")]
-pub static COOKIE_OWNER: LruHashMap<u64, SockOwner> = LruHashMap::with_max_entries(16384, 0);
+/// The UDP sockets of the monitored cgroup that connected or sent to port
+/// 53: socket cookie → the process that did, for the DNS programs (which
+/// run in softirq, without the process context). The DNS answer program
+/// reports only sockets found here: that keeps its host-wide tracepoint to
+/// the cgroup, and to sockets that asked.
+#[map(name = "DNS_SOCKETS")]
+pub static DNS_SOCKETS: LruHashMap<u64, SockOwner> = LruHashMap::with_max_entries(16384, 0);
 
 /// An exec event is built here (too big for the 512-byte stack), then
 /// checked against the kill maps, then copied to [`EVENTS`]: enforcement

@@ -1,5 +1,6 @@
 //! What the cgroup connect and sendmsg programs share: the block list
-//! check, the socket owner for the DNS programs, and the UDP report.
+//! check, the DNS sockets (with their owner) for the DNS programs, and the
+//! UDP report.
 
 use aya_ebpf::{helpers::generated, macros::map, maps::LruHashMap, programs::SockAddrContext, EbpfContext};
 use ioc_scan_common::{
@@ -7,13 +8,14 @@ use ioc_scan_common::{
     CONN_IPV6, CONN_OWNER_KNOWN, EVENT_BLOCKED, EVENT_CONN,
 };
 
-use crate::maps::{config_ref, count_lost, current_owner, submit_flags, BLOCK_V4, BLOCK_V6, COOKIE_OWNER, EVENTS};
+use crate::maps::{config_ref, count_lost, current_owner, submit_flags, BLOCK_V4, BLOCK_V6, DNS_SOCKETS, EVENTS};
 
 /// Return values of cgroup sock_addr programs.
 pub const ALLOW: i32 = 1;
 pub const DENY: i32 = 0;
 
 const IPPROTO_UDP: u32 = 17;
+const DNS_PORT: u16 = 53;
 
 /// A (socket, destination) already reported for unconnected UDP sends.
 #[repr(C)]
@@ -29,8 +31,9 @@ pub struct UdpDest {
 static UDP_SEEN: LruHashMap<UdpDest, u8> = LruHashMap::with_max_entries(16384, 0);
 
 /// The body of connect4/6 and sendmsg4/6: refuse a listed destination
-/// (and report it), remember the owner of UDP sockets, report new UDP
-/// peers. TCP connects are reported by the TCP state tracepoint.
+/// (and report it), remember UDP sockets that talk to port 53 with their
+/// owner, report new UDP peers. TCP connects are reported by the TCP state
+/// tracepoint.
 #[inline(always)]
 pub fn on_sock_addr(ctx: &SockAddrContext, v6: bool, from: u32) -> Result<i32, i64> {
     // SAFETY: the context the kernel passed; the verifier checks each field access.
@@ -56,8 +59,8 @@ pub fn on_sock_addr(ctx: &SockAddrContext, v6: bool, from: u32) -> Result<i32, i
     let owner = current_owner();
     // SAFETY: the helper takes this program type's context.
     let cookie = unsafe { generated::bpf_get_socket_cookie(ctx.as_ptr()) };
-    if udp {
-        let _ = COOKIE_OWNER.insert(&cookie, &owner, 0);
+    if udp && port == DNS_PORT {
+        let _ = DNS_SOCKETS.insert(&cookie, &owner, 0);
     }
     if !blocked && from == CONN_FROM_SENDMSG {
         let key = UdpDest {

@@ -69,7 +69,7 @@ pub fn trigger(name: &str) -> PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     let dir = DIR.get_or_init(|| {
         let dir = tempfile::Builder::new().prefix("ioc-scan-triggers").tempdir().unwrap().keep();
-        for t in ["marker", "connect", "resolve"] {
+        for t in ["marker", "connect", "resolve", "receive"] {
             let src = workspace().join("fixtures/triggers").join(format!("{t}.c"));
             let status = Command::new("cc")
                 .args(["-O2", "-Wall", "-o"])
@@ -311,23 +311,48 @@ pub fn run(cmd: &mut Command) -> (ExitStatus, String) {
 
 /// Answer one A query for anything with 127.0.0.9, from 127.0.0.X:53.
 pub fn dns_responder() -> (String, std::thread::JoinHandle<()>) {
-    let (sock, ip) = (100..=250)
+    let (sock, ip) = dns_server_socket();
+    let handle = std::thread::spawn(move || {
+        let mut buf = [0u8; 512];
+        let Ok((n, from)) = sock.recv_from(&mut buf) else { return };
+        let _ = sock.send_to(&dns_answer(&buf[..n], &[[127, 0, 0, 9]]), from);
+    });
+    (ip, handle)
+}
+
+/// A UDP socket on a free 127.0.0.X:53, and X's address.
+pub fn dns_server_socket() -> (UdpSocket, String) {
+    (100..=250)
         .find_map(|x| {
             let ip = format!("127.0.0.{x}");
             UdpSocket::bind((ip.as_str(), 53)).ok().map(|s| (s, ip))
         })
-        .expect("a free 127.0.0.X:53");
-    let handle = std::thread::spawn(move || {
-        let mut buf = [0u8; 512];
-        let Ok((n, from)) = sock.recv_from(&mut buf) else { return };
-        let query = &buf[..n];
-        let mut answer = query[..2].to_vec();
-        answer.extend_from_slice(&[0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0]);
-        answer.extend_from_slice(&query[12..]);
-        answer.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 127, 0, 0, 9]);
-        let _ = sock.send_to(&answer, from);
-    });
-    (ip, handle)
+        .expect("a free 127.0.0.X:53")
+}
+
+/// A query for the A record of `name` (as fixtures/triggers/resolve.c sends it).
+pub fn dns_query(name: &str) -> Vec<u8> {
+    let mut q = vec![0x42, 0x42, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+    for label in name.split('.') {
+        q.push(label.len() as u8);
+        q.extend_from_slice(label.as_bytes());
+    }
+    q.extend_from_slice(&[0, 0, 1, 0, 1]);
+    q
+}
+
+/// The answer to `query` (one question) with an A record per address.
+pub fn dns_answer(query: &[u8], addresses: &[[u8; 4]]) -> Vec<u8> {
+    let mut answer = query[..2].to_vec();
+    answer.extend_from_slice(&[0x81, 0x80, 0, 1]);
+    answer.extend_from_slice(&(addresses.len() as u16).to_be_bytes());
+    answer.extend_from_slice(&[0, 0, 0, 0]);
+    answer.extend_from_slice(&query[12..]);
+    for a in addresses {
+        answer.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4]);
+        answer.extend_from_slice(a);
+    }
+    answer
 }
 
 /// Resolve `name` against `server` (a [`dns_responder`]) from the

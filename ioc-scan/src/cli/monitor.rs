@@ -264,11 +264,29 @@ impl LiveSink for Printer {
             "block": r.block.map(|block| block.iter().map(|r| json!({"ip": r.ip.map(|i| i.to_string()), "port": r.port, "ioc_id": r.ioc_id})).collect::<Vec<_>>()),
         });
         let text = || {
+            // The sensors with a fallback program say which one runs.
+            let sensors: Vec<String> = r
+                .sensors
+                .iter()
+                .map(|s| {
+                    let used: Vec<&str> = r
+                        .programs
+                        .iter()
+                        .filter(|p| p.sensor == *s && p.unavailable.is_none() && matches!(*s, "tcp" | "dns"))
+                        .map(|p| p.program)
+                        .collect();
+                    if used.is_empty() {
+                        s.to_string()
+                    } else {
+                        format!("{s}: {}", used.join("+"))
+                    }
+                })
+                .collect();
             format!(
                 "monitoring {} IOCs with {} kernel programs ({}{}); network programs on {}; {} processes already running{}{}",
                 r.iocs,
                 attached,
-                r.sensors.join(", "),
+                sensors.join(", "),
                 if r.not_needed.is_empty() {
                     String::new()
                 } else {

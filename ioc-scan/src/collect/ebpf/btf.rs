@@ -1,5 +1,6 @@
 //! Kernel struct offsets from the running kernel's BTF
-//! (`/sys/kernel/btf/vmlinux`), for the exec and TCP state programs.
+//! (`/sys/kernel/btf/vmlinux`), for the exec, TCP state and DNS answer
+//! programs.
 //!
 //! The Rust eBPF toolchain emits no CO-RE relocations, so the program
 //! cannot ask the loader to fix up `task->real_parent` and friends; user
@@ -8,7 +9,7 @@
 //! size the program reads. A small reader of the BTF type section: aya's
 //! own parser keeps its type accessors private.
 
-use ioc_scan_common::{SockOffsets, TaskOffsets};
+use ioc_scan_common::{DnsOffsets, SockOffsets, TaskOffsets};
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -294,6 +295,43 @@ impl Btf {
     }
 }
 
+impl Btf {
+    /// The offsets the DNS answer program needs: the socket's protocol and
+    /// receive queue, and the fields of `struct sk_buff` that locate a
+    /// datagram's headers and payload.
+    pub fn dns_offsets(&self) -> Result<DnsOffsets, BtfError> {
+        let short = |field: &str, offset: u32| {
+            u16::try_from(offset).map_err(|_| BtfError::TooFar {
+                field: field.to_string(),
+                offset,
+            })
+        };
+        let skb = |member: &str, size: u32| -> Result<u16, BtfError> { short(member, self.field("sk_buff", member, size)?) };
+        let queue = self.field("sock", "sk_receive_queue", self.struct_size("sk_buff_head")?)?;
+        let prev = self.field("sk_buff_head", "prev", 8)?;
+        Ok(DnsOffsets {
+            protocol: short("sk_protocol", self.field("sock", "sk_protocol", 2)?)?,
+            receive_queue: short("sk_receive_queue", queue)?,
+            receive_queue_prev: short("sk_receive_queue.prev", queue + prev)?,
+            skb_head: skb("head", 8)?,
+            skb_data: skb("data", 8)?,
+            skb_len: skb("len", 4)?,
+            skb_data_len: skb("data_len", 4)?,
+            skb_transport_header: skb("transport_header", 2)?,
+            skb_network_header: skb("network_header", 2)?,
+            _pad: 0,
+        })
+    }
+
+    /// The byte size of struct `name`.
+    fn struct_size(&self, name: &str) -> Result<u32, BtfError> {
+        self.structs
+            .get(name)
+            .and_then(|&id| self.size_of(id))
+            .ok_or_else(|| BtfError::Missing(format!("struct {name}")))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -361,5 +399,20 @@ mod tests {
         at.dedup();
         assert_eq!(at.len(), 8, "{o:?}");
         assert!(o.protocol > o.v6_daddr.max(o.v6_rcv_saddr).max(o.family), "{o:?}");
+    }
+
+    #[test]
+    fn this_kernel_has_the_dns_answer_fields() {
+        let Ok(btf) = Btf::from_sys_fs() else { return };
+        let o = btf.dns_offsets().unwrap();
+        // The newest-skb pointer is the queue head's second pointer; the
+        // socket fields agree with the TCP program's.
+        assert_eq!(o.receive_queue_prev, o.receive_queue + 8, "{o:?}");
+        assert_eq!(o.protocol, btf.sock_offsets().unwrap().protocol);
+        let mut at = vec![o.skb_head, o.skb_data, o.skb_len, o.skb_data_len, o.skb_transport_header, o.skb_network_header];
+        at.sort_unstable();
+        at.dedup();
+        assert_eq!(at.len(), 6, "{o:?}");
+        assert!(o.skb_head > 0 && o.skb_len > 0, "{o:?}");
     }
 }

@@ -114,6 +114,10 @@ pub struct Dns {
     #[serde(skip)]
     pub payload: Vec<u8>,
     pub truncated: bool,
+    /// Seen as it was queued on the asking socket (the `sk_data_ready`
+    /// sensor), which sees answers only: their question stands for the
+    /// query. False from the per-packet fallback, which sees queries too.
+    pub at_socket: bool,
     pub time_ns: u64,
 }
 
@@ -290,6 +294,7 @@ fn dns(e: &k::DnsEvent) -> Dns {
         dst_port: e.dst_port,
         payload: e.payload[..len].to_vec(),
         truncated: e.flags & k::DNS_TRUNCATED != 0,
+        at_socket: e.flags & k::DNS_AT_SOCKET != 0,
         time_ns: e.time_ns,
     }
 }

@@ -6,7 +6,8 @@
 //! sensor "unavailable" with the kernel's reason, while the others run.
 //! Reasons are cut to a line; `IOC_SCAN_VERIFIER_LOG=1` keeps the whole
 //! verifier log (when changing the programs). `IOC_SCAN_TCP_TRACEPOINT=classic`
-//! makes the TCP sensor use its fallback program (tests).
+//! makes the TCP sensor use its fallback program, `IOC_SCAN_DNS_HOOK=cgroup_skb`
+//! the DNS sensor (tests).
 
 use super::btf::Btf;
 use super::events::kernel_dev;
@@ -72,9 +73,11 @@ pub struct Sensors {
     /// TCP state changes (`sock/inet_sock_set_state`).
     pub tcp: bool,
     /// The cgroup connect / sendmsg programs: UDP peers, the block list,
-    /// and the socket owners the DNS programs name.
+    /// and the DNS sockets (with their owners) the DNS programs report.
     pub udp: bool,
-    /// The cgroup skb DNS programs.
+    /// The DNS answer program (`sock/sk_data_ready`), or its per-packet
+    /// fallback (cgroup skb). Attaches the connect / sendmsg programs too:
+    /// they tell it which sockets asked.
     pub dns: bool,
 }
 
@@ -110,6 +113,9 @@ pub struct Kernel {
     /// Why the BTF tracepoint for TCP states cannot be used (no BTF, no
     /// socket offsets): then the classic tracepoint program is.
     tcp_btf: Result<(), String>,
+    /// Why the DNS answer program cannot be used (no BTF, no socket or skb
+    /// offsets): then the cgroup skb programs are.
+    dns_btf: Result<(), String>,
     /// The settings as last written ([`Kernel::configure`]), kept to add
     /// `CONFIG_BLOCK_*` bits when [`Kernel::block`] adds a kind of entry.
     config: Option<k::Config>,
@@ -219,10 +225,14 @@ impl Kernel {
         let btf = Btf::from_sys_fs().map_err(|e| e.to_string());
         let offsets = btf.as_ref().map_err(Clone::clone).and_then(|b| b.task_offsets().map_err(|e| e.to_string()));
         let sock_offsets = btf.as_ref().map_err(Clone::clone).and_then(|b| b.sock_offsets().map_err(|e| e.to_string()));
+        let dns_offsets = btf.as_ref().map_err(Clone::clone).and_then(|b| b.dns_offsets().map_err(|e| e.to_string()));
         let mut loader = EbpfLoader::new();
         loader.map_max_entries(k::MAP_EVENTS, opts.ring_buffer_bytes);
         if let Ok(sock) = &sock_offsets {
             loader.override_global(k::GLOBAL_SOCK_OFFSETS, sock, true);
+        }
+        if let Ok(dns) = &dns_offsets {
+            loader.override_global(k::GLOBAL_DNS_OFFSETS, dns, true);
         }
         let ebpf = loader
             .load(data)
@@ -239,6 +249,7 @@ impl Kernel {
             ring_buffer_bytes: opts.ring_buffer_bytes,
             offsets,
             tcp_btf: sock_offsets.map(|_| ()),
+            dns_btf: dns_offsets.map(|_| ()),
             config: None,
             block_kinds: 0,
             programs: Vec::new(),
@@ -424,25 +435,49 @@ impl Kernel {
         let cgroup_path = self.cgroup.clone();
         let cgroup = File::open(&cgroup_path);
         let sock_addr = [k::PROG_CONNECT4, k::PROG_CONNECT6, k::PROG_SENDMSG4, k::PROG_SENDMSG6];
-        for program in sock_addr.into_iter().filter(|_| wanted.udp) {
+        for program in sock_addr.into_iter().filter(|_| wanted.udp || wanted.dns) {
             let result = match &cgroup {
                 Ok(fd) => self.attach_sock_addr(program, fd),
                 Err(e) => Err(format!("opening the cgroup: {e}")),
             };
             self.record("udp", program, cgroup_path.display().to_string(), result);
         }
-        let skb = [
-            (k::PROG_DNS_EGRESS, CgroupSkbAttachType::Egress),
-            (k::PROG_DNS_INGRESS, CgroupSkbAttachType::Ingress),
-        ];
-        for (program, attach_type) in skb.into_iter().filter(|_| wanted.dns) {
-            let result = match &cgroup {
-                Ok(fd) => self.attach_skb(program, fd, attach_type),
-                Err(e) => Err(format!("opening the cgroup: {e}")),
-            };
-            self.record("dns", program, cgroup_path.display().to_string(), result);
+        if wanted.dns {
+            self.attach_dns(&cgroup, &cgroup_path);
         }
         &self.programs
+    }
+
+    /// The DNS sensor: the answer program on `sock/sk_data_ready` where the
+    /// offsets are known and the kernel takes it (it runs once per datagram
+    /// queued on a socket, and only reads sockets the connect / sendmsg
+    /// programs saw ask port 53), else the cgroup skb programs (which run
+    /// on every packet of the cgroup). `IOC_SCAN_DNS_HOOK=cgroup_skb` picks
+    /// the fallback (tests).
+    fn attach_dns(&mut self, cgroup: &std::io::Result<File>, cgroup_path: &Path) {
+        let forced = std::env::var_os("IOC_SCAN_DNS_HOOK").is_some_and(|v| v == "cgroup_skb");
+        let btf = match self.dns_btf.clone() {
+            _ if forced => Err("IOC_SCAN_DNS_HOOK=cgroup_skb".to_string()),
+            Ok(()) => self.attach_btf_tracepoint(k::PROG_DNS_DATA_READY, "sk_data_ready"),
+            Err(why) => Err(format!("no socket buffer offsets: {why}")),
+        };
+        match btf {
+            Ok(()) => self.record("dns", k::PROG_DNS_DATA_READY, "tp_btf/sk_data_ready".into(), Ok(())),
+            Err(why) => {
+                tracing::debug!("BTF tracepoint for DNS answers unavailable ({why}); using the cgroup skb programs");
+                let skb = [
+                    (k::PROG_DNS_EGRESS, CgroupSkbAttachType::Egress),
+                    (k::PROG_DNS_INGRESS, CgroupSkbAttachType::Ingress),
+                ];
+                for (program, attach_type) in skb {
+                    let result = match cgroup {
+                        Ok(fd) => self.attach_skb(program, fd, attach_type),
+                        Err(e) => Err(format!("opening the cgroup: {e}")),
+                    };
+                    self.record("dns", program, cgroup_path.display().to_string(), result);
+                }
+            }
+        }
     }
 
     /// The TCP state sensor: the BTF tracepoint where the socket offsets

@@ -7,7 +7,9 @@
 //! Sensors: exec and exit (tracepoints `sched/sched_process_exec`,
 //! `sched/sched_process_exit`), TCP connections (`sock/inet_sock_set_state`),
 //! UDP peers and the block list (`cgroup/connect4|6`, `cgroup/sendmsg4|6`),
-//! DNS messages (`cgroup_skb/egress|ingress`, parsed by [`dns_wire`]).
+//! DNS answers as they reach the asking socket (`sock/sk_data_ready`, or
+//! per packet with `cgroup_skb/egress|ingress` where that cannot load;
+//! parsed by [`dns_wire`]).
 
 pub mod btf;
 pub mod dns_wire;

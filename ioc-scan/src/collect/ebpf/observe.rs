@@ -408,7 +408,11 @@ impl Md5Cache {
 /// A DNS message as DnsEntryItem observations (`source: "live"`): a query
 /// gives one record per question (the name asked, no data); an answer one
 /// record per answer record, plus one for the question name with every
-/// address when the answer went through CNAMEs. Unparsable messages give none.
+/// address when the answer went through CNAMEs. An answer seen at the
+/// socket ([`Dns::at_socket`]: that sensor sees no queries) gives first the
+/// query's records, from its question section, which every answer repeats
+/// (NXDOMAIN too); a query that gets no answer is then seen only as the
+/// UDP connection to port 53 (a PortItem). Unparsable messages give none.
 pub fn dns_observations(d: &Dns) -> Vec<DnsObservation> {
     let Ok(msg) = dns_wire::parse(&d.payload) else { return Vec::new() };
     let mut out = Vec::new();
@@ -417,10 +421,12 @@ pub fn dns_observations(d: &Dns) -> Vec<DnsObservation> {
         r.pid = d.pid;
         r
     };
-    if !msg.response {
+    if !msg.response || d.at_socket {
         for q in &msg.questions {
             out.push(DnsObservation::new(record(&q.name, q.qtype)));
         }
+    }
+    if !msg.response {
         return out;
     }
     let mut all_addresses: Vec<IpAddr> = Vec::new();
@@ -469,6 +475,7 @@ mod tests {
             dst_port: 40000,
             payload,
             truncated: false,
+            at_socket: false,
             time_ns: 0,
         }
     }
@@ -549,6 +556,22 @@ mod tests {
         let mut oldest = tcp(1, "ESTABLISHED", None);
         owners.resolve(&mut oldest);
         assert_eq!(oldest.pid, None, "the oldest was forgotten");
+    }
+
+    #[test]
+    fn an_answer_seen_at_the_socket_also_gives_the_query() {
+        // NXDOMAIN: no answer records, the question only.
+        let mut m = vec![0, 7, 0x81, 0x83, 0, 1, 0, 0, 0, 0, 0, 0];
+        m.extend_from_slice(b"\x04evil\x07example\x00\x00\x1c\x00\x01");
+        let mut d = dns(m, true);
+        assert!(dns_observations(&d).is_empty(), "the fallback saw the query itself");
+        d.at_socket = true;
+        let obs = dns_observations(&d);
+        assert_eq!(obs.len(), 1);
+        assert_eq!(obs[0].record.host, "evil.example");
+        assert_eq!(obs[0].record.record_type, "AAAA");
+        assert_eq!(obs[0].record.pid, Some(42));
+        assert!(obs[0].record.addresses.is_empty() && obs[0].record.data_hosts.is_empty());
     }
 
     #[test]
