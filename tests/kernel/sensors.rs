@@ -67,14 +67,6 @@ fn exec_sensor_reports_the_process_with_its_fields() {
     assert_eq!(status.code(), Some(1), "exit status 1: something was detected");
 }
 
-/// Accept connections until the listener is dropped with the test.
-fn accept_forever(listener: TcpListener) {
-    std::thread::spawn(move || {
-        for conn in listener.incoming() {
-            drop(conn);
-        }
-    });
-}
 
 #[test]
 #[ignore = "needs root and BPF: cargo xtask kernel-tests"]
@@ -220,15 +212,7 @@ fn dns_sensor_sees_a_query_and_its_answer(env: &[(&str, &str)]) -> Value {
     let mut m = Monitor::start_env(&ioc, &cg, &[], env);
     let ready = m.seen.iter().find(|v| v["type"] == "ready").cloned().unwrap();
 
-    let child = cg
-        .command(trigger("resolve"))
-        .args([server.as_str(), name.as_str()])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = child.id();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "resolve: {}", String::from_utf8_lossy(&out.stdout));
+    let pid = resolve_in(&cg, &server, &name);
     responder.join().unwrap();
 
     let answer = m
