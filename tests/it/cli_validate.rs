@@ -219,7 +219,7 @@ fn indicators_marks_unsupported_terms_and_escapes_control_characters() {
 <criteria><Indicator operator="OR" id="r">
 <IndicatorItem id="win" condition="is"><Context document="RegistryItem" search="RegistryItem/Path"/><Content type="string">HKLM</Content></IndicatorItem>
 <IndicatorItem id="unknown" condition="is"><Context document="FileItem" search="FileItem/NoSuchTerm"/><Content type="string">x</Content></IndicatorItem>
-<IndicatorItem id="later" condition="is"><Context document="FileItem" search="FileItem/FileAttributes"/><Content type="string">x</Content></IndicatorItem>
+<IndicatorItem id="later" condition="is"><Context document="FileItem" search="FileItem/StringMatchList/StringMatch/StringsBefore/string"/><Content type="string">x</Content></IndicatorItem>
 </Indicator></criteria></OpenIOC>"#,
     )
     .unwrap();
@@ -232,7 +232,7 @@ fn indicators_marks_unsupported_terms_and_escapes_control_characters() {
     assert!(text.contains("id unknown  [unsupported: term not in the OpenIOC 1.1 dictionary]"), "{text}");
     // A Linux term no collector answers yet is not "supported" (regression:
     // `indicators` once trusted the dictionary's platform list alone).
-    assert!(text.contains("id later  [unsupported: not implemented yet]"), "{text}");
+    assert!(text.contains("id later  [unsupported: the text around a content match"), "{text}");
     assert!(text.contains("items:       3 (0 supported, 3 unsupported, 0 invalid)"), "{text}");
 }
 

@@ -887,9 +887,12 @@ fn unsupported_and_unknown_terms_warn_and_never_match() {
         ),
         other => panic!("{other:?}"),
     }
-    // Not-yet-implemented Linux terms say so.
-    let (_, d) = CompiledCollection::compile(&[ioc("h", is("FileItem/FileAttributes", "x"))]);
-    assert!(d[0].message.contains("not implemented yet"), "{d:?}");
+    // Linux terms no collector answers say why.
+    let (_, d) = CompiledCollection::compile(&[ioc(
+        "h",
+        is("FileItem/StringMatchList/StringMatch/StringsBefore/string", "x"),
+    )]);
+    assert!(d[0].message.contains("around a content match"), "{d:?}");
 }
 
 #[test]
