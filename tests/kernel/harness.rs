@@ -312,12 +312,22 @@ pub fn run(cmd: &mut Command) -> (ExitStatus, String) {
 /// Answer one A query for anything with 127.0.0.9, from 127.0.0.X:53.
 pub fn dns_responder() -> (String, std::thread::JoinHandle<()>) {
     let (sock, ip) = dns_server_socket();
-    let handle = std::thread::spawn(move || {
+    (ip, answer_once(sock))
+}
+
+/// [`dns_responder`] on [::1]:53.
+pub fn dns_responder_v6() -> (String, std::thread::JoinHandle<()>) {
+    let sock = UdpSocket::bind("[::1]:53").expect("[::1]:53 free");
+    ("::1".to_string(), answer_once(sock))
+}
+
+/// Answer one A query on `sock` with 127.0.0.9.
+fn answer_once(sock: UdpSocket) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
         let mut buf = [0u8; 512];
         let Ok((n, from)) = sock.recv_from(&mut buf) else { return };
         let _ = sock.send_to(&dns_answer(&buf[..n], &[[127, 0, 0, 9]]), from);
-    });
-    (ip, handle)
+    })
 }
 
 /// A UDP socket on a free 127.0.0.X:53, and X's address.

@@ -10,6 +10,7 @@ mod harness;
 
 mod enforce;
 mod event_items;
+mod ipv6;
 mod isolate;
 mod lost;
 mod sensors;
