@@ -40,10 +40,7 @@ impl Target {
             return Target::file(&f.path);
         }
         // A process start event record names its process like a process object.
-        let process_start = d.object.kind == "event"
-            && d.object.fields.get("event_type").and_then(Value::as_str) == Some("processEvent")
-            && d.object.fields.get("event").and_then(Value::as_str) == Some("start");
-        if d.object.kind == "process" || process_start {
+        if crate::collect::ebpf::event_item::acts_as(&d.object) == "process" {
             if let Some(pid) = d
                 .object
                 .fields

@@ -158,6 +158,18 @@ pub struct EventObservation {
     pub body: EventBody,
 }
 
+/// The kind of object a detection's object acts as for responses: a
+/// process start record as its `process` (it can be killed), a network
+/// record as its `connection`; any other object as itself.
+pub fn acts_as(object: &ObjectRef) -> &'static str {
+    let field = |k: &str| object.fields.get(k).and_then(serde_json::Value::as_str);
+    match (object.kind, field("event_type")) {
+        ("event", Some("processEvent")) if field("event") == Some("start") => "process",
+        ("event", Some("ipv4NetworkEvent")) => "connection",
+        (kind, _) => kind,
+    }
+}
+
 /// Numbers the records of one monitor session.
 #[derive(Debug)]
 pub struct EventCounter {

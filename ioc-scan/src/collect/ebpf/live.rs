@@ -20,6 +20,7 @@
 //!
 //! Never pid 1, kernel threads or ioc-scan itself.
 
+use super::dns_wire;
 use super::enforce::{self, KillOutcome};
 use super::event_item::{self, EventBody, EventCounter, EventObservation};
 use super::events::{Conn, DecodeError, Dns, Event, Exec, Exit, KernelKill};
@@ -361,7 +362,6 @@ pub async fn monitor(
             EventCounter::new(format!("{session:x}"))
         }),
         md5: Md5Cache::default(),
-        root: root.clone(),
         kernel,
         stats: LiveSummary::default(),
         lost_seen: [0; k::EVENT_KIND_COUNT as usize],
@@ -399,7 +399,6 @@ struct Monitor<'c, 'o, 's> {
     /// Numbers eventItem records; None when no IOC uses eventItem.
     events: Option<EventCounter>,
     md5: Md5Cache,
-    root: HostRoot,
     kernel: Kernel,
     stats: LiveSummary,
     lost_seen: [u64; k::EVENT_KIND_COUNT as usize],
@@ -586,19 +585,21 @@ impl Monitor<'_, '_, '_> {
     }
 
     fn dns(&mut self, d: &Dns) {
-        for obs in observe::dns_observations(d) {
+        // A message that does not parse gives nothing to evaluate.
+        let Ok(msg) = dns_wire::parse(&d.payload) else { return };
+        for obs in observe::dns_observations(d, &msg) {
             for det in self.evaluate(&obs) {
                 self.detection(&det, Origin::Dns, None, None);
             }
         }
-        for obs in observe::network_dns(d) {
+        for obs in observe::network_dns(d, &msg) {
             for det in self.evaluate(&obs) {
                 self.detection(&det, Origin::Dns, None, None);
             }
         }
         if self.events.is_some() {
             let time = self.table.epoch(d.time_ns);
-            for lookup in observe::dns_lookups(d, &self.table) {
+            for lookup in observe::dns_lookups(d, &msg, &self.table) {
                 self.event_record(time, EventBody::DnsLookup(lookup), Origin::Dns, None, None);
             }
         }
@@ -624,7 +625,7 @@ impl Monitor<'_, '_, '_> {
                 Outcome::NeedTerms(_) if record.needs_md5() => {
                     if let EventBody::Process(p) = &mut record.body {
                         let pid = (p.event_type == "start").then_some(p.pid);
-                        p.md5 = self.md5.executable(&self.root, pid, p.path.as_deref());
+                        p.md5 = self.md5.executable(self.table.root(), pid, p.path.as_deref());
                         p.md5_unavailable = p.md5.is_none();
                     }
                     continue;
@@ -651,13 +652,7 @@ impl Monitor<'_, '_, '_> {
             },
         );
         let fields = &d.object.fields;
-        // An event record acts as the object it describes.
-        let kind = match (d.object.kind, fields.get("event_type").and_then(Json::as_str)) {
-            ("event", Some("processEvent")) if fields.get("event").and_then(Json::as_str) == Some("start") => "process",
-            ("event", Some("ipv4NetworkEvent")) => "connection",
-            (kind, _) => kind,
-        };
-        match kind {
+        match event_item::acts_as(&d.object) {
             "process" if self.options.kill_detected => self.kill_from_user_space(d),
             "dns" if self.options.block => self.block_answers(d),
             "connection" if self.options.block && blocked == Some(false) => {

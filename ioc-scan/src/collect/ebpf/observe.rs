@@ -6,7 +6,7 @@
 //! /proc, kept current by exec and exit events) that names the process
 //! behind a connection.
 
-use super::dns_wire::{self, RData};
+use super::dns_wire::{self, Message, RData};
 use super::event_item::{Actor, DnsLookupEvent, NetworkEvent, ProcessEvent};
 use super::events::{Conn, Dns, Exec, Protocol};
 use crate::collect::dns::{DnsObservation, DnsRecord};
@@ -70,6 +70,11 @@ impl ProcessTable {
             boot_time: process::boot_time(root),
             entries,
         }
+    }
+
+    /// Where /proc and the executables are read.
+    pub fn root(&self) -> &HostRoot {
+        &self.root
     }
 
     pub fn get(&self, pid: u32) -> Option<&Entry> {
@@ -297,11 +302,10 @@ pub fn network_event(c: &Conn, table: &ProcessTable, blocked: bool) -> Option<Ne
     })
 }
 
-/// The names an answered DNS message looked up (its questions), as
-/// dnsLookupEvents; queries give none (the lookup is reported when
-/// answered). Unparsable messages give none.
-pub fn dns_lookups(d: &Dns, table: &ProcessTable) -> Vec<DnsLookupEvent> {
-    let Ok(msg) = dns_wire::parse(&d.payload) else { return Vec::new() };
+/// The names an answered DNS message (`msg`, parsed from `d`) looked up
+/// (its questions), as dnsLookupEvents; queries give none (the lookup is
+/// reported when answered).
+pub fn dns_lookups(d: &Dns, msg: &Message, table: &ProcessTable) -> Vec<DnsLookupEvent> {
     if !msg.response {
         return Vec::new();
     }
@@ -343,8 +347,7 @@ impl Observation for NetworkDnsObservation {
 }
 
 /// The question names of a DNS message (query or answer), once each.
-pub fn network_dns(d: &Dns) -> Vec<NetworkDnsObservation> {
-    let Ok(msg) = dns_wire::parse(&d.payload) else { return Vec::new() };
+pub fn network_dns(d: &Dns, msg: &Message) -> Vec<NetworkDnsObservation> {
     let mut out: Vec<NetworkDnsObservation> = Vec::new();
     for q in &msg.questions {
         if !out.iter().any(|o| o.host.eq_ignore_ascii_case(&q.name)) {
@@ -405,16 +408,16 @@ impl Md5Cache {
     }
 }
 
-/// A DNS message as DnsEntryItem observations (`source: "live"`): a query
+/// A DNS message (`msg`, parsed from `d`) as DnsEntryItem observations
+/// (`source: "live"`): a query
 /// gives one record per question (the name asked, no data); an answer one
 /// record per answer record, plus one for the question name with every
 /// address when the answer went through CNAMEs. An answer seen at the
 /// socket ([`Dns::at_socket`]: that sensor sees no queries) gives first the
 /// query's records, from its question section, which every answer repeats
 /// (NXDOMAIN too); a query that gets no answer is then seen only as the
-/// UDP connection to port 53 (a PortItem). Unparsable messages give none.
-pub fn dns_observations(d: &Dns) -> Vec<DnsObservation> {
-    let Ok(msg) = dns_wire::parse(&d.payload) else { return Vec::new() };
+/// UDP connection to port 53 (a PortItem).
+pub fn dns_observations(d: &Dns, msg: &Message) -> Vec<DnsObservation> {
     let mut out = Vec::new();
     let record = |host: &str, rtype: u16| {
         let mut r = DnsRecord::new(host.to_string(), dns_wire::type_name(rtype), "live");
@@ -464,6 +467,14 @@ mod tests {
     use crate::eval::Observation;
     use crate::terms::ids;
     use std::net::Ipv4Addr;
+
+    fn parsed(d: &Dns) -> Message {
+        dns_wire::parse(&d.payload).unwrap()
+    }
+
+    fn dns_observations(d: &Dns) -> Vec<DnsObservation> {
+        super::dns_observations(d, &parsed(d))
+    }
 
     fn dns(payload: Vec<u8>, ingress: bool) -> Dns {
         Dns {
@@ -574,10 +585,6 @@ mod tests {
         assert!(obs[0].record.addresses.is_empty() && obs[0].record.data_hosts.is_empty());
     }
 
-    #[test]
-    fn garbage_gives_no_observation() {
-        assert!(dns_observations(&dns(vec![1, 2, 3], true)).is_empty());
-    }
 
     fn empty_table() -> ProcessTable {
         ProcessTable {
@@ -625,11 +632,13 @@ mod tests {
         let table = empty_table();
         let mut q = vec![0, 7, 0x01, 0, 0, 1, 0, 0, 0, 0, 0, 0];
         q.extend_from_slice(b"\x04evil\x07example\x00\x00\x01\x00\x01");
-        assert!(dns_lookups(&dns(q.clone(), false), &table).is_empty());
-        assert_eq!(network_dns(&dns(q.clone(), false))[0].host, "evil.example");
+        let query = dns(q.clone(), false);
+        assert!(dns_lookups(&query, &parsed(&query), &table).is_empty());
+        assert_eq!(network_dns(&query, &parsed(&query))[0].host, "evil.example");
         let mut a = q;
         a[2] = 0x81;
-        let lookups = dns_lookups(&dns(a, true), &table);
+        let answer = dns(a, true);
+        let lookups = dns_lookups(&answer, &parsed(&answer), &table);
         assert_eq!(lookups.len(), 1);
         assert_eq!(lookups[0].hostname, "evil.example");
         assert_eq!(lookups[0].actor.pid, Some(42));
