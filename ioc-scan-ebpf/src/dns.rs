@@ -13,9 +13,10 @@
 //! those that end at the first check.
 
 use aya_ebpf::{helpers::generated, macros::cgroup_skb, programs::SkBuffContext};
-use ioc_scan_common::{DnsEvent, DNS_INGRESS, DNS_IPV6, DNS_OWNER_KNOWN, DNS_PAYLOAD_LEN, DNS_TRUNCATED, EVENT_DNS};
+use ioc_scan_common::{DNS_INGRESS, DNS_IPV6, DNS_OWNER_KNOWN, DNS_PAYLOAD_LEN, DNS_TRUNCATED};
 
-use crate::maps::{config_ref, count_lost, submit_flags, DNS_SOCKETS, EVENTS};
+use crate::dns_event::{self, DnsHeader};
+use crate::maps::DNS_SOCKETS;
 
 const PASS: i32 = 1;
 const ETH_P_IP: u16 = 0x0800;
@@ -106,38 +107,22 @@ fn try_dns(ctx: &SkBuffContext, ingress: bool) -> Result<(), i64> {
     // SAFETY: a value the lookup returned, copied out at once.
     let owner = unsafe { DNS_SOCKETS.get(&cookie) }.copied();
 
-    let Some(mut entry) = EVENTS.reserve::<DnsEvent>(0) else {
-        count_lost(EVENT_DNS);
-        return Ok(());
-    };
-    let ev = entry.as_mut_ptr();
-    // SAFETY: `ev` points to a reserved, writable DnsEvent-sized record.
-    unsafe {
-        (*ev).kind = EVENT_DNS;
-        (*ev).pid = 0;
-        if let Some(owner) = owner {
-            flags |= DNS_OWNER_KNOWN;
-            (*ev).pid = owner.pid;
-        }
-        (*ev).flags = flags;
-        (*ev).payload_len = 0;
-        (*ev).src_port = src_port;
-        (*ev).dst_port = dst_port;
-        (*ev)._pad = 0;
-        (*ev).src_addr = src;
-        (*ev).dst_addr = dst;
-        (*ev).time_ns = generated::bpf_ktime_get_boot_ns();
-        // Hide n's range from LLVM so that the bounds check below stays in
-        // the program: the verifier needs to see 1 <= n <= 512 itself.
-        let mut n = n as u64;
-        core::arch::asm!("{0} = {0}", inout(reg) n);
-        if n > 0 && n <= DNS_PAYLOAD_LEN as u64 {
-            let ret = generated::bpf_skb_load_bytes(skb.cast(), payload_at as u32, (*ev).payload.as_mut_ptr().cast(), n as u32);
-            if ret == 0 {
-                (*ev).payload_len = n as u32;
-            }
-        }
+    let mut pid = 0;
+    if let Some(owner) = owner {
+        flags |= DNS_OWNER_KNOWN;
+        pid = owner.pid;
     }
-    entry.submit(config_ref().map_or(0, submit_flags));
+    let header = DnsHeader {
+        flags,
+        pid,
+        src_port,
+        dst_port,
+        src,
+        dst,
+    };
+    // SAFETY: the helper takes this program type's context.
+    dns_event::submit(&header, n as u64, |to, n| unsafe {
+        generated::bpf_skb_load_bytes(skb.cast(), payload_at as u32, to.cast(), n)
+    });
     Ok(())
 }

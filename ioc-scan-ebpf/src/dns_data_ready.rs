@@ -35,11 +35,10 @@
 //! truncated.
 
 use aya_ebpf::{helpers::generated, macros::btf_tracepoint, programs::BtfTracePointContext, Global};
-use ioc_scan_common::{
-    DnsEvent, DnsOffsets, DNS_AT_SOCKET, DNS_INGRESS, DNS_IPV6, DNS_OWNER_KNOWN, DNS_PAYLOAD_LEN, DNS_TRUNCATED, EVENT_DNS,
-};
+use ioc_scan_common::{DnsOffsets, DNS_AT_SOCKET, DNS_INGRESS, DNS_IPV6, DNS_OWNER_KNOWN, DNS_PAYLOAD_LEN, DNS_TRUNCATED};
 
-use crate::maps::{config_ref, count_lost, submit_flags, DNS_SOCKETS, EVENTS};
+use crate::dns_event::{self, DnsHeader};
+use crate::maps::DNS_SOCKETS;
 
 const IPPROTO_UDP: u16 = 17;
 const DNS_PORT: u16 = 53;
@@ -159,35 +158,18 @@ fn try_dns_data_ready(ctx: &BtfTracePointContext) -> Result<(), i64> {
         flags |= DNS_TRUNCATED;
     }
 
-    let Some(mut entry) = EVENTS.reserve::<DnsEvent>(0) else {
-        count_lost(EVENT_DNS);
-        return Ok(());
+    let header = DnsHeader {
+        flags,
+        pid: owner_pid,
+        src_port,
+        dst_port,
+        src,
+        dst,
     };
-    let ev = entry.as_mut_ptr();
-    // SAFETY: `ev` points to a reserved, writable DnsEvent-sized record;
-    // every field is written before the submit.
-    unsafe {
-        (*ev).kind = EVENT_DNS;
-        (*ev).flags = flags;
-        (*ev).pid = owner_pid;
-        (*ev).payload_len = 0;
-        (*ev).src_port = src_port;
-        (*ev).dst_port = dst_port;
-        (*ev)._pad = 0;
-        (*ev).src_addr = src;
-        (*ev).dst_addr = dst;
-        (*ev).time_ns = generated::bpf_ktime_get_boot_ns();
-        // Hide n's range from LLVM so that the bounds check below stays in
-        // the program: the verifier needs to see 1 <= n <= 512 itself.
-        core::arch::asm!("{0} = {0}", inout(reg) n);
-        if n > 0 && n <= DNS_PAYLOAD_LEN as u64 {
-            let ret = generated::bpf_probe_read_kernel((*ev).payload.as_mut_ptr().cast(), n as u32, payload_at as *const _);
-            if ret == 0 {
-                (*ev).payload_len = n as u32;
-            }
-        }
-    }
-    entry.submit(config_ref().map_or(0, submit_flags));
+    // SAFETY: a fault-safe kernel read into the record's payload.
+    dns_event::submit(&header, n, |to, n| unsafe {
+        generated::bpf_probe_read_kernel(to.cast(), n, payload_at as *const _)
+    });
     Ok(())
 }
 

@@ -20,6 +20,8 @@ mod dns;
 #[cfg(target_arch = "bpf")]
 mod dns_data_ready;
 #[cfg(target_arch = "bpf")]
+mod dns_event;
+#[cfg(target_arch = "bpf")]
 mod exec;
 #[cfg(target_arch = "bpf")]
 mod exit;
