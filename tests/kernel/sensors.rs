@@ -337,3 +337,60 @@ fn dns_answer_longer_than_the_copy_is_reported_truncated() {
         .count();
     assert!(records > 20 && records < 40, "{records} records: those in the first 512 bytes");
 }
+
+#[test]
+#[ignore = "needs root and BPF: cargo xtask kernel-tests"]
+fn an_unanswered_query_is_named_only_with_dns_queries() {
+    if !bpf_or_skip("an_unanswered_query_is_named_only_with_dns_queries") {
+        return;
+    }
+    // A server that takes queries and never answers.
+    let (_silent, server) = dns_server_socket();
+    let name = format!("{}.ioc-test.example", unique_name("nq"));
+    let dir = tempfile::tempdir().unwrap();
+    let ioc = write_ioc(dir.path(), "dns-unanswered", &[("DnsEntryItem/RecordName", "is", &name)]);
+    let cg = TestCgroup::new("dnsq");
+    let ask = || {
+        cg.command(trigger("resolve"))
+            .args([server.as_str(), name.as_str()])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+
+    // By default a query is seen through its answer: here only as the
+    // UDP connection to port 53.
+    let mut m = Monitor::start(&ioc, &cg, &["--print-events"]);
+    let mut child = ask();
+    let pid = child.id();
+    m.wait_for(|v| v["type"] == "event" && v["event"]["event"] == "conn" && v["event"]["remote_port"] == 53 && v["event"]["pid"] == pid)
+        .expect("the UDP connection to the server");
+    // The query itself went out right after the connect.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let (_, lines) = m.stop();
+    assert_eq!(detections(&lines, "dns-unanswered").count(), 0, "no answer, no name");
+
+    let mut m = Monitor::start(&ioc, &cg, &["--dns-queries"]);
+    let ready = m.seen.iter().find(|v| v["type"] == "ready").cloned().unwrap();
+    let programs: Vec<&str> = ready["programs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["sensor"] == "dns" && p["unavailable"].is_null())
+        .map(|p| p["program"].as_str().unwrap())
+        .collect();
+    assert_eq!(programs, ["dns_data_ready", "dns_egress"], "{ready}");
+    let mut child = ask();
+    let pid = child.id();
+    let det = m
+        .wait_for(|v| v["type"] == "detection" && v["ioc_id"] == "dns-unanswered")
+        .expect("the query, named");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(det["object"]["host"], name.as_str());
+    assert_eq!(det["object"]["pid"], pid);
+    assert_eq!(det["object"]["addresses"], serde_json::json!([]));
+    m.stop();
+}

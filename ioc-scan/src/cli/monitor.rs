@@ -1,4 +1,4 @@
-//! `ioc-scan monitor --ioc PATH... [--kill] [--block] [--json] [--cgroup PATH] [--duration SECS]`:
+//! `ioc-scan monitor --ioc PATH... [--kill] [--block] [--dns-queries] [--json] [--cgroup PATH] [--duration SECS]`:
 //! watch the host through the kernel sensors (exec, exit, TCP/UDP
 //! connections, DNS) and evaluate ProcessItem, PortItem, DnsEntryItem,
 //! Network/DNS and eventItem indicators on every event with the same
@@ -59,6 +59,11 @@ pub struct Args {
     /// to; default: the cgroup v2 root (every process).
     #[arg(long, value_name = "PATH")]
     pub cgroup: Option<PathBuf>,
+    /// See every DNS query with its name, also those no answer follows (by
+    /// default a query is seen through its answer). Costs a cgroup skb
+    /// program run on every packet the monitored cgroup sends.
+    #[arg(long)]
+    pub dns_queries: bool,
     /// Stop after this many seconds (default: until SIGINT or SIGTERM).
     #[arg(long, value_name = "SECS")]
     pub duration: Option<f64>,
@@ -148,6 +153,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         kill_rules,
         block: args.block,
         block_rules,
+        dns_queries: args.dns_queries,
         cgroup: args.cgroup.clone(),
         duration,
         ring_buffer_bytes: args.ring_buffer_bytes,

@@ -67,6 +67,10 @@ pub struct LiveOptions {
     /// DNS answers gave.
     pub block: bool,
     pub block_rules: Vec<BlockRule>,
+    /// See every DNS query with its name, also those no answer follows (a
+    /// per-packet program on the cgroup's outgoing packets: see
+    /// [`Sensors::dns_queries`]); else queries are seen through their answers.
+    pub dns_queries: bool,
     /// The cgroup v2 directory the network programs attach to; `None`:
     /// the cgroup v2 root (every process).
     pub cgroup: Option<PathBuf>,
@@ -93,6 +97,7 @@ impl Default for LiveOptions {
             kill_rules: KillRules::default(),
             block: false,
             block_rules: Vec::new(),
+            dns_queries: false,
             cgroup: None,
             duration: None,
             ring_buffer_bytes: Options::default().ring_buffer_bytes,
@@ -271,6 +276,7 @@ fn wanted_sensors(compiled: &CompiledCollection, options: &LiveOptions) -> Senso
         tcp: ports,
         udp: ports || names || options.block,
         dns: names,
+        dns_queries: names && options.dns_queries,
     }
 }
 
@@ -839,6 +845,7 @@ mod tests {
     }
 
     fn sensors(s: &Sensors) -> (bool, bool, bool) {
+        assert!(!s.dns_queries, "only when asked");
         (s.tcp, s.udp, s.dns)
     }
 

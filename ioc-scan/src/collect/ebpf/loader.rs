@@ -79,6 +79,11 @@ pub struct Sensors {
     /// fallback (cgroup skb). Attaches the connect / sendmsg programs too:
     /// they tell it which sockets asked.
     pub dns: bool,
+    /// With `dns`: also the per-packet egress program, so that a query no
+    /// answer follows is seen with its name (the answer program sees a
+    /// query only through its answer). Costs a cgroup skb run on every
+    /// packet the cgroup sends.
+    pub dns_queries: bool,
 }
 
 impl Sensors {
@@ -87,6 +92,7 @@ impl Sensors {
             tcp: true,
             udp: true,
             dns: true,
+            dns_queries: true,
         }
     }
 }
@@ -443,7 +449,7 @@ impl Kernel {
             self.record("udp", program, cgroup_path.display().to_string(), result);
         }
         if wanted.dns {
-            self.attach_dns(&cgroup, &cgroup_path);
+            self.attach_dns(&cgroup, &cgroup_path, wanted.dns_queries);
         }
         &self.programs
     }
@@ -454,29 +460,28 @@ impl Kernel {
     /// programs saw ask port 53), else the cgroup skb programs (which run
     /// on every packet of the cgroup). `IOC_SCAN_DNS_HOOK=cgroup_skb` picks
     /// the fallback (tests).
-    fn attach_dns(&mut self, cgroup: &std::io::Result<File>, cgroup_path: &Path) {
+    fn attach_dns(&mut self, cgroup: &std::io::Result<File>, cgroup_path: &Path, queries: bool) {
         let forced = std::env::var_os("IOC_SCAN_DNS_HOOK").is_some_and(|v| v == "cgroup_skb");
         let btf = match self.dns_btf.clone() {
             _ if forced => Err("IOC_SCAN_DNS_HOOK=cgroup_skb".to_string()),
             Ok(()) => self.attach_btf_tracepoint(k::PROG_DNS_DATA_READY, "sk_data_ready"),
             Err(why) => Err(format!("no socket buffer offsets: {why}")),
         };
+        let answers_at_socket = btf.is_ok();
         match btf {
             Ok(()) => self.record("dns", k::PROG_DNS_DATA_READY, "tp_btf/sk_data_ready".into(), Ok(())),
-            Err(why) => {
-                tracing::debug!("BTF tracepoint for DNS answers unavailable ({why}); using the cgroup skb programs");
-                let skb = [
-                    (k::PROG_DNS_EGRESS, CgroupSkbAttachType::Egress),
-                    (k::PROG_DNS_INGRESS, CgroupSkbAttachType::Ingress),
-                ];
-                for (program, attach_type) in skb {
-                    let result = match cgroup {
-                        Ok(fd) => self.attach_skb(program, fd, attach_type),
-                        Err(e) => Err(format!("opening the cgroup: {e}")),
-                    };
-                    self.record("dns", program, cgroup_path.display().to_string(), result);
-                }
-            }
+            Err(why) => tracing::debug!("BTF tracepoint for DNS answers unavailable ({why}); using the cgroup skb programs"),
+        }
+        let skb = [
+            (k::PROG_DNS_EGRESS, CgroupSkbAttachType::Egress, queries || !answers_at_socket),
+            (k::PROG_DNS_INGRESS, CgroupSkbAttachType::Ingress, !answers_at_socket),
+        ];
+        for (program, attach_type, _) in skb.into_iter().filter(|(_, _, wanted)| *wanted) {
+            let result = match cgroup {
+                Ok(fd) => self.attach_skb(program, fd, attach_type),
+                Err(e) => Err(format!("opening the cgroup: {e}")),
+            };
+            self.record("dns", program, cgroup_path.display().to_string(), result);
         }
     }
 
