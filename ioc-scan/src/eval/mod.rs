@@ -120,7 +120,7 @@ mod verdict;
 
 pub use compare::Tri;
 pub use compile::CompiledCollection;
-pub use content::{ContentMatches, ContentPatterns, ContentScanner};
+pub use content::{searches_content, ContentMatches, ContentPatterns, ContentScanner};
 pub use diagnostic::{Diagnostic, Severity};
 pub use matcher::{GroupHit, Matcher, Outcome};
 pub use observation::{Field, ObjectRef, Observation, Value};

@@ -28,8 +28,7 @@ pub(crate) fn content_needs(terms: &TermSet) -> ContentNeeds {
         md5: terms.contains(ids::FileItem_Md5sum),
         sha1: terms.contains(ids::FileItem_Sha1sum),
         sha256: terms.contains(ids::FileItem_Sha256sum),
-        strings: terms.contains(ids::FileItem_StringList_string)
-            || terms.contains(ids::FileItem_StringMatchList_StringMatch_MatchedString),
+        strings: terms.iter().any(crate::eval::searches_content),
     }
 }
 
