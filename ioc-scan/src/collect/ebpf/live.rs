@@ -662,7 +662,7 @@ impl Monitor<'_, '_, '_> {
             "process" if self.options.kill_detected => self.kill_from_user_space(d),
             "dns" if self.options.block => self.block_answers(d),
             "connection" if self.options.block && blocked == Some(false) => {
-                let reason = "the kernel blocks only PortItem remoteIP/remotePort items that decide their IOC alone; this connection was already made";
+                let reason = "the kernel blocks only remoteIP/remotePort items (PortItem or ipv4NetworkEvent) that decide their IOC alone; this connection was already made";
                 let action = LiveAction {
                     action: "block",
                     by: "kernel",
