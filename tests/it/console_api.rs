@@ -333,11 +333,11 @@ fn results_are_stored_once_per_run_key_and_filtered_by_device_group_status_and_d
     let job_a = dev_a.json("/agent/jobs")["jobs"][0].clone();
     let job_b = dev_b.json("/agent/jobs")["jobs"][0].clone();
     assert_eq!(job_a["collection"]["iocs"].as_array().unwrap().len(), 2);
-    // Another device's job is refused.
+    // Another device's job is refused, as if it did not exist.
     let now = chrono::Utc::now().timestamp_millis();
     let stolen = json!({"run_key": "x", "job_id": job_a["id"], "task_id": id, "collection_version": 1, "trigger": "manual",
         "started_at": now, "ended_at": now, "status": "no-ioc-detected"});
-    assert_eq!(dev_b.post("/agent/results", &stolen).status(), 403);
+    assert_eq!(dev_b.post("/agent/results", &stolen).status(), 404);
     let detection = json!({
         "ioc_id": "ioc-one", "ioc_name": "ioc-one marker", "ioc_description": "first",
         "matched_items": ["ioc-one-name"], "object": {"kind": "file", "path": "/srv/one.bin"},

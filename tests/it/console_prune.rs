@@ -48,19 +48,23 @@ fn maintenance_prunes_results_jobs_and_keys_past_the_retention_period() {
         agent_version: None,
     };
     let (device, _) = fleet::enroll(&store, &hash, request("dev")).unwrap();
-    let old_job = fleet::dispatch(&store, task.id, &[device.id], RunTrigger::Manual, None).unwrap()[0].clone();
-    let received = |job: u64, key: &str, at: i64| Received {
-        device_id: device.id,
-        device_name: "dev".into(),
-        upload: result(job, key, at),
+    // Jobs as the device has them: made and handed out.
+    let handed_out = |store: &ioc_scan::store::Store| {
+        let job = fleet::dispatch(store, task.id, &[device.id], RunTrigger::Manual, None).unwrap()[0].clone();
+        fleet::mark_dispatched(store, device.id, &[job.id]).unwrap();
+        job
     };
+    let old_job = handed_out(&store);
+    // Handed out now, reported after the retention period (below).
+    let late_job = handed_out(&store);
+    let received = |job: u64, key: &str, at: i64| Received { device_id: device.id, upload: result(job, key, at) };
     let jan1 = t("2026-01-01T00:00:00Z").timestamp_millis();
     let old = received(old_job.id, "old", jan1);
     store_batch(&store, &[&old], 0).unwrap().pop().unwrap().unwrap();
 
     // 40 days later, a new run; then the maintenance pass with a 30-day retention.
     clock.advance(chrono::Duration::days(40));
-    let new_job = fleet::dispatch(&store, task.id, &[device.id], RunTrigger::Manual, None).unwrap()[0].clone();
+    let new_job = handed_out(&store);
     let new = received(new_job.id, "new", jan1 + 40 * 86_400_000);
     store_batch(&store, &[&new], 0).unwrap().pop().unwrap().unwrap();
     assert_eq!(store.run_count().unwrap(), 2);
@@ -70,10 +74,9 @@ fn maintenance_prunes_results_jobs_and_keys_past_the_retention_period() {
     assert!(removed >= 3, "the run, its job and its key: {removed}");
     assert_eq!(store.run_count().unwrap(), 1);
     let jobs = fleet::jobs(&store, None, false, 10).unwrap();
-    assert_eq!(jobs.iter().map(|j| j.id).collect::<Vec<_>>(), vec![new_job.id]);
+    assert_eq!(jobs.iter().map(|j| j.id).collect::<Vec<_>>(), vec![new_job.id, late_job.id]);
     assert!(store.check_consistency().unwrap().is_empty());
     // A result older than the retention period is acknowledged and not stored.
-    let late_job = fleet::dispatch(&store, task.id, &[device.id], RunTrigger::Manual, None).unwrap()[0].clone();
     let late = received(late_job.id, "late", jan1);
     let oldest_kept = (ioc_scan::store::Clock::now(&*clock) - chrono::Duration::days(30)).timestamp_millis();
     let ack = store_batch(&store, &[&late], oldest_kept).unwrap().pop().unwrap().unwrap();

@@ -11,6 +11,7 @@ mod collect_util;
 mod common;
 mod console_api;
 mod console_common;
+mod console_device;
 mod console_prune;
 mod eval;
 mod fleet;

@@ -201,6 +201,9 @@ fn seed_old_runs(env: &Env) -> usize {
             iocs_detected: 1,
             counts: vec![],
             error: None,
+            device_id: None,
+            received_at: None,
+            device_times: None,
         };
         (run, vec![det.clone(), det])
     });

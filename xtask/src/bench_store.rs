@@ -89,6 +89,9 @@ pub fn run(root: &Path) -> anyhow::Result<()> {
                 iocs_detected: 1,
                 counts: vec![("files".into(), 123_456), ("errors".into(), 0)],
                 error: None,
+                device_id: None,
+                received_at: None,
+                device_times: None,
             };
             let det = DetectionRecordV1 {
                 ioc_id: "bench-0001".into(),

@@ -148,17 +148,22 @@ impl FromRequestParts<AppState> for CurrentDevice {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
         let secret = bearer(parts).ok_or(ConsoleError::Unauthorized)?;
         let hash = accounts::secret_hash(secret);
-        let cached = state.devices_by_token.lock().unwrap_or_else(|p| p.into_inner()).get(&hash).cloned();
-        if let Some(device) = cached {
+        if let Some(device) = state.devices_by_token.get(&hash) {
             state.seen(device.id);
             return Ok(CurrentDevice(device));
         }
+        // Taken before reading: a device removed while this reads is not cached again.
+        let generation = state.devices_by_token.generation();
         let token = token_of(state, parts, secret).await?;
         let TokenKindV1::Device { device_id } = token.kind else {
             return Err(ConsoleError::Forbidden("this route is for devices (a device token)".into()));
         };
-        let device = state.db(move |s| super::fleet::device(s, device_id)).await?.ok_or(ConsoleError::Unauthorized)?;
-        state.devices_by_token.lock().unwrap_or_else(|p| p.into_inner()).insert(hash, device.clone());
+        let device = state
+            .db(move |s| super::fleet::device(s, device_id))
+            .await?
+            .filter(|d| d.token_hash == hash)
+            .ok_or(ConsoleError::Unauthorized)?;
+        state.devices_by_token.insert(generation, device.token_hash.clone(), device.clone());
         state.seen(device.id);
         Ok(CurrentDevice(device))
     }

@@ -7,16 +7,19 @@ use super::error::{ConsoleError, Result};
 use super::protocol::EnrollRequest;
 use super::tables::{
     DeviceRecordV1, GroupRecordV1, JobRecordV1, JobStatus, TargetsV1, TokenKindV1, TokenRecordV1, DEVICES,
-    DEVICES_BY_NAME, DEVICE_SCHEDULE, GROUPS, JOBS, OPEN_JOBS, RESULT_KEYS, SEQ_DEVICE, SEQ_GROUP, SEQ_JOB,
+    DEVICES_BY_NAME, DEVICE_SCHEDULE, GROUPS, JOBS, JOB_RESULTS, OPEN_JOBS, RESULT_KEYS, SEQ_DEVICE, SEQ_GROUP, SEQ_JOB,
     TASK_TARGETS, TOKENS,
 };
 use crate::store::{clock, next_id, DbError, Encoded, RunTrigger, Schedule, Store, TaskRecordV1};
 use chrono::{DateTime, FixedOffset, Utc};
-use redb::{ReadableTable, WriteTransaction};
+use redb::{ReadableTable, ReadableTableMetadata, WriteTransaction};
 use std::collections::{BTreeSet, HashMap};
 
 /// Longest free text kept from a device (host name, OS).
 const MAX_DEVICE_TEXT: usize = 256;
+/// Most devices enrolled at once: an enrollment token with unlimited uses
+/// cannot grow the tables without end.
+pub const MAX_DEVICES: u64 = 100_000;
 
 fn bounded(s: Option<String>) -> Option<String> {
     s.map(|s| s.chars().filter(|c| !c.is_control()).take(MAX_DEVICE_TEXT).collect())
@@ -30,6 +33,11 @@ pub fn enroll(store: &Store, enrollment_hash: &str, req: EnrollRequest) -> Resul
     let now = store.now_millis();
     let txn = super::write::begin(store)?;
     let (device, secret) = {
+        if txn.open_table(DEVICES)?.len()? >= MAX_DEVICES {
+            return Err(ConsoleError::Conflict(format!(
+                "{MAX_DEVICES} devices are enrolled, the most this console takes; remove some first"
+            )));
+        }
         let mut tokens = txn.open_table(TOKENS)?;
         let token: TokenRecordV1 = match tokens.get(enrollment_hash)? {
             Some(t) => t.value().decode()?,
@@ -396,18 +404,22 @@ pub fn open_jobs(store: &Store, device_id: u64) -> Result<Vec<JobRecordV1>> {
     Ok(out)
 }
 
-/// Marks pending jobs as handed out.
-pub fn mark_dispatched(store: &Store, job_ids: &[u64]) -> Result<()> {
+/// Marks pending jobs of `device_id` as handed out; refused (nothing is
+/// handed out) once the device is removed.
+pub fn mark_dispatched(store: &Store, device_id: u64, job_ids: &[u64]) -> Result<()> {
     if job_ids.is_empty() {
         return Ok(());
     }
     let now = store.now_millis();
     let txn = super::write::begin(store)?;
     {
+        if txn.open_table(DEVICES)?.get(device_id)?.is_none() {
+            return Err(ConsoleError::Unauthorized);
+        }
         let mut jobs = txn.open_table(JOBS)?;
         for &id in job_ids {
             let current: Option<JobRecordV1> = jobs.get(id)?.map(|j| j.value().decode()).transpose()?;
-            if let Some(mut job) = current.filter(|j| j.status == JobStatus::Pending) {
+            if let Some(mut job) = current.filter(|j| j.status == JobStatus::Pending && j.device_id == device_id) {
                 job.status = JobStatus::Dispatched;
                 job.dispatched_at = Some(now);
                 jobs.insert(id, Encoded::encode(&job))?;
@@ -503,6 +515,11 @@ pub fn schedule_jobs(
     let txn = super::write::begin(store)?;
     let mut made = 0;
     {
+        // Read again in the writing transaction: a device removed since the
+        // look above gets no job (and no schedule state).
+        if txn.open_table(DEVICES)?.get(device.id)?.is_none() {
+            return Err(ConsoleError::Unauthorized);
+        }
         for (task, trigger, last_seen, at) in due {
             let mut fired = txn.open_table(DEVICE_SCHEDULE)?;
             if let Some(at) = at {
@@ -526,7 +543,8 @@ fn next_due(task: &TaskRecordV1, last_ms: Option<i64>, tz: &FixedOffset) -> Opti
     task.schedule.next_due(clock::from_millis(task.created_at), last_ms.map(clock::from_millis), tz)
 }
 
-/// Deletes finished jobs and result keys older than `before` (ms).
+/// Deletes finished jobs, and the result keys of results received, before
+/// `before` (ms, by the console's clock).
 pub fn prune(store: &Store, before: i64) -> Result<u64> {
     let txn = super::write::begin(store)?;
     let mut n = 0u64;
@@ -540,6 +558,11 @@ pub fn prune(store: &Store, before: i64) -> Result<u64> {
             keep
         })?;
         txn.open_table(RESULT_KEYS)?.retain(|_, k| {
+            let keep = k.decode().map(|k| k.received_at >= before).unwrap_or(false);
+            n += u64::from(!keep);
+            keep
+        })?;
+        txn.open_table(JOB_RESULTS)?.retain(|_, k| {
             let keep = k.decode().map(|k| k.received_at >= before).unwrap_or(false);
             n += u64::from(!keep);
             keep

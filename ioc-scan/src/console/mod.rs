@@ -2,7 +2,8 @@
 //! file, for people (the web page and a JSON API under `/api/v1`) and for
 //! the agents of managed devices (enrollment, jobs, result uploads).
 //!
-//! - [`accounts`]: users, sessions, tokens; [`auth`]: who is asking.
+//! - [`accounts`]: users, sessions, tokens; [`auth`]: who is asking;
+//!   [`device_tokens`]: the cache of device tokens.
 //! - [`fleet`]: devices, groups, task targets, jobs and schedules.
 //! - [`ingest`]: results stored exactly once, in group-committed batches.
 //! - [`upload`]: IOC file uploads with limits and per-file errors.
@@ -16,6 +17,7 @@
 pub mod accounts;
 pub mod api;
 pub mod auth;
+pub mod device_tokens;
 pub mod error;
 pub mod fleet;
 pub mod ingest;
@@ -94,7 +96,7 @@ pub struct AppState {
     pub tls: bool,
     /// Devices by the sha256 of their token, so that an upload needs no
     /// database read to know its device. Emptied whenever a device changes.
-    pub devices_by_token: Arc<Mutex<HashMap<String, tables::DeviceRecordV1>>>,
+    pub devices_by_token: Arc<device_tokens::DeviceTokens>,
 }
 
 impl AppState {
@@ -117,7 +119,7 @@ impl AppState {
             jobs_changed: Arc::new(tokio::sync::Notify::new()),
             last_seen: Arc::new(Mutex::new(HashMap::new())),
             limits: Arc::new(limits),
-            devices_by_token: Arc::new(Mutex::new(HashMap::new())),
+            devices_by_token: Arc::new(device_tokens::DeviceTokens::default()),
         })
     }
 
@@ -133,9 +135,10 @@ impl AppState {
             .map_err(|e| ConsoleError::Internal(format!("a database task failed: {e}")))?
     }
 
-    /// Forgets the cached devices (one was changed or removed).
+    /// Forgets the cached devices (one was changed or removed; call once
+    /// the change is committed).
     pub fn forget_devices(&self) {
-        self.devices_by_token.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        self.devices_by_token.changed();
     }
 
     /// Notes that a device made contact now.

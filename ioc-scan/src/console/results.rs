@@ -1,17 +1,69 @@
 //! Listing results (runs) for the results table through the store's
 //! indexes: by device (one range per device of a group), by task, or all,
 //! newest first, within a time window.
+//!
+//! A run belongs to the device id that reported it, not to its name: a name
+//! can be enrolled again once its device is removed, and the new device must
+//! not show (or be shown with) the old one's history ([`belongs_to`]).
 
 use super::error::Result;
+use super::tables::DeviceRecordV1;
 use crate::store::tables::{RUNS, RUNS_BY_DEVICE, RUNS_BY_START, RUNS_BY_TASK};
 use crate::store::{DbError, RunRecordV1, RunStatus, Store};
+
+/// Whose results.
+#[derive(Debug, Clone)]
+pub enum Owner {
+    /// An enrolled device's own ([`belongs_to`]).
+    Device { id: u64, name: String, enrolled_at: i64 },
+    /// Every run stored under a device name, whichever device reported it
+    /// (the history of removed devices).
+    Name(String),
+}
+
+impl Owner {
+    pub fn of(device: &DeviceRecordV1) -> Owner {
+        Owner::Device { id: device.id, name: device.name.clone(), enrolled_at: device.enrolled_at }
+    }
+
+    fn name(&self) -> &str {
+        match self {
+            Owner::Device { name, .. } | Owner::Name(name) => name,
+        }
+    }
+
+    fn owns(&self, run: &RunRecordV1) -> bool {
+        match self {
+            Owner::Device { id, name, enrolled_at } => belongs_to(run, *id, name, *enrolled_at),
+            Owner::Name(name) => run.device == *name,
+        }
+    }
+}
+
+/// Whether `run` is a result of the device `id` (named `name`, enrolled at
+/// `enrolled_at`): it reported it; or, for a run stored before device ids were
+/// kept, the run is under its name and started after it was enrolled.
+pub fn belongs_to(run: &RunRecordV1, id: u64, name: &str, enrolled_at: i64) -> bool {
+    match run.device_id {
+        Some(owner) => owner == id,
+        None => run.device == name && run.started_at >= enrolled_at,
+    }
+}
+
+/// The id of the enrolled device a run belongs to, if any; the id of the
+/// device that reported it even when removed since.
+pub fn device_of(run: &RunRecordV1, devices: &[DeviceRecordV1]) -> Option<u64> {
+    run.device_id.or_else(|| {
+        devices.iter().find(|d| belongs_to(run, d.id, &d.name, d.enrolled_at)).map(|d| d.id)
+    })
+}
 
 /// Which runs (all conditions hold), newest first.
 #[derive(Debug, Clone, Default)]
 pub struct ResultQuery {
     pub task: Option<u64>,
-    /// Device names; `None`: every device.
-    pub devices: Option<Vec<String>>,
+    /// Whose; `None`: every device's.
+    pub devices: Option<Vec<Owner>>,
     pub status: Option<RunStatus>,
     /// Started at or after (ms).
     pub since: Option<i64>,
@@ -39,11 +91,12 @@ pub fn query(store: &Store, q: &ResultQuery) -> Result<Vec<RunRecordV1>> {
     match &q.devices {
         Some(devices) => {
             let index = read.open_table(RUNS_BY_DEVICE)?;
-            for device in devices {
+            for owner in devices {
+                let name = owner.name();
                 let mut n = 0;
-                for entry in index.range((device.as_str(), since, 0)..=(device.as_str(), until, u64::MAX))?.rev() {
+                for entry in index.range((name, since, 0)..=(name, until, u64::MAX))?.rev() {
                     let run = get(entry?.0.value().2)?;
-                    if wanted(&run) {
+                    if wanted(&run) && owner.owns(&run) {
                         out.push(run);
                         n += 1;
                         if n >= q.limit {

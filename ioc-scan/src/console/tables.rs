@@ -38,7 +38,12 @@ pub const JOBS: TableDefinition<u64, Json<JobRecordV1>> = TableDefinition::new("
 /// Index: (device id, job id) → () for every job not yet reported.
 pub const OPEN_JOBS: TableDefinition<(u64, u64), ()> = TableDefinition::new("console_open_jobs");
 /// (device id, run key) → what became of the first upload with that key.
+/// Written by consoles before results were keyed by job; still read (a
+/// resent old result is a duplicate) and pruned, no longer written.
 pub const RESULT_KEYS: TableDefinition<(u64, &str), Json<ResultKeyV1>> = TableDefinition::new("console_result_keys");
+/// (device id, job id) → the one result of the job: its key is what makes
+/// a job report once, whatever run keys a device sends.
+pub const JOB_RESULTS: TableDefinition<(u64, u64), Json<JobResultV1>> = TableDefinition::new("console_job_results");
 
 /// Creates every console table (idempotent).
 pub(crate) fn create_all(txn: &redb::WriteTransaction) -> Result<(), redb::TableError> {
@@ -54,6 +59,7 @@ pub(crate) fn create_all(txn: &redb::WriteTransaction) -> Result<(), redb::Table
     txn.open_table(JOBS)?;
     txn.open_table(OPEN_JOBS)?;
     txn.open_table(RESULT_KEYS)?;
+    txn.open_table(JOB_RESULTS)?;
     Ok(())
 }
 
@@ -193,4 +199,19 @@ pub struct ResultKeyV1 {
 }
 impl Record for ResultKeyV1 {
     const TYPE_NAME: &'static str = "ioc_scan::console::ResultKeyV1";
+}
+
+/// What became of the one result a job may have.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobResultV1 {
+    /// The run stored (`None` when discarded).
+    pub run_id: Option<u64>,
+    /// The run key of the upload that was stored (for the record).
+    pub run_key: String,
+    /// By the console's clock (ms).
+    pub received_at: i64,
+    pub discarded: Option<String>,
+}
+impl Record for JobResultV1 {
+    const TYPE_NAME: &'static str = "ioc_scan::console::JobResultV1";
 }

@@ -184,6 +184,10 @@ pub fn run(r: &RunRecordV1, device_id: Option<u64>) -> Value {
         "counts": r.counts.iter().map(|(k, v)| json!({"name": k, "value": v})).collect::<Vec<_>>(),
         "error": r.error,
         "summary": run_summary(r),
+        // By the console's clock; the device's own times only when they were
+        // out of bounds (then started_at/ended_at are the console's bounds).
+        "received_at": opt_time(r.received_at),
+        "device_times": r.device_times.map(|t| json!({"started_at": t.started_at, "ended_at": t.ended_at})),
     })
 }
 

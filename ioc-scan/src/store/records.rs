@@ -231,6 +231,27 @@ pub struct RunRecordV1 {
     pub counts: Vec<(String, u64)>,
     /// Why the run ended in `error`.
     pub error: Option<String>,
+    /// The console's id of the device that reported the run: a device name
+    /// can be enrolled again once its device is removed, an id is never
+    /// reused. `None` for local runs and runs stored before ids were kept.
+    /// (Added to the V1 layout compatibly, like the fields below: records
+    /// without them read as `None`.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_id: Option<u64>,
+    /// When the console received the run, by its own clock.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub received_at: Option<i64>,
+    /// The times the device reported, kept when they were out of bounds and
+    /// the console stored bounded ones in `started_at`/`ended_at` instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_times: Option<DeviceTimesV1>,
+}
+
+/// Start and end of a run by the clock of the device that reported it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceTimesV1 {
+    pub started_at: i64,
+    pub ended_at: i64,
 }
 
 impl Record for RunRecordV1 {

@@ -94,6 +94,9 @@ impl Store {
             iocs_detected: 0,
             counts: Vec::new(),
             error: None,
+            device_id: None,
+            received_at: None,
+            device_times: None,
         };
         insert_run(&txn, &run)?;
         txn.open_table(RUNNERS)?

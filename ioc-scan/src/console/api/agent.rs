@@ -3,7 +3,7 @@
 use super::JsonBody;
 use crate::console::auth::CurrentDevice;
 use crate::console::error::{ConsoleError, Result};
-use crate::console::ingest::Received;
+use crate::console::ingest::{self, Received};
 use crate::console::protocol::{Job, JobsResponse, ResultAck, ResultUpload};
 use crate::console::tables::JobStatus;
 use crate::console::{fleet, AppState};
@@ -51,6 +51,11 @@ pub async fn jobs(
         let first = started;
         let open = state
             .db(move |s| {
+                // Each time round: a device removed (or changed) while its
+                // poll waits gets no job, and no schedule runs on a stale copy.
+                let d = fleet::device(s, d.id)?
+                    .filter(|now| now.token_hash == d.token_hash)
+                    .ok_or(ConsoleError::Unauthorized)?;
                 fleet::schedule_jobs(s, &d, &tz, first, horizon)?;
                 fleet::open_jobs(s, d.id)
             })
@@ -58,9 +63,10 @@ pub async fn jobs(
         started = false;
         let fresh: Vec<u64> = open.iter().filter(|j| j.status == JobStatus::Pending).map(|j| j.id).collect();
         if !fresh.is_empty() || tokio::time::Instant::now() >= deadline {
+            let id = device.id;
             let jobs = state
                 .db(move |s| {
-                    fleet::mark_dispatched(s, &fresh)?;
+                    fleet::mark_dispatched(s, id, &fresh)?;
                     let mut jobs = Vec::new();
                     for j in open {
                         let Some(task) = s.task(j.task_id)? else { continue };
@@ -82,13 +88,16 @@ pub async fn jobs(
     }
 }
 
-/// `POST /api/v1/agent/results`: one finished run; stored once per run key.
+/// `POST /api/v1/agent/results`: one finished run; stored once per job.
 pub async fn upload(
     State(state): State<AppState>,
     CurrentDevice(device): CurrentDevice,
-    JsonBody(upload): JsonBody<ResultUpload>,
+    JsonBody(mut upload): JsonBody<ResultUpload>,
 ) -> Result<(StatusCode, Json<ResultAck>)> {
-    let ack = state.ingest.submit(Received { device_id: device.id, device_name: device.name, upload }).await?;
+    // Bounded here, before the writer spends any work on it.
+    ingest::check_upload(&upload)?;
+    ingest::cut_text(&mut upload);
+    let ack = state.ingest.submit(Received { device_id: device.id, upload }).await?;
     let status = if ack.duplicate { StatusCode::OK } else { StatusCode::CREATED };
     Ok((status, Json(ack)))
 }

@@ -2,14 +2,13 @@
 
 use crate::console::auth::CurrentUser;
 use crate::console::error::{ConsoleError, Result};
-use crate::console::results::{query, ResultQuery};
+use crate::console::results::{device_of, query, Owner, ResultQuery};
 use crate::console::{fleet, view, AppState};
 use crate::store::RunStatus;
 use axum::extract::{Path, Query, State};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use std::collections::HashMap;
 
 /// Most results one request returns.
 const MAX_LIMIT: usize = 10_000;
@@ -43,20 +42,20 @@ pub async fn list(State(state): State<AppState>, _: CurrentUser, Query(q): Query
     let results = state
         .db(move |s| {
             let devices = fleet::devices(s)?;
-            let names: Option<Vec<String>> = if let Some(id) = q.device {
+            // A device's results are those it reported (by id), not all under its name.
+            let owners: Option<Vec<Owner>> = if let Some(id) = q.device {
                 let d = devices
                     .iter()
                     .find(|d| d.id == id)
                     .ok_or_else(|| ConsoleError::not_found(format_args!("device with id {id}")))?;
-                Some(vec![d.name.clone()])
+                Some(vec![Owner::of(d)])
             } else if let Some(name) = q.device_name {
-                Some(vec![name])
+                Some(vec![Owner::Name(name)])
             } else {
-                q.group.map(|g| devices.iter().filter(|d| d.group_id == Some(g)).map(|d| d.name.clone()).collect())
+                q.group.map(|g| devices.iter().filter(|d| d.group_id == Some(g)).map(Owner::of).collect())
             };
-            let runs = query(s, &ResultQuery { task: q.task, devices: names, status, since, until, limit })?;
-            let ids: HashMap<&str, u64> = devices.iter().map(|d| (d.name.as_str(), d.id)).collect();
-            Ok(runs.iter().map(|r| view::run(r, ids.get(r.device.as_str()).copied())).collect::<Vec<_>>())
+            let runs = query(s, &ResultQuery { task: q.task, devices: owners, status, since, until, limit })?;
+            Ok(runs.iter().map(|r| view::run(r, device_of(r, &devices))).collect::<Vec<_>>())
         })
         .await?;
     Ok(Json(json!({ "results": results })))
@@ -70,7 +69,7 @@ pub async fn show(State(state): State<AppState>, _: CurrentUser, Path(id): Path<
             let run = s.run(id)?;
             let detections = s.detections(id)?;
             let collection = s.collection(run.task_id, run.collection_version).ok();
-            let device_id = fleet::devices(s)?.into_iter().find(|d| d.name == run.device).map(|d| d.id);
+            let device_id = device_of(&run, &fleet::devices(s)?);
             Ok(json!({
                 "run": view::run(&run, device_id),
                 "detections": detections.iter().map(|d| view::detection(d, collection.as_ref())).collect::<Vec<_>>(),
