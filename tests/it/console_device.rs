@@ -329,3 +329,47 @@ fn device_cannot_post_result_for_job_of_another_device() {
     let mine = results(&api, "");
     assert_eq!((mine.len(), &mine[0]["device"]), (1, &json!("dev-a")), "{mine:?}");
 }
+
+#[test]
+fn device_posted_fields_are_bounded_before_storing() {
+    let (_dir, _console, api) = setup();
+    let id = task(&api, "bounded");
+    let (device, token) = api.enroll("dev-bounded");
+    let dev = api.with_token(&token);
+    let job = run_on(&api, id, device)[0];
+    assert_eq!(poll(&dev).len(), 1);
+    let now = now_ms();
+    let detection = |items: usize, object_bytes: usize, description_bytes: usize| {
+        json!({
+            "ioc_id": "bounded-ioc", "ioc_name": "bounded", "ioc_description": "d".repeat(description_bytes),
+            "matched_items": (0..items).map(|i| format!("item-{i}")).collect::<Vec<_>>(),
+            "object": {"kind": "file", "path": "p".repeat(object_bytes)},
+            "responses": [],
+        })
+    };
+    let with = |detections: Vec<Value>, counts: Value| {
+        let mut body = result(job, &format!("d{device}-j{job}"), now - 1000, now);
+        body["status"] = json!("ioc-detected");
+        body["detections"] = json!(detections);
+        body["counts"] = counts;
+        body
+    };
+    let ok_counts = json!([["files_examined", 1]]);
+    // Refused whole, naming what is too large; the job stays open.
+    let r = dev.post("/agent/results", &with(vec![detection(1, 10, 10), detection(5000, 10, 10)], ok_counts.clone()));
+    assert_eq!(r.status(), 413, "5000 matched items were accepted");
+    assert!(r.text().unwrap().contains("detection 1"));
+    let r = dev.post("/agent/results", &with(vec![detection(1, 2 << 20, 10)], ok_counts.clone()));
+    assert_eq!(r.status(), 413, "a 2 MiB object was accepted");
+    let r = dev.post("/agent/results", &with(vec![detection(1, 10, 10)], json!([["n".repeat(1000), 1]])));
+    assert_eq!(r.status(), 400, "a 1000-byte count name was accepted");
+    assert!(results(&api, "").is_empty());
+    assert_eq!(poll(&dev).len(), 1);
+    // Free text is cut, not refused.
+    let r = dev.post("/agent/results", &with(vec![detection(1, 10, 1 << 20)], ok_counts));
+    assert_eq!(r.status(), 201);
+    let run = r.json::<Value>().unwrap()["run_id"].as_u64().unwrap();
+    let shown = api.json(&format!("/results/{run}"));
+    let description = shown["detections"][0]["ioc_description"].as_str().unwrap();
+    assert_eq!(description.len(), 64 << 10);
+}

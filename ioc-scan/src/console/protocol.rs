@@ -49,13 +49,18 @@ pub struct JobsResponse {
 /// `POST /api/v1/agent/results`: one finished run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ResultUpload {
-    /// The idempotency key: the device's id for this run. The console stores
-    /// a run once per (device, run_key), however often it is sent.
+    /// The device's id for this run (`d{device}-j{job}`), kept with the
+    /// result. The console stores one result per (device, job), however
+    /// often and under whatever run key it is sent; consoles before that
+    /// keyed results by (device, run_key), which is why agents send it.
     pub run_key: String,
     pub job_id: u64,
+    /// Informative: the console stores the job's task, version and trigger.
     pub task_id: u64,
     pub collection_version: u32,
     pub trigger: RunTrigger,
+    /// By the device's clock (ms); the console bounds them by its own
+    /// (`console::ingest::bounded_times`).
     pub started_at: i64,
     pub ended_at: i64,
     /// `ioc-detected`, `no-ioc-detected` or `error`.
@@ -73,7 +78,7 @@ pub struct ResultUpload {
 pub struct ResultAck {
     /// The run's id in the console (`None` when discarded).
     pub run_id: Option<u64>,
-    /// This run key had already been received: nothing was stored again.
+    /// This job's result had already been received: nothing was stored again.
     pub duplicate: bool,
     /// Why the result was accepted but not stored (its task was deleted...).
     pub discarded: Option<String>,
