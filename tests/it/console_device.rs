@@ -5,9 +5,9 @@
 //! built binary, or `console::serve` in-process on a manual clock where time
 //! must move.
 use crate::console_common::*;
-use crate::store_common::{open_at, t};
+use crate::store_common::{create_task, open_at, t};
 use ioc_scan::console::{self, ConsoleConfig};
-use ioc_scan::store::ManualClock;
+use ioc_scan::store::{ManualClock, RunRecordV1, RunStatus, RunTrigger, Store};
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -101,30 +101,34 @@ struct ClockedConsole {
     url: String,
     admin: String,
     clock: Arc<ManualClock>,
+    store: Arc<Store>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
     _dir: tempfile::TempDir,
 }
 
 impl ClockedConsole {
-    fn start(at: &str) -> ClockedConsole {
+    /// Starts on a new database, which `before` may fill first.
+    fn start(at: &str, before: impl FnOnce(&Store)) -> ClockedConsole {
         let dir = tempfile::tempdir().unwrap();
         let clock = Arc::new(ManualClock::new(t(at)));
         let store = Arc::new(open_at(&dir.path().join("console.redb"), clock.clone()));
         let (_, admin) = console::init(&store, "admin", "correct horse battery").unwrap();
+        before(&store);
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let config = ConsoleConfig { prune_every: Duration::from_secs(1), ..Default::default() };
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let served = store.clone();
         let thread = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
             runtime
-                .block_on(console::serve(store, config, listener, async {
+                .block_on(console::serve(served, config, listener, async {
                     let _ = stopped.await;
                 }))
                 .unwrap();
         });
-        ClockedConsole { url, admin, clock, stop: Some(stop), thread: Some(thread), _dir: dir }
+        ClockedConsole { url, admin, clock, store, stop: Some(stop), thread: Some(thread), _dir: dir }
     }
 
     fn api(&self) -> Api {
@@ -145,8 +149,37 @@ impl Drop for ClockedConsole {
 
 #[test]
 fn device_time_far_in_future_is_clamped_and_pruned_by_console_time() {
-    let console = ClockedConsole::start("2026-01-01T00:00:00Z");
+    let far_future = i64::MAX / 2;
+    // A run an older console stored as the device dated it.
+    let console = ClockedConsole::start("2026-01-01T00:00:00Z", |store| {
+        let task = create_task(store, "legacy", &[("legacy.ioc", "legacy-ioc", "/legacy")]);
+        let run = RunRecordV1 {
+            id: 0,
+            task_id: task.id,
+            task_name: task.name,
+            collection_version: 1,
+            device: "legacy-dev".into(),
+            trigger: RunTrigger::Manual,
+            started_at: far_future,
+            ended_at: Some(far_future + 1000),
+            status: RunStatus::NoIocDetected,
+            detections: 0,
+            iocs_detected: 0,
+            counts: Vec::new(),
+            error: None,
+            device_id: None,
+            received_at: None,
+            device_times: None,
+        };
+        store.import_runs([(run, Vec::new())]).unwrap();
+    });
     let api = console.api();
+    let legacy = wait_for("the stored future run re-dated", Duration::from_secs(30), || {
+        let list = results(&api, "?device_name=legacy-dev");
+        (list[0]["started_at"] == "2026-01-01T00:00:00.000Z").then(|| list[0].clone())
+    });
+    assert_eq!(legacy["device_times"]["started_at"], far_future, "{legacy}");
+    assert!(console.store.check_consistency().unwrap().is_empty());
     let id = task(&api, "clock");
     let (device, token) = api.enroll("dev-clock");
     let dev = api.with_token(&token);
@@ -156,7 +189,6 @@ fn device_time_far_in_future_is_clamped_and_pruned_by_console_time() {
     console.clock.advance(chrono::Duration::minutes(10));
     let received = "2026-01-01T00:10:00.000Z";
     let created = "2026-01-01T00:00:00.000Z";
-    let far_future = i64::MAX / 2;
     let r = dev.post("/agent/results", &result(jobs[0], "future", far_future, i64::MAX));
     assert_eq!(r.status(), 201);
     let future_run = r.json::<Value>().unwrap()["run_id"].as_u64().unwrap();
@@ -174,13 +206,13 @@ fn device_time_far_in_future_is_clamped_and_pruned_by_console_time() {
     assert_eq!(shown["device_times"]["started_at"], far_future, "the device's own value is kept aside: {shown}");
     let shown = api.json(&format!("/results/{past_run}"))["run"].clone();
     assert_eq!(shown["started_at"].as_str(), Some(created), "{shown}");
-    let list = results(&api, "");
+    let list: Vec<Value> = results(&api, "").into_iter().filter(|r| r["device"] == "dev-clock").collect();
     assert_eq!(list.len(), 3);
     // Newest first by the console's bounds: the far-future run does not pin the top.
     assert_eq!(list[0]["started_at"], received, "{list:?}");
     assert_eq!(list[1]["started_at"], "2026-01-01T00:09:00.000Z", "{list:?}");
 
-    // Past the retention period by the console's clock: all three go.
+    // Past the retention period by the console's clock: all go.
     console.clock.advance(chrono::Duration::days(30) + chrono::Duration::hours(1));
     wait_for("the maintenance pass to prune the results", Duration::from_secs(60), || {
         results(&api, "").is_empty().then_some(())

@@ -185,13 +185,18 @@ pub fn init(store: &Store, user: &str, password: &str) -> Result<(tables::UserRe
     Ok((user, token))
 }
 
-/// One maintenance pass: persist last-contact times, prune old results,
-/// finished jobs, expired sessions and tokens.
+/// One maintenance pass: persist last-contact times, re-date runs stored
+/// in the future, prune old results, finished jobs, expired sessions and tokens.
 pub async fn maintain(state: &AppState) -> Result<u64, ConsoleError> {
     state.flush_last_seen().await?;
     let retention = state.config.retention;
     state
         .db(move |s| {
+            // Runs an older console stored with a device's far-ahead clock:
+            // dated now, so that retention applies to them.
+            let now = s.now_millis();
+            let latest = now.saturating_add(ingest::CLOCK_SKEW_MS);
+            while s.redate_runs_after(latest, now, 1000)? == 1000 {}
             let mut removed = 0;
             loop {
                 let report = s.prune(retention, PruneBudget::default()).map_err(|e| match e {

@@ -3,7 +3,7 @@
 //! at most a time budget per pass (the next pass goes on where this stopped).
 
 use super::error::{DbError, PruneError};
-use super::records::{RunRecordV1, RunStatus};
+use super::records::{DeviceTimesV1, RunRecordV1, RunStatus};
 use super::tables::{RUNNERS, RUNS, RUNS_BY_DEVICE, RUNS_BY_START, RUNS_BY_TASK, RUN_DETECTIONS};
 use super::{clock, tasks, Store};
 use redb::{ReadableTable, WriteTransaction};
@@ -90,6 +90,47 @@ impl Store {
                 return Ok(report);
             }
         }
+    }
+}
+
+impl Store {
+    /// Re-dates finished runs that start after `latest` to `to`: runs a
+    /// device reported with its clock far ahead, stored before the console
+    /// bounded device times. Dated in the future they would never be pruned
+    /// and would head every list. Their own times are kept in
+    /// `device_times`; the end becomes `to` too when it was out of bounds.
+    /// At most `limit` runs per call; returns how many were re-dated.
+    pub fn redate_runs_after(&self, latest: i64, to: i64, limit: usize) -> Result<u64, DbError> {
+        let txn = self.write()?;
+        let found: Vec<(i64, u64)> = {
+            let index = txn.open_table(RUNS_BY_START)?;
+            let mut found = Vec::new();
+            for entry in index.range((latest.saturating_add(1), 0)..)? {
+                if found.len() >= limit {
+                    break;
+                }
+                found.push(entry?.0.value());
+            }
+            found
+        };
+        let mut n = 0u64;
+        for (start, id) in found {
+            let run: Option<RunRecordV1> = txn.open_table(RUNS)?.get(id)?.map(|r| r.value().decode()).transpose()?;
+            let Some(mut run) = run.filter(|r| r.status != RunStatus::Running) else { continue };
+            txn.open_table(RUNS_BY_START)?.remove((start, id))?;
+            txn.open_table(RUNS_BY_DEVICE)?.remove((run.device.as_str(), start, id))?;
+            txn.open_table(RUNS_BY_TASK)?.remove((run.task_id, start, id))?;
+            run.device_times.get_or_insert(DeviceTimesV1 {
+                started_at: run.started_at,
+                ended_at: run.ended_at.unwrap_or(run.started_at),
+            });
+            run.started_at = to;
+            run.ended_at = run.ended_at.map(|e| if e > latest || e < to { to } else { e });
+            super::runs::insert_run(&txn, &run)?;
+            n += 1;
+        }
+        txn.commit()?;
+        Ok(n)
     }
 }
 
