@@ -405,3 +405,36 @@ fn device_posted_fields_are_bounded_before_storing() {
     let description = shown["detections"][0]["ioc_description"].as_str().unwrap();
     assert_eq!(description.len(), 64 << 10);
 }
+
+#[test]
+fn device_token_cannot_hold_any_number_of_long_polls() {
+    let (_dir, _console, api) = setup();
+    let id = task(&api, "polls");
+    let (device, token) = api.enroll("dev-polls");
+    let dev = api.with_token(&token);
+    let started = std::time::Instant::now();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let polls: Vec<_> = (0..12)
+        .map(|_| {
+            let (dev, tx) = (dev.with_token(&token), tx.clone());
+            std::thread::spawn(move || {
+                let r = dev.get("/agent/jobs?wait=60");
+                let _ = tx.send(r.status());
+            })
+        })
+        .collect();
+    // Those past the device's share (4) are answered at once, with what there is.
+    for _ in 0..8 {
+        let status = rx.recv_timeout(Duration::from_secs(30)).expect("a long poll past the share was kept waiting");
+        assert_eq!(status, 200);
+    }
+    assert!(started.elapsed() < Duration::from_secs(50));
+    assert!(rx.recv_timeout(Duration::from_millis(500)).is_err(), "more than the share were answered at once");
+    // The ones waiting get the next job.
+    run_on(&api, id, device);
+    for poll in polls {
+        poll.join().unwrap();
+    }
+    assert!(started.elapsed() < Duration::from_secs(55));
+    assert_eq!(poll(&dev).len(), 1);
+}

@@ -92,6 +92,9 @@ pub struct AppState {
     pub jobs_changed: Arc<tokio::sync::Notify>,
     /// Last contact per device, persisted now and then.
     pub last_seen: Arc<Mutex<HashMap<u64, i64>>>,
+    /// Long polls waiting, per device (a device's token cannot hold
+    /// any number of them open).
+    pub long_polls: Arc<Mutex<HashMap<u64, u32>>>,
     pub limits: Arc<Limiters>,
     pub tls: bool,
     /// Devices by the sha256 of their token, so that an upload needs no
@@ -118,6 +121,7 @@ impl AppState {
             ingest,
             jobs_changed: Arc::new(tokio::sync::Notify::new()),
             last_seen: Arc::new(Mutex::new(HashMap::new())),
+            long_polls: Arc::new(Mutex::new(HashMap::new())),
             limits: Arc::new(limits),
             devices_by_token: Arc::new(device_tokens::DeviceTokens::default()),
         })

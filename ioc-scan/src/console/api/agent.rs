@@ -12,10 +12,45 @@ use axum::http::StatusCode;
 use axum::Json;
 use chrono::FixedOffset;
 use serde::Deserialize;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Longest a poll waits for a job.
 const MAX_WAIT_SECS: u64 = 60;
+/// Long polls one device may have waiting; more are answered at once.
+const MAX_LONG_POLLS: u32 = 4;
+
+/// A device's turn to wait in a long poll, given back when the poll ends.
+struct LongPoll {
+    polls: Arc<Mutex<HashMap<u64, u32>>>,
+    device: u64,
+}
+
+impl LongPoll {
+    /// A turn, unless the device already has [`MAX_LONG_POLLS`] waiting.
+    fn take(state: &AppState, device: u64) -> Option<LongPoll> {
+        let mut polls = state.long_polls.lock().unwrap_or_else(|p| p.into_inner());
+        let n = polls.entry(device).or_insert(0);
+        if *n >= MAX_LONG_POLLS {
+            return None;
+        }
+        *n += 1;
+        Some(LongPoll { polls: state.long_polls.clone(), device })
+    }
+}
+
+impl Drop for LongPoll {
+    fn drop(&mut self) {
+        let mut polls = self.polls.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = polls.get_mut(&self.device) {
+            *n -= 1;
+            if *n == 0 {
+                polls.remove(&self.device);
+            }
+        }
+    }
+}
 
 #[derive(Deserialize, Default)]
 pub struct PollQuery {
@@ -39,7 +74,10 @@ pub async fn jobs(
 ) -> Result<Json<JobsResponse>> {
     let tz = FixedOffset::east_opt(q.tz_offset.clamp(-18 * 60, 18 * 60) * 60)
         .ok_or_else(|| ConsoleError::Invalid("tz_offset out of range".into()))?;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(q.wait.min(MAX_WAIT_SECS));
+    // Past its share of waiting polls, a device is answered at once.
+    let turn = if q.wait > 0 { LongPoll::take(&state, device.id) } else { None };
+    let wait = if turn.is_some() { q.wait.min(MAX_WAIT_SECS) } else { 0 };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(wait);
     let horizon = state.config.schedule_horizon;
     let mut started = q.started;
     loop {
