@@ -323,7 +323,11 @@ fn deleted_device_token_stops_at_once() {
             assert_eq!(api.delete(&format!("/devices/{device}")).status(), 204);
             deleted.store(true, Ordering::SeqCst);
         });
-        assert_eq!(admitted_after.load(Ordering::SeqCst), 0, "round {round}: the token worked after its device was removed");
+        assert_eq!(
+            admitted_after.load(Ordering::SeqCst),
+            0,
+            "round {round}: the token worked after its device was removed"
+        );
     }
 }
 

@@ -7,8 +7,8 @@ use super::error::{ConsoleError, Result};
 use super::protocol::EnrollRequest;
 use super::tables::{
     DeviceRecordV1, GroupRecordV1, JobRecordV1, JobStatus, TargetsV1, TokenKindV1, TokenRecordV1, DEVICES,
-    DEVICES_BY_NAME, DEVICE_SCHEDULE, GROUPS, JOBS, JOB_RESULTS, OPEN_JOBS, RESULT_KEYS, SEQ_DEVICE, SEQ_GROUP, SEQ_JOB,
-    TASK_TARGETS, TOKENS,
+    DEVICES_BY_NAME, DEVICE_SCHEDULE, GROUPS, JOBS, JOB_RESULTS, OPEN_JOBS, RESULT_KEYS, SEQ_DEVICE, SEQ_GROUP,
+    SEQ_JOB, TASK_TARGETS, TOKENS,
 };
 use crate::store::{clock, next_id, DbError, Encoded, RunTrigger, Schedule, Store, TaskRecordV1};
 use chrono::{DateTime, FixedOffset, Utc};

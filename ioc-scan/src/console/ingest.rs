@@ -86,7 +86,9 @@ pub fn check_upload(u: &ResultUpload) -> Result<()> {
         if d.responses.len() > MAX_RESPONSES
             || d.responses.iter().any(|r| r.action.len() > MAX_ID || r.outcome.len() > MAX_ID)
         {
-            return Err(too_large(&format!("at most {MAX_RESPONSES} responses, action and outcome of at most {MAX_ID} bytes")));
+            return Err(too_large(&format!(
+                "at most {MAX_RESPONSES} responses, action and outcome of at most {MAX_ID} bytes"
+            )));
         }
         if !fits_json(&d.object, MAX_OBJECT) {
             return Err(too_large(&format!("object is larger than {MAX_OBJECT} bytes")));
@@ -311,8 +313,7 @@ fn store_one(
         job.run_id = run_id;
         t.jobs.insert(job.id, Encoded::encode(&job))?;
     }
-    let record =
-        JobResultV1 { run_id, run_key: u.run_key.clone(), received_at: now, discarded: discarded.clone() };
+    let record = JobResultV1 { run_id, run_key: u.run_key.clone(), received_at: now, discarded: discarded.clone() };
     t.job_results.insert(key, Encoded::encode(&record))?;
     Ok(ResultAck { run_id, duplicate: false, discarded })
 }

@@ -10,6 +10,7 @@ use super::error::Result;
 use super::tables::DeviceRecordV1;
 use crate::store::tables::{RUNS, RUNS_BY_DEVICE, RUNS_BY_START, RUNS_BY_TASK};
 use crate::store::{DbError, RunRecordV1, RunStatus, Store};
+use std::collections::HashMap;
 
 /// Whose results.
 #[derive(Debug, Clone)]
@@ -50,11 +51,17 @@ pub fn belongs_to(run: &RunRecordV1, id: u64, name: &str, enrolled_at: i64) -> b
     }
 }
 
-/// The id of the enrolled device a run belongs to, if any; the id of the
-/// device that reported it even when removed since.
-pub fn device_of(run: &RunRecordV1, devices: &[DeviceRecordV1]) -> Option<u64> {
+/// The enrolled devices by name (names are unique among them), for [`device_of`].
+pub fn by_name(devices: &[DeviceRecordV1]) -> HashMap<&str, &DeviceRecordV1> {
+    devices.iter().map(|d| (d.name.as_str(), d)).collect()
+}
+
+/// The id of the device a run belongs to: the one that reported it (even
+/// once removed), or for a run stored before ids were kept, the enrolled
+/// device of its name if the run is its own ([`belongs_to`]).
+pub fn device_of(run: &RunRecordV1, by_name: &HashMap<&str, &DeviceRecordV1>) -> Option<u64> {
     run.device_id.or_else(|| {
-        devices.iter().find(|d| belongs_to(run, d.id, &d.name, d.enrolled_at)).map(|d| d.id)
+        by_name.get(run.device.as_str()).filter(|d| belongs_to(run, d.id, &d.name, d.enrolled_at)).map(|d| d.id)
     })
 }
 

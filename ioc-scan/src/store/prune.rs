@@ -115,17 +115,27 @@ impl Store {
         };
         let mut n = 0u64;
         for (start, id) in found {
-            let run: Option<RunRecordV1> = txn.open_table(RUNS)?.get(id)?.map(|r| r.value().decode()).transpose()?;
-            let Some(mut run) = run.filter(|r| r.status != RunStatus::Running) else { continue };
+            let run: Option<RunRecordV1> = txn
+                .open_table(RUNS)?
+                .get(id)?
+                .map(|r| r.value().decode())
+                .transpose()?;
+            let Some(mut run) = run.filter(|r| r.status != RunStatus::Running) else {
+                continue;
+            };
             txn.open_table(RUNS_BY_START)?.remove((start, id))?;
-            txn.open_table(RUNS_BY_DEVICE)?.remove((run.device.as_str(), start, id))?;
-            txn.open_table(RUNS_BY_TASK)?.remove((run.task_id, start, id))?;
+            txn.open_table(RUNS_BY_DEVICE)?
+                .remove((run.device.as_str(), start, id))?;
+            txn.open_table(RUNS_BY_TASK)?
+                .remove((run.task_id, start, id))?;
             run.device_times.get_or_insert(DeviceTimesV1 {
                 started_at: run.started_at,
                 ended_at: run.ended_at.unwrap_or(run.started_at),
             });
             run.started_at = to;
-            run.ended_at = run.ended_at.map(|e| if e > latest || e < to { to } else { e });
+            run.ended_at = run
+                .ended_at
+                .map(|e| if e > latest || e < to { to } else { e });
             super::runs::insert_run(&txn, &run)?;
             n += 1;
         }

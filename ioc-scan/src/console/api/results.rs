@@ -2,7 +2,7 @@
 
 use crate::console::auth::CurrentUser;
 use crate::console::error::{ConsoleError, Result};
-use crate::console::results::{device_of, query, Owner, ResultQuery};
+use crate::console::results::{by_name, device_of, query, Owner, ResultQuery};
 use crate::console::{fleet, view, AppState};
 use crate::store::RunStatus;
 use axum::extract::{Path, Query, State};
@@ -55,7 +55,8 @@ pub async fn list(State(state): State<AppState>, _: CurrentUser, Query(q): Query
                 q.group.map(|g| devices.iter().filter(|d| d.group_id == Some(g)).map(Owner::of).collect())
             };
             let runs = query(s, &ResultQuery { task: q.task, devices: owners, status, since, until, limit })?;
-            Ok(runs.iter().map(|r| view::run(r, device_of(r, &devices))).collect::<Vec<_>>())
+            let by_name = by_name(&devices);
+            Ok(runs.iter().map(|r| view::run(r, device_of(r, &by_name))).collect::<Vec<_>>())
         })
         .await?;
     Ok(Json(json!({ "results": results })))
@@ -69,7 +70,8 @@ pub async fn show(State(state): State<AppState>, _: CurrentUser, Path(id): Path<
             let run = s.run(id)?;
             let detections = s.detections(id)?;
             let collection = s.collection(run.task_id, run.collection_version).ok();
-            let device_id = device_of(&run, &fleet::devices(s)?);
+            let devices = fleet::devices(s)?;
+            let device_id = device_of(&run, &by_name(&devices));
             Ok(json!({
                 "run": view::run(&run, device_id),
                 "detections": detections.iter().map(|d| view::detection(d, collection.as_ref())).collect::<Vec<_>>(),
