@@ -263,6 +263,11 @@ fn device_enrolled_under_deleted_name_does_not_inherit_history() {
     assert_eq!(new_dev.post("/agent/results", &result(job, "new", now - 1000, now)).status(), 201);
     let mine = results(&api, &format!("?device={new}"));
     assert_eq!((mine.len(), &mine[0]["device_id"]), (1, &json!(new)), "{mine:?}");
+    // And stay its own under a new name.
+    assert_eq!(api.patch(&format!("/devices/{new}"), &json!({"name": "web-2"})).status(), 200);
+    let mine = results(&api, &format!("?device={new}"));
+    assert_eq!((mine.len(), &mine[0]["device"]), (1, &json!("web-1")), "{mine:?}");
+    assert_eq!(results(&api, &format!("?group={group}")).len(), 1);
 }
 
 #[test]

@@ -7,8 +7,8 @@ use super::error::{ConsoleError, Result};
 use super::protocol::EnrollRequest;
 use super::tables::{
     DeviceRecordV1, GroupRecordV1, JobRecordV1, JobStatus, TargetsV1, TokenKindV1, TokenRecordV1, DEVICES,
-    DEVICES_BY_NAME, DEVICE_SCHEDULE, GROUPS, JOBS, JOB_RESULTS, OPEN_JOBS, RESULT_KEYS, SEQ_DEVICE, SEQ_GROUP,
-    SEQ_JOB, TASK_TARGETS, TOKENS,
+    DEVICES_BY_NAME, DEVICE_SCHEDULE, GROUPS, JOBS, JOB_RESULTS, OPEN_JOBS, RESULT_KEYS, RUNS_BY_DEVICE_ID, SEQ_DEVICE,
+    SEQ_GROUP, SEQ_JOB, TASK_TARGETS, TOKENS,
 };
 use crate::store::{clock, next_id, DbError, Encoded, RunTrigger, Schedule, Store, TaskRecordV1};
 use chrono::{DateTime, FixedOffset, Utc};
@@ -562,6 +562,8 @@ pub fn prune(store: &Store, before: i64) -> Result<u64> {
             n += u64::from(!keep);
             keep
         })?;
+        // The store prunes runs that started before the same cutoff.
+        txn.open_table(RUNS_BY_DEVICE_ID)?.retain(|(_, started, _), _| started >= before)?;
         txn.open_table(JOB_RESULTS)?.retain(|_, k| {
             let keep = k.decode().map(|k| k.received_at >= before).unwrap_or(false);
             n += u64::from(!keep);

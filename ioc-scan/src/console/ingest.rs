@@ -19,7 +19,7 @@ use super::error::{ConsoleError, Result};
 use super::protocol::{ResultAck, ResultUpload};
 use super::tables::{
     DeviceRecordV1, JobRecordV1, JobResultV1, JobStatus, ResultKeyV1, DEVICES, JOBS, JOB_RESULTS, OPEN_JOBS,
-    RESULT_KEYS,
+    RESULT_KEYS, RUNS_BY_DEVICE_ID,
 };
 use crate::store::tables::{COLLECTIONS, RUN_DETECTIONS, TASKS};
 use crate::store::{next_id, DeviceTimesV1, Encoded, RunRecordV1, RunStatus, Store, TaskRecordV1};
@@ -177,6 +177,7 @@ struct Tables<'t> {
     devices: redb::Table<'t, u64, crate::store::Json<DeviceRecordV1>>,
     old_keys: redb::Table<'t, (u64, &'static str), crate::store::Json<ResultKeyV1>>,
     job_results: redb::Table<'t, (u64, u64), crate::store::Json<JobResultV1>>,
+    runs_by_device_id: redb::Table<'t, (u64, i64, u64), ()>,
     jobs: redb::Table<'t, u64, crate::store::Json<JobRecordV1>>,
     open_jobs: redb::Table<'t, (u64, u64), ()>,
     detections: redb::Table<'t, (u64, u32), crate::store::Json<crate::store::DetectionRecordV1>>,
@@ -197,6 +198,7 @@ pub fn store_batch(store: &Store, batch: &[&Received], oldest_kept: i64) -> Resu
             devices: txn.open_table(DEVICES)?,
             old_keys: txn.open_table(RESULT_KEYS)?,
             job_results: txn.open_table(JOB_RESULTS)?,
+            runs_by_device_id: txn.open_table(RUNS_BY_DEVICE_ID)?,
             jobs: txn.open_table(JOBS)?,
             open_jobs: txn.open_table(OPEN_JOBS)?,
             detections: txn.open_table(RUN_DETECTIONS)?,
@@ -300,6 +302,7 @@ fn store_one(
             device_times,
         };
         crate::store::runs::insert_run(txn, &run)?;
+        t.runs_by_device_id.insert((device.id, started_at, id), ())?;
         for (seq, det) in u.detections.iter().enumerate() {
             t.detections.insert((id, seq as u32), Encoded::encode(det))?;
         }

@@ -4,10 +4,13 @@
 //!
 //! A run belongs to the device id that reported it, not to its name: a name
 //! can be enrolled again once its device is removed, and the new device must
-//! not show (or be shown with) the old one's history ([`belongs_to`]).
+//! not show (or be shown with) the old one's history ([`belongs_to`]). A
+//! device's runs are read through the console's index by device id (so a
+//! renamed device keeps them), plus, under its name, the runs stored before
+//! ids were kept.
 
 use super::error::Result;
-use super::tables::DeviceRecordV1;
+use super::tables::{DeviceRecordV1, RUNS_BY_DEVICE_ID};
 use crate::store::tables::{RUNS, RUNS_BY_DEVICE, RUNS_BY_START, RUNS_BY_TASK};
 use crate::store::{DbError, RunRecordV1, RunStatus, Store};
 use std::collections::HashMap;
@@ -25,19 +28,6 @@ pub enum Owner {
 impl Owner {
     pub fn of(device: &DeviceRecordV1) -> Owner {
         Owner::Device { id: device.id, name: device.name.clone(), enrolled_at: device.enrolled_at }
-    }
-
-    fn name(&self) -> &str {
-        match self {
-            Owner::Device { name, .. } | Owner::Name(name) => name,
-        }
-    }
-
-    fn owns(&self, run: &RunRecordV1) -> bool {
-        match self {
-            Owner::Device { id, name, enrolled_at } => belongs_to(run, *id, name, *enrolled_at),
-            Owner::Name(name) => run.device == *name,
-        }
     }
 }
 
@@ -97,17 +87,44 @@ pub fn query(store: &Store, q: &ResultQuery) -> Result<Vec<RunRecordV1>> {
     }
     match &q.devices {
         Some(devices) => {
-            let index = read.open_table(RUNS_BY_DEVICE)?;
+            let by_name = read.open_table(RUNS_BY_DEVICE)?;
+            let by_id = read.open_table(RUNS_BY_DEVICE_ID)?;
             for owner in devices {
-                let name = owner.name();
                 let mut n = 0;
-                for entry in index.range((name, since, 0)..=(name, until, u64::MAX))?.rev() {
-                    let run = get(entry?.0.value().2)?;
-                    if wanted(&run) && owner.owns(&run) {
-                        out.push(run);
-                        n += 1;
-                        if n >= q.limit {
-                            break;
+                let mut keep = |run: RunRecordV1, out: &mut Vec<RunRecordV1>| {
+                    out.push(run);
+                    n += 1;
+                    n < q.limit
+                };
+                match owner {
+                    Owner::Device { id, name, enrolled_at } => {
+                        // What it reported, under whatever name it had then.
+                        for entry in by_id.range((*id, since, 0)..=(*id, until, u64::MAX))?.rev() {
+                            let run_id = entry?.0.value().2;
+                            // Pruned since (the index is cleaned by the next maintenance).
+                            let Some(run) = runs.get(run_id)?.map(|r| r.value().decode()).transpose()? else {
+                                continue;
+                            };
+                            if wanted(&run) && !keep(run, &mut out) {
+                                break;
+                            }
+                        }
+                        // Runs stored before ids were kept: under its name, since it was enrolled.
+                        let from = since.max(*enrolled_at);
+                        for entry in by_name.range((name.as_str(), from, 0)..=(name.as_str(), until, u64::MAX))?.rev() {
+                            let run = get(entry?.0.value().2)?;
+                            if run.device_id.is_none() && wanted(&run) && !keep(run, &mut out) {
+                                break;
+                            }
+                        }
+                    }
+                    Owner::Name(name) => {
+                        for entry in by_name.range((name.as_str(), since, 0)..=(name.as_str(), until, u64::MAX))?.rev()
+                        {
+                            let run = get(entry?.0.value().2)?;
+                            if wanted(&run) && !keep(run, &mut out) {
+                                break;
+                            }
                         }
                     }
                 }

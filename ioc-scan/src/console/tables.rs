@@ -41,6 +41,10 @@ pub const OPEN_JOBS: TableDefinition<(u64, u64), ()> = TableDefinition::new("con
 /// Written by consoles before results were keyed by job; still read (a
 /// resent old result is a duplicate) and pruned, no longer written.
 pub const RESULT_KEYS: TableDefinition<(u64, &str), Json<ResultKeyV1>> = TableDefinition::new("console_result_keys");
+/// Index: (device id, start ms, run id) → (): the runs each device reported,
+/// by time, whatever its name was then. Entries of runs pruned since are
+/// skipped when read and dropped by the console's maintenance.
+pub const RUNS_BY_DEVICE_ID: TableDefinition<(u64, i64, u64), ()> = TableDefinition::new("console_runs_by_device_id");
 /// (device id, job id) → the one result of the job: its key is what makes
 /// a job report once, whatever run keys a device sends.
 pub const JOB_RESULTS: TableDefinition<(u64, u64), Json<JobResultV1>> = TableDefinition::new("console_job_results");
@@ -60,6 +64,7 @@ pub(crate) fn create_all(txn: &redb::WriteTransaction) -> Result<(), redb::Table
     txn.open_table(OPEN_JOBS)?;
     txn.open_table(RESULT_KEYS)?;
     txn.open_table(JOB_RESULTS)?;
+    txn.open_table(RUNS_BY_DEVICE_ID)?;
     Ok(())
 }
 
