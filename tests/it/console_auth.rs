@@ -368,3 +368,28 @@ fn every_api_route_by_every_caller_is_allowed_or_forbidden_as_documented() {
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
+
+#[test]
+fn console_user_add_gives_the_role_asked_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("console.redb");
+    let _ = init(&db);
+    let add = |user: &str, role: &str| {
+        crate::common::ioc_scan()
+            .args(["console", "user", "add", "--user", user, "--role", role, "--password", "analyst password", "--db"])
+            .arg(&db)
+            .output()
+            .unwrap()
+    };
+    let out = add("ana", "analyst");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = add("eve", "root");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown role"), "{}", String::from_utf8_lossy(&out.stderr));
+    let console = Console::start(&db, "127.0.0.1:0", &[]);
+    let http = client();
+    let r = sign_in(&http, &console, "ana", "analyst password");
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().unwrap()["user"]["role"], "analyst");
+    assert_eq!(sign_in(&http, &console, "eve", "analyst password").status(), 401);
+}

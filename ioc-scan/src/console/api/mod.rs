@@ -190,3 +190,54 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(state.clone(), web::security_headers))
         .with_state(state)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The word of docs/api.md's "who" column for `access`.
+    fn who(access: Access) -> &'static str {
+        match access {
+            Access::Anyone => "anyone",
+            Access::Person(role) => role.as_str(),
+            Access::Device => "device",
+            Access::Enrollment => "enrollment",
+        }
+    }
+
+    /// The (method, path, who) of each route row of docs/api.md.
+    fn documented() -> Vec<(String, String, String)> {
+        let doc = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/api.md"));
+        let mut rows = Vec::new();
+        for line in doc.lines() {
+            let Some(rest) = line.strip_prefix("| `") else { continue };
+            let Some((method, rest)) = rest.split_once(' ') else { continue };
+            if !["GET", "POST", "PUT", "PATCH", "DELETE"].contains(&method) {
+                continue;
+            }
+            let path: String = rest.chars().take_while(|c| !matches!(c, '`' | '[' | '?' | ' ')).collect();
+            let cells: Vec<&str> = line.split(" | ").collect();
+            rows.push((method.to_string(), path, cells.get(1).map(|c| c.trim().to_string()).unwrap_or_default()));
+        }
+        rows
+    }
+
+    #[test]
+    fn docs_api_md_has_one_row_per_route_with_who_may_call_it() {
+        let mut documented = documented();
+        documented.sort();
+        let mut routed: Vec<(String, String, String)> = routes()
+            .into_iter()
+            .map(|r| (r.method.to_string(), r.path.to_string(), who(r.access).to_string()))
+            .collect();
+        routed.sort();
+        assert_eq!(documented, routed);
+    }
+
+    #[test]
+    fn the_router_builds_from_the_table() {
+        // axum panics on a method given twice for one path.
+        let _ =
+            route_table(1 << 20).into_iter().fold(Router::<AppState>::new(), |r, e| r.route(e.route.path, e.handler));
+    }
+}
