@@ -393,3 +393,24 @@ fn console_user_add_gives_the_role_asked_for() {
     assert_eq!(r.json::<Value>().unwrap()["user"]["role"], "analyst");
     assert_eq!(sign_in(&http, &console, "eve", "analyst password").status(), 401);
 }
+
+#[test]
+fn guessed_session_cookies_are_limited_per_address() {
+    let (_dir, console, _api) = setup();
+    let guesser = client_from("127.0.0.3");
+    let statuses: Vec<u16> = (0..130)
+        .map(|n| {
+            let r = guesser
+                .get(format!("{}/api/v1/session", console.url))
+                .header(header::COOKIE, format!("ioc_scan_session=s_{n:064x}"))
+                .send()
+                .unwrap();
+            r.status().as_u16()
+        })
+        .collect();
+    assert!(statuses[..100].iter().all(|&s| s == 401), "{statuses:?}");
+    assert!(statuses[100..].iter().all(|&s| s == 429), "{statuses:?}");
+    // Others, and right credentials, are not held up.
+    let owner = client_from("127.0.0.1");
+    assert_eq!(sign_in(&owner, &console, "admin", ADMIN_PASSWORD).status(), 200);
+}

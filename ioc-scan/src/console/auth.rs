@@ -193,19 +193,29 @@ pub fn session_cookie(headers: &axum::http::HeaderMap) -> Option<String> {
     None
 }
 
-/// Looks a bearer token up, the attempt counted per address before the lookup.
-async fn token_of(state: &AppState, parts: &Parts, secret: &str) -> Result<super::tables::TokenRecordV1> {
+/// Looks a presented secret up with `find`, the attempt counted per address
+/// before the lookup and given back if it finds something: guessing tokens or
+/// session cookies is limited like passwords.
+async fn counted_lookup<T, F>(state: &AppState, parts: &Parts, find: F) -> Result<T>
+where
+    T: Send + 'static,
+    F: FnOnce(&crate::store::Store) -> Result<Option<T>> + Send + 'static,
+{
     let key = address_key(client_ip(parts));
     state.limits.tokens.reserve(&key)?;
-    let secret = secret.to_string();
-    let found = state.db(move |s| accounts::lookup_token(s, &secret)).await?;
-    match found {
-        Some(t) => {
+    match state.db(find).await? {
+        Some(found) => {
             state.limits.tokens.refund(&key);
-            Ok(t)
+            Ok(found)
         }
         None => Err(ConsoleError::Unauthorized),
     }
+}
+
+/// Looks a bearer token up (counted, see [`counted_lookup`]).
+async fn token_of(state: &AppState, parts: &Parts, secret: &str) -> Result<super::tables::TokenRecordV1> {
+    let secret = secret.to_string();
+    counted_lookup(state, parts, move |s| accounts::lookup_token(s, &secret)).await
 }
 
 /// A signed-in person (session cookie or API token).
@@ -239,7 +249,7 @@ impl FromRequestParts<AppState> for CurrentUser {
             return Err(ConsoleError::Forbidden(format!("missing the {CSRF_HEADER} header")));
         }
         let c = cookie.clone();
-        let user = state.db(move |s| accounts::session_user(s, &c)).await?.ok_or(ConsoleError::Unauthorized)?;
+        let user = counted_lookup(state, parts, move |s| accounts::session_user(s, &c)).await?;
         Ok(CurrentUser { user, session: Some(cookie) })
     }
 }
