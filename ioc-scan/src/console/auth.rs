@@ -5,10 +5,11 @@
 //! too often. [`require_role`] is the layer that lets a person through only
 //! with the role a route needs (403 otherwise).
 //!
-//! Attempts are counted before they are verified ([`AttemptLimiter::reserve`]):
-//! however many guesses arrive at once, at most the limit reach argon2 or the
-//! token table. Every limiter map is a bounded LRU, whatever the number of
-//! addresses or names it is fed.
+//! Password attempts are counted before they are verified
+//! ([`AttemptLimiter::reserve`]): however many guesses arrive at once, at most
+//! the limit reach argon2. Wrong tokens and session cookies are counted per
+//! address too ([`counted_lookup`]). Every limiter map is a bounded LRU,
+//! whatever the number of addresses or names it is fed.
 //!
 //! Cookies are `HttpOnly; SameSite=Strict` (plus `Secure` over TLS); a
 //! cookie-authenticated request that changes something must also carry the
@@ -85,6 +86,33 @@ impl AttemptLimiter {
             }
         }
         Ok(())
+    }
+
+    /// Refuses a key whose attempts in the window are spent, taking none.
+    /// For cheap checks of unguessable secrets only (see [`counted_lookup`]);
+    /// passwords are [`reserve`](Self::reserve)d.
+    pub fn check(&self, key: &str) -> Result<()> {
+        let entries = self.lock();
+        if let Some(w) = entries.peek(key) {
+            let age = w.start.elapsed();
+            if age < self.window && w.used >= self.max {
+                return Err(ConsoleError::RateLimited { retry_after_secs: (self.window - age).as_secs().max(1) });
+            }
+        }
+        Ok(())
+    }
+
+    /// Counts a failed attempt of `key` (after a [`check`](Self::check)).
+    pub fn fail(&self, key: &str) {
+        let mut entries = self.lock();
+        let now = Instant::now();
+        match entries.get_mut(key) {
+            Some(w) if now.duration_since(w.start) < self.window => w.used = w.used.saturating_add(1),
+            Some(w) => *w = AttemptWindow { start: now, used: 1 },
+            None => {
+                entries.push(key.to_string(), AttemptWindow { start: now, used: 1 });
+            }
+        }
     }
 
     /// Gives back an attempt that succeeded.
@@ -193,22 +221,26 @@ pub fn session_cookie(headers: &axum::http::HeaderMap) -> Option<String> {
     None
 }
 
-/// Looks a presented secret up with `find`, the attempt counted per address
-/// before the lookup and given back if it finds something: guessing tokens or
-/// session cookies is limited like passwords.
+/// Looks a presented secret (bearer token, session cookie) up with `find`:
+/// refused at once from an address whose wrong secrets are spent, a wrong
+/// one counted. Unlike passwords these are not reserved before the lookup:
+/// the lookup is a hash and one read, the secrets have 256 random bits (the
+/// few extra guesses a burst in flight gets change nothing), and counting
+/// attempts in flight would refuse a fleet behind one address that
+/// reconnects at once.
 async fn counted_lookup<T, F>(state: &AppState, parts: &Parts, find: F) -> Result<T>
 where
     T: Send + 'static,
     F: FnOnce(&crate::store::Store) -> Result<Option<T>> + Send + 'static,
 {
     let key = address_key(client_ip(parts));
-    state.limits.tokens.reserve(&key)?;
+    state.limits.tokens.check(&key)?;
     match state.db(find).await? {
-        Some(found) => {
-            state.limits.tokens.refund(&key);
-            Ok(found)
+        Some(found) => Ok(found),
+        None => {
+            state.limits.tokens.fail(&key);
+            Err(ConsoleError::Unauthorized)
         }
-        None => Err(ConsoleError::Unauthorized),
     }
 }
 
@@ -346,6 +378,17 @@ mod tests {
         limiter.reserve("other").unwrap();
         limiter.clear("k");
         limiter.reserve("k").unwrap();
+    }
+
+    #[test]
+    fn failures_checked_then_counted_lock_the_key_and_never_hold_up_others() {
+        let limiter = AttemptLimiter::new(2, Duration::from_secs(60), 16);
+        limiter.check("k").unwrap();
+        limiter.fail("k");
+        limiter.check("k").unwrap();
+        limiter.fail("k");
+        assert!(matches!(limiter.check("k"), Err(ConsoleError::RateLimited { .. })));
+        limiter.check("other").unwrap();
     }
 
     #[test]
