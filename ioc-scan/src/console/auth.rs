@@ -291,20 +291,26 @@ impl FromRequestParts<AppState> for CurrentUser {
 /// enrollment token. The person found is kept for the route's [`CurrentUser`].
 pub async fn require_role(State((state, need)): State<(AppState, Role)>, request: Request, next: Next) -> Response {
     let (mut parts, body) = request.into_parts();
-    let user = match CurrentUser::from_request_parts(&mut parts, &state).await {
-        Ok(user) => user,
-        Err(e) => return e.into_response(),
-    };
-    if user.user.role < need {
-        return ConsoleError::Forbidden(format!(
+    let refusal = match CurrentUser::from_request_parts(&mut parts, &state).await {
+        Ok(user) if user.user.role >= need => {
+            parts.extensions.insert(user);
+            return next.run(Request::from_parts(parts, body)).await;
+        }
+        Ok(user) => ConsoleError::Forbidden(format!(
             "this needs the {need} role (or a larger one); {} is {}",
             user.user.name, user.user.role
-        ))
-        .into_response();
-    }
-    parts.extensions.insert(user);
-    next.run(Request::from_parts(parts, body)).await
+        )),
+        Err(e) => e,
+    };
+    // Read what a small body has sent (bounded in bytes and time) so that
+    // the client, still sending, gets the refusal rather than a reset.
+    let _ = tokio::time::timeout(REFUSED_BODY_WAIT, axum::body::to_bytes(body, REFUSED_BODY_BYTES)).await;
+    refusal.into_response()
 }
+
+/// At most this much of a refused request's body is read, for at most this long.
+const REFUSED_BODY_BYTES: usize = 64 << 10;
+const REFUSED_BODY_WAIT: Duration = Duration::from_secs(1);
 
 /// An enrolled device (its device token).
 #[derive(Debug, Clone)]
