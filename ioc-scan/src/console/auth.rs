@@ -8,7 +8,7 @@
 //! Password attempts are counted before they are verified
 //! ([`AttemptLimiter::reserve`]): however many guesses arrive at once, at most
 //! the limit reach argon2. Wrong tokens and session cookies are counted per
-//! address too ([`counted_lookup`]). Every limiter map is a bounded LRU,
+//! address too, checked before the lookup. Every limiter map is a bounded LRU,
 //! whatever the number of addresses or names it is fed.
 //!
 //! Cookies are `HttpOnly; SameSite=Strict` (plus `Secure` over TLS); a
@@ -89,7 +89,7 @@ impl AttemptLimiter {
     }
 
     /// Refuses a key whose attempts in the window are spent, taking none.
-    /// For cheap checks of unguessable secrets only (see [`counted_lookup`]);
+    /// For cheap checks of unguessable secrets only (tokens, cookies);
     /// passwords are [`reserve`](Self::reserve)d.
     pub fn check(&self, key: &str) -> Result<()> {
         let entries = self.lock();
