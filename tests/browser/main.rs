@@ -152,6 +152,8 @@ fn the_console_page_end_to_end_in_headless_chromium() {
         (d.len() == 2).then_some(d)
     });
     let web = devices.iter().find(|d| d["name"] == "web-01").unwrap()["id"].as_u64().unwrap();
+    let viewer = json!({"name": "vic", "password": "viewer password", "role": "viewer"});
+    assert_eq!(api.post("/users", &viewer).status(), 201);
     assert_eq!(api.patch(&format!("/devices/{web}"), &json!({"group_id": group})).status(), 200);
 
     // IOC files: one finds the planted file and has hostile text in its
@@ -277,6 +279,27 @@ async fn drive(base: &str, dir: &Path, iocs: &Path, scan: &Path, hostile: &str) 
     let href = eval(&client, "return document.querySelector('#tasks a[download]').getAttribute('href')").await;
     assert!(href.as_str().unwrap().ends_with("/export"), "{href}");
     shot(&client, "09-tasks").await;
+
+    // A viewer is offered reading only: no new task, no run, no users or
+    // enrollment tokens (the API would refuse them anyway).
+    client.find(Locator::Id("signout")).await.unwrap().click().await.unwrap();
+    until(&client, "the sign-in page", "return location.pathname === '/login' && !!document.getElementById('signin')")
+        .await;
+    client.find(Locator::Id("username")).await.unwrap().send_keys("vic").await.unwrap();
+    client.find(Locator::Id("password")).await.unwrap().send_keys("viewer password").await.unwrap();
+    client.find(Locator::Id("signin-button")).await.unwrap().click().await.unwrap();
+    until(&client, "the results page", "return location.pathname === '/' && !!document.getElementById('results')")
+        .await;
+    client.goto(&format!("{base}/#/tasks")).await.unwrap();
+    until(&client, "the tasks list", "return document.querySelectorAll('#tasks tbody tr').length === 1").await;
+    assert_eq!(eval(&client, "return !!document.getElementById('new-task')").await, false);
+    assert_eq!(eval(&client, "return document.querySelectorAll('#tasks button').length").await, 0);
+    client.goto(&format!("{base}/#/settings")).await.unwrap();
+    until(&client, "the settings", "return document.body.textContent.includes('Create API token')").await;
+    let settings = eval(&client, "return document.getElementById('main').textContent").await;
+    assert!(!settings.as_str().unwrap().contains("Enrollment tokens"), "{settings}");
+    assert!(!settings.as_str().unwrap().contains("Add user"), "{settings}");
+    shot(&client, "10-viewer-settings").await;
 
     // Nothing hostile ever ran, and the page runs under the strict policy.
     assert_eq!(eval(&client, "return typeof window.__xss").await, "undefined");

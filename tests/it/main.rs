@@ -10,6 +10,7 @@ mod collect_terms;
 mod collect_util;
 mod common;
 mod console_api;
+mod console_auth;
 mod console_common;
 mod console_device;
 mod console_prune;

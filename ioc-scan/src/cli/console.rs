@@ -1,7 +1,8 @@
 //! `ioc-scan console --listen ADDR [--tls-cert PEM --tls-key PEM]`: the web
 //! console and the server of managed devices' agents, over the database
 //! (`--db`). `ioc-scan console init` creates the first administrator and
-//! prints an API token. Also the managed mode of `ioc-scan agent --console`.
+//! prints an API token; `ioc-scan console user add --role ROLE` adds people.
+//! Also the managed mode of `ioc-scan agent --console`.
 
 use super::task::{catch_stop_signals, engine, DbArgs, STOP};
 use super::validate::printable;
@@ -9,6 +10,7 @@ use anyhow::{bail, Context as _};
 use ioc_scan::agent::managed::{self, ManagedConfig, ManagedEvents};
 use ioc_scan::agent::queue::IdentityV1;
 use ioc_scan::console::protocol::{Job, ResultAck, ResultUpload};
+use ioc_scan::console::tables::Role;
 use ioc_scan::console::{self, ConsoleConfig, UploadLimits};
 use std::io::{BufRead, Write};
 use std::net::SocketAddr;
@@ -32,6 +34,32 @@ pub struct Args {
 pub enum ConsoleCommand {
     /// Create the first administrator and print an API token.
     Init(InitArgs),
+    /// Manage the console's users.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(clap::Subcommand)]
+pub enum UserCommand {
+    /// Add a user with a role: admin (users, tokens, devices), analyst
+    /// (tasks and results) or viewer (reads only).
+    Add(UserAddArgs),
+}
+
+#[derive(clap::Args)]
+pub struct UserAddArgs {
+    /// The user name.
+    #[arg(long)]
+    pub user: String,
+    #[arg(long, value_parser = parse_role)]
+    pub role: Role,
+    /// The password (default: read one line from standard input).
+    #[arg(long)]
+    pub password: Option<String>,
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    s.parse()
 }
 
 #[derive(clap::Args)]
@@ -69,19 +97,34 @@ pub struct InitArgs {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.command {
         Some(ConsoleCommand::Init(init)) => run_init(&args.db, init),
+        Some(ConsoleCommand::User(UserCommand::Add(add))) => run_user_add(&args.db, add),
         None => serve(&args.db, args.serve),
     }
 }
 
-fn run_init(db: &DbArgs, args: InitArgs) -> anyhow::Result<ExitCode> {
-    let password = match args.password {
+/// The password given, or one line of standard input.
+fn password_or_stdin(given: Option<String>) -> anyhow::Result<String> {
+    Ok(match given {
         Some(p) => p,
         None => {
             let mut line = String::new();
             std::io::stdin().lock().read_line(&mut line).context("reading the password from standard input")?;
             line.trim_end_matches(['\n', '\r']).to_string()
         }
-    };
+    })
+}
+
+fn run_user_add(db: &DbArgs, args: UserAddArgs) -> anyhow::Result<ExitCode> {
+    let password = password_or_stdin(args.password)?;
+    let store = db.open(false)?;
+    console::prepare(&store)?;
+    let user = console::accounts::create_user(&store, &args.user, &password, args.role)?;
+    eprintln!("created {} {} (id {})", user.role, printable(&user.name), user.id);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_init(db: &DbArgs, args: InitArgs) -> anyhow::Result<ExitCode> {
+    let password = password_or_stdin(args.password)?;
     let store = db.open(false)?;
     if console::accounts::user_count(&store).unwrap_or(0) > 0 {
         bail!("{} already has users; sign in to the console to add more", store.path().display());

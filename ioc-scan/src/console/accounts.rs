@@ -2,10 +2,14 @@
 //! sessions (cookies) and bearer tokens (API, device, enrollment). Secrets
 //! are random 256-bit values handed out once; only their sha256 is stored,
 //! so a copy of the database does not let anyone in.
+//!
+//! A user's credentials end with their password or their account: changing
+//! the password or deleting the user removes their sessions and API tokens
+//! in the same transaction. There is always an administrator left.
 
 use super::error::{ConsoleError, Result};
 use super::tables::{
-    SessionRecordV1, TokenKindV1, TokenRecordV1, UserRecordV1, SEQ_TOKEN, SEQ_USER, SESSIONS, TOKENS, USERS,
+    Role, SessionRecordV1, TokenKindV1, TokenRecordV1, UserRecordV1, SEQ_TOKEN, SEQ_USER, SESSIONS, TOKENS, USERS,
     USERS_BY_NAME,
 };
 use crate::store::{next_id, Encoded, Store};
@@ -67,7 +71,7 @@ pub fn user_count(store: &Store) -> Result<u64> {
     Ok(read.open_table(USERS)?.len()?)
 }
 
-pub fn create_user(store: &Store, name: &str, password: &str) -> Result<UserRecordV1> {
+pub fn create_user(store: &Store, name: &str, password: &str, role: Role) -> Result<UserRecordV1> {
     check_name("a user name", name)?;
     check_password_rules(password)?;
     let password_hash = hash_password(password)?;
@@ -78,7 +82,7 @@ pub fn create_user(store: &Store, name: &str, password: &str) -> Result<UserReco
             return Err(ConsoleError::Conflict(format!("a user named {name:?} exists")));
         }
         let id = next_id(&txn, SEQ_USER)?;
-        let user = UserRecordV1 { id, name: name.to_string(), password_hash, created_at: store.now_millis() };
+        let user = UserRecordV1 { id, name: name.to_string(), password_hash, created_at: store.now_millis(), role };
         by_name.insert(name, id)?;
         txn.open_table(USERS)?.insert(id, Encoded::encode(&user))?;
         user
@@ -87,6 +91,8 @@ pub fn create_user(store: &Store, name: &str, password: &str) -> Result<UserReco
     Ok(user)
 }
 
+/// Sets a user's password and ends their sessions and API tokens: whoever
+/// held them (say, with the old password) must sign in again.
 pub fn set_password(store: &Store, user_id: u64, password: &str) -> Result<()> {
     check_password_rules(password)?;
     let password_hash = hash_password(password)?;
@@ -99,12 +105,71 @@ pub fn set_password(store: &Store, user_id: u64, password: &str) -> Result<()> {
         };
         user.password_hash = password_hash;
         users.insert(user_id, Encoded::encode(&user))?;
-        // Signing in again is required everywhere.
-        let mut sessions = txn.open_table(SESSIONS)?;
-        sessions.retain(|_, s| s.decode().map(|s| s.user_id != user_id).unwrap_or(false))?;
     }
+    revoke_credentials_of(&txn, user_id)?;
     txn.commit()?;
     Ok(())
+}
+
+/// Removes every session and API token of `user_id`.
+fn revoke_credentials_of(txn: &redb::WriteTransaction, user_id: u64) -> Result<()> {
+    txn.open_table(SESSIONS)?.retain(|_, s| s.decode().map(|s| s.user_id != user_id).unwrap_or(false))?;
+    txn.open_table(TOKENS)?.retain(|_, t| match t.decode() {
+        Ok(t) => t.kind != TokenKindV1::Api { user_id },
+        Err(_) => true,
+    })?;
+    Ok(())
+}
+
+/// How many administrators `users` holds.
+fn admin_count(users: &impl ReadableTable<u64, crate::store::Json<UserRecordV1>>) -> Result<usize> {
+    let mut n = 0;
+    for entry in users.iter()? {
+        n += usize::from(entry?.1.value().decode()?.role == Role::Admin);
+    }
+    Ok(n)
+}
+
+/// Gives a user another role; the last administrator keeps theirs.
+pub fn set_role(store: &Store, user_id: u64, role: Role) -> Result<UserRecordV1> {
+    let txn = super::write::begin(store)?;
+    let user = {
+        let mut users = txn.open_table(USERS)?;
+        let mut user: UserRecordV1 = match users.get(user_id)? {
+            Some(u) => u.value().decode()?,
+            None => return Err(ConsoleError::not_found(format_args!("user with id {user_id}"))),
+        };
+        if user.role == Role::Admin && role != Role::Admin && admin_count(&users)? <= 1 {
+            return Err(ConsoleError::Conflict(format!("{:?} is the last administrator", user.name)));
+        }
+        user.role = role;
+        users.insert(user_id, Encoded::encode(&user))?;
+        user
+    };
+    txn.commit()?;
+    Ok(user)
+}
+
+/// Deletes a user with their sessions and API tokens (not the last
+/// administrator); returns the record removed.
+pub fn delete_user(store: &Store, user_id: u64) -> Result<UserRecordV1> {
+    let txn = super::write::begin(store)?;
+    let user = {
+        let mut users = txn.open_table(USERS)?;
+        let user: UserRecordV1 = match users.get(user_id)? {
+            Some(u) => u.value().decode()?,
+            None => return Err(ConsoleError::not_found(format_args!("user with id {user_id}"))),
+        };
+        if user.role == Role::Admin && admin_count(&users)? <= 1 {
+            return Err(ConsoleError::Conflict(format!("{:?} is the last administrator", user.name)));
+        }
+        users.remove(user_id)?;
+        txn.open_table(USERS_BY_NAME)?.remove(user.name.as_str())?;
+        user
+    };
+    revoke_credentials_of(&txn, user_id)?;
+    txn.commit()?;
+    Ok(user)
 }
 
 pub fn user(store: &Store, id: u64) -> Result<Option<UserRecordV1>> {
@@ -164,7 +229,9 @@ pub fn session_user(store: &Store, cookie: &str) -> Result<Option<UserRecordV1>>
     let read = store.read()?;
     let session: Option<SessionRecordV1> =
         read.open_table(SESSIONS)?.get(secret_hash(cookie).as_str())?.map(|s| s.value().decode()).transpose()?;
-    let Some(session) = session.filter(|s| s.expires_at > store.now_millis()) else { return Ok(None) };
+    let Some(session) = session.filter(|s| s.expires_at > store.now_millis()) else {
+        return Ok(None);
+    };
     let got = read.open_table(USERS)?.get(session.user_id)?;
     Ok(got.map(|u| u.value().decode()).transpose()?)
 }
@@ -267,4 +334,60 @@ pub fn prune_expired(store: &Store) -> Result<u64> {
     }
     txn.commit()?;
     Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{Json, OpenOptions, Record};
+    use redb::TableDefinition;
+    use serde::{Deserialize, Serialize};
+
+    /// A user as written before roles existed.
+    #[derive(Serialize, Deserialize)]
+    struct UserBeforeRoles {
+        id: u64,
+        name: String,
+        password_hash: String,
+        created_at: i64,
+    }
+    impl Record for UserBeforeRoles {
+        const TYPE_NAME: &'static str = "ioc_scan::console::UserRecordV1";
+    }
+    const OLD_USERS: TableDefinition<u64, Json<UserBeforeRoles>> = TableDefinition::new("console_users");
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().join("console.redb"), OpenOptions::default()).unwrap();
+        crate::console::prepare(&store).unwrap();
+        (dir, store)
+    }
+
+    #[test]
+    fn users_written_before_roles_read_as_administrators() {
+        let (_dir, store) = store();
+        let old = UserBeforeRoles { id: 7, name: "old".into(), password_hash: "x".into(), created_at: 1 };
+        let txn = crate::console::write::begin(&store).unwrap();
+        txn.open_table(OLD_USERS).unwrap().insert(7, Encoded::encode(&old)).unwrap();
+        txn.open_table(USERS_BY_NAME).unwrap().insert("old", 7).unwrap();
+        txn.commit().unwrap();
+        let user = user(&store, 7).unwrap().unwrap();
+        assert_eq!((user.name.as_str(), user.role), ("old", Role::Admin));
+        // Their record stays readable after a change, now with a role.
+        assert_eq!(set_role(&store, 7, Role::Admin).unwrap().role, Role::Admin);
+        assert_eq!(users(&store).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn the_last_administrator_is_neither_deleted_nor_demoted() {
+        let (_dir, store) = store();
+        let admin = create_user(&store, "admin", "admin password", Role::Admin).unwrap();
+        let viewer = create_user(&store, "viewer", "viewer password", Role::Viewer).unwrap();
+        assert!(matches!(delete_user(&store, admin.id), Err(ConsoleError::Conflict(_))));
+        assert!(matches!(set_role(&store, admin.id, Role::Analyst), Err(ConsoleError::Conflict(_))));
+        set_role(&store, viewer.id, Role::Admin).unwrap();
+        delete_user(&store, admin.id).unwrap();
+        assert!(user(&store, admin.id).unwrap().is_none());
+        assert!(check_password(&store, "admin", "admin password").unwrap().is_none());
+    }
 }

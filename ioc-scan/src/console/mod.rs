@@ -33,7 +33,7 @@ pub use error::ConsoleError;
 pub use upload::UploadLimits;
 
 use crate::store::{PruneBudget, Store};
-use auth::RateLimiter;
+use auth::{AttemptLimiter, LIMITER_CAPACITY};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -52,9 +52,12 @@ pub struct ConsoleConfig {
     pub session_lifetime: chrono::Duration,
     /// Scheduled runs are handed to devices this long before they are due.
     pub schedule_horizon: chrono::Duration,
-    /// Failed sign-ins allowed per address and per user name in `signin_window`.
-    pub signin_failures_per_ip: u32,
-    pub signin_failures_per_user: u32,
+    /// Sign-in attempts (counted before the password is checked; a right
+    /// password gives its attempt back) allowed per address, and per user
+    /// name from one address, in `signin_window`. Per name *and* address, so
+    /// that whoever guesses a name's password locks out only themselves.
+    pub signin_attempts_per_ip: u32,
+    pub signin_attempts_per_user_and_ip: u32,
     pub signin_window: Duration,
 }
 
@@ -67,19 +70,20 @@ impl Default for ConsoleConfig {
             prune_every: Duration::from_secs(3600),
             session_lifetime: chrono::Duration::hours(12),
             schedule_horizon: chrono::Duration::minutes(10),
-            signin_failures_per_ip: 20,
-            signin_failures_per_user: 5,
+            signin_attempts_per_ip: 20,
+            signin_attempts_per_user_and_ip: 5,
             signin_window: Duration::from_secs(15 * 60),
         }
     }
 }
 
-/// The rate limiters of sign-in and bearer tokens.
+/// The rate limiters of sign-in (per address; per user name and address)
+/// and of bearer tokens (per address).
 #[derive(Debug)]
 pub struct Limiters {
-    pub signin_ip: RateLimiter,
-    pub signin_user: RateLimiter,
-    pub tokens: RateLimiter,
+    pub signin_ip: AttemptLimiter,
+    pub signin_user: AttemptLimiter,
+    pub tokens: AttemptLimiter,
 }
 
 /// What every request handler shares.
@@ -110,9 +114,13 @@ impl AppState {
             crate::store::clock::to_millis(clock_store.clock().now() - retention)
         })?;
         let limits = Limiters {
-            signin_ip: RateLimiter::new(config.signin_failures_per_ip, config.signin_window),
-            signin_user: RateLimiter::new(config.signin_failures_per_user, config.signin_window),
-            tokens: RateLimiter::new(100, Duration::from_secs(60)),
+            signin_ip: AttemptLimiter::new(config.signin_attempts_per_ip, config.signin_window, LIMITER_CAPACITY),
+            signin_user: AttemptLimiter::new(
+                config.signin_attempts_per_user_and_ip,
+                config.signin_window,
+                LIMITER_CAPACITY,
+            ),
+            tokens: AttemptLimiter::new(100, Duration::from_secs(60), LIMITER_CAPACITY),
         };
         Ok(AppState {
             tls: config.tls.is_some(),
@@ -183,7 +191,7 @@ pub fn prepare(store: &Store) -> Result<(), ConsoleError> {
 /// Returns the token (shown once).
 pub fn init(store: &Store, user: &str, password: &str) -> Result<(tables::UserRecordV1, String), ConsoleError> {
     prepare(store)?;
-    let user = accounts::create_user(store, user, password)?;
+    let user = accounts::create_user(store, user, password, tables::Role::Admin)?;
     let (token, _) =
         accounts::new_token(store, tables::TokenKindV1::Api { user_id: user.id }, "created by console init", None)?;
     Ok((user, token))

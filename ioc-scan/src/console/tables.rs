@@ -68,6 +68,52 @@ pub(crate) fn create_all(txn: &redb::WriteTransaction) -> Result<(), redb::Table
     Ok(())
 }
 
+/// What a person may do, each role all that the smaller ones may: a viewer
+/// reads; an analyst also makes and runs tasks; an administrator also
+/// manages users, enrollment tokens, devices and groups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    Viewer,
+    Analyst,
+    Admin,
+}
+
+impl Role {
+    pub const ALL: [Role; 3] = [Role::Viewer, Role::Analyst, Role::Admin];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Analyst => "analyst",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Role::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| format!("unknown role {s:?}: expected admin, analyst or viewer"))
+    }
+}
+
+/// Users written before roles existed have no `role`: they were all
+/// administrators, and read as such. (The field has a default, so the
+/// record keeps its name and old tables stay readable.)
+fn role_of_users_before_roles() -> Role {
+    Role::Admin
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserRecordV1 {
     pub id: u64,
@@ -75,6 +121,8 @@ pub struct UserRecordV1 {
     /// argon2id PHC string (salt and parameters included).
     pub password_hash: String,
     pub created_at: i64,
+    #[serde(default = "role_of_users_before_roles")]
+    pub role: Role,
 }
 impl Record for UserRecordV1 {
     const TYPE_NAME: &'static str = "ioc_scan::console::UserRecordV1";

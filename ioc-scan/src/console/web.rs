@@ -2,10 +2,10 @@
 //! binary (no build step, nothing fetched from elsewhere), and the security
 //! headers every response carries.
 
-use super::auth::session_cookie;
+use super::auth::{session_cookie, CurrentUser};
 use super::AppState;
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::{FromRequestParts, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -47,22 +47,24 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
     ([(header::CONTENT_TYPE, content_type)], Body::from(body)).into_response()
 }
 
-async fn signed_in(state: &AppState, headers: &axum::http::HeaderMap) -> bool {
-    let Some(cookie) = session_cookie(headers) else { return false };
-    matches!(state.db(move |s| super::accounts::session_user(s, &cookie)).await, Ok(Some(_)))
+/// Whether the request has a session (looked up like the API's: wrong
+/// cookies count against the address).
+async fn signed_in(state: &AppState, request: Request) -> bool {
+    let (mut parts, _) = request.into_parts();
+    session_cookie(&parts.headers).is_some() && CurrentUser::from_request_parts(&mut parts, state).await.is_ok()
 }
 
 /// `/`: the application (signed-in people only; others go to `/login`).
-pub async fn index(State(state): State<AppState>, headers: axum::http::HeaderMap) -> Response {
-    if !signed_in(&state, &headers).await {
+pub async fn index(State(state): State<AppState>, request: Request) -> Response {
+    if !signed_in(&state, request).await {
         return Redirect::to("/login").into_response();
     }
     asset("text/html; charset=utf-8", INDEX_HTML)
 }
 
 /// `/assets/app.js`: the application's script (signed-in people only).
-pub async fn app_js(State(state): State<AppState>, headers: axum::http::HeaderMap) -> Response {
-    if !signed_in(&state, &headers).await {
+pub async fn app_js(State(state): State<AppState>, request: Request) -> Response {
+    if !signed_in(&state, request).await {
         return StatusCode::UNAUTHORIZED.into_response();
     }
     asset("text/javascript; charset=utf-8", APP_JS)

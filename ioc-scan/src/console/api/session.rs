@@ -1,9 +1,12 @@
-//! Signing in and out, users, API and enrollment tokens.
+//! Signing in and out, users and their roles, API and enrollment tokens.
+//! Who may call each route is in the route table ([`super::routes`]); the
+//! checks here are those that depend on whose record it is (one's own
+//! password and tokens).
 
 use super::JsonBody;
-use crate::console::auth::{client_ip, session_set_cookie, CurrentUser};
+use crate::console::auth::{client_ip, session_set_cookie, CurrentUser, PasswordAttempt};
 use crate::console::error::{ConsoleError, Result};
-use crate::console::tables::{TokenKindV1, TokenRecordV1};
+use crate::console::tables::{Role, TokenKindV1, TokenRecordV1};
 use crate::console::view::time;
 use crate::console::{accounts, AppState};
 use axum::extract::{FromRequestParts, Path, State};
@@ -30,7 +33,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Peer {
 }
 
 fn user_json(u: &crate::console::tables::UserRecordV1) -> Value {
-    json!({ "id": u.id, "name": u.name, "created_at": time(u.created_at) })
+    json!({ "id": u.id, "name": u.name, "role": u.role, "created_at": time(u.created_at) })
 }
 
 /// `POST /api/v1/session`: sign in with user name and password.
@@ -39,18 +42,14 @@ pub async fn sign_in(
     Peer(ip): Peer,
     JsonBody(body): JsonBody<SignIn>,
 ) -> Result<Response> {
-    let ip_key = format!("ip:{}", ip.map(|i| i.to_string()).unwrap_or_default());
-    let user_key = format!("user:{}", body.username);
-    state.limits.signin_ip.check(&ip_key)?;
-    state.limits.signin_user.check(&user_key)?;
+    // Reserved before argon2 runs: parallel guesses cannot all get through.
+    let attempt = PasswordAttempt::reserve(&state, ip, &body.username, &body.password)?;
     let (name, password) = (body.username.clone(), body.password);
     let user = state.db(move |s| accounts::check_password(s, &name, &password)).await?;
     let Some(user) = user else {
-        state.limits.signin_ip.fail(&ip_key);
-        state.limits.signin_user.fail(&user_key);
         return Err(ConsoleError::Unauthorized);
     };
-    state.limits.signin_user.clear(&user_key);
+    attempt.succeeded();
     let lifetime = state.config.session_lifetime;
     let id = user.id;
     let cookie = state.db(move |s| accounts::new_session(s, id, lifetime)).await?;
@@ -60,6 +59,7 @@ pub async fn sign_in(
 
 /// `GET /api/v1/session`: who is signed in.
 pub async fn me(user: CurrentUser) -> Json<Value> {
+    // The page shows what `user.role` may do.
     Json(json!({ "user": user_json(&user.user), "via": if user.session.is_some() { "session" } else { "token" } }))
 }
 
@@ -72,7 +72,8 @@ pub async fn sign_out(State(state): State<AppState>, user: CurrentUser) -> Resul
     Ok(([(header::SET_COOKIE, clear)], StatusCode::NO_CONTENT).into_response())
 }
 
-pub async fn list_users(State(state): State<AppState>, _: CurrentUser) -> Result<Json<Value>> {
+/// `GET /api/v1/users` (administrators).
+pub async fn list_users(State(state): State<AppState>) -> Result<Json<Value>> {
     let users = state.db(accounts::users).await?;
     Ok(Json(json!({ "users": users.iter().map(user_json).collect::<Vec<_>>() })))
 }
@@ -81,28 +82,74 @@ pub async fn list_users(State(state): State<AppState>, _: CurrentUser) -> Result
 pub struct NewUser {
     name: String,
     password: String,
+    /// None: a viewer (the least a person may do).
+    role: Option<Role>,
 }
 
+/// `POST /api/v1/users` (administrators).
 pub async fn create_user(
     State(state): State<AppState>,
-    _: CurrentUser,
     JsonBody(body): JsonBody<NewUser>,
 ) -> Result<(StatusCode, Json<Value>)> {
-    let user = state.db(move |s| accounts::create_user(s, &body.name, &body.password)).await?;
+    let role = body.role.unwrap_or(Role::Viewer);
+    let user = state.db(move |s| accounts::create_user(s, &body.name, &body.password, role)).await?;
     Ok((StatusCode::CREATED, Json(json!({ "user": user_json(&user) }))))
+}
+
+#[derive(Deserialize)]
+pub struct UserPatch {
+    role: Role,
+}
+
+/// `PATCH /api/v1/users/{id}` (administrators): another role (not for the last administrator).
+pub async fn update_user(
+    State(state): State<AppState>,
+    Path(id): Path<u64>,
+    JsonBody(body): JsonBody<UserPatch>,
+) -> Result<Json<Value>> {
+    let user = state.db(move |s| accounts::set_role(s, id, body.role)).await?;
+    Ok(Json(json!({ "user": user_json(&user) })))
+}
+
+/// `DELETE /api/v1/users/{id}` (administrators): the user, their sessions
+/// and API tokens (not the last administrator).
+pub async fn delete_user(State(state): State<AppState>, Path(id): Path<u64>) -> Result<StatusCode> {
+    state.db(move |s| accounts::delete_user(s, id)).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[derive(Deserialize)]
 pub struct NewPassword {
     password: String,
+    /// The current password: needed to change one's own.
+    old_password: Option<String>,
 }
 
+/// `PUT /api/v1/users/{id}/password`: one's own with the old password, or
+/// anyone's by an administrator. Ends the user's sessions and API tokens.
 pub async fn set_password(
     State(state): State<AppState>,
-    _: CurrentUser,
+    Peer(ip): Peer,
+    me: CurrentUser,
     Path(id): Path<u64>,
     JsonBody(body): JsonBody<NewPassword>,
 ) -> Result<StatusCode> {
+    if id == me.user.id {
+        // A stolen session or token must not be enough to take the account;
+        // the old password is limited like a sign-in.
+        let old = body.old_password.unwrap_or_default();
+        let attempt = PasswordAttempt::reserve(&state, ip, &me.user.name, &old)?;
+        let name = me.user.name.clone();
+        let checked = state.db(move |s| accounts::check_password(s, &name, &old)).await?;
+        if checked.is_none_or(|u| u.id != id) {
+            return Err(ConsoleError::Forbidden(
+                "changing your password needs your old password (old_password)".into(),
+            ));
+        }
+        attempt.succeeded();
+    } else if me.user.role < Role::Admin {
+        return Err(ConsoleError::Forbidden("only an administrator changes another user's password".into()));
+    }
     state.db(move |s| accounts::set_password(s, id, &body.password)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -117,13 +164,21 @@ fn token_json(t: &TokenRecordV1) -> Value {
     })
 }
 
+/// Whether `user` may see and revoke `token`: an administrator any but a
+/// device's, anyone else their own API tokens.
+fn may_manage(user: &CurrentUser, token: &TokenRecordV1) -> bool {
+    match token.kind {
+        TokenKindV1::Device { .. } => false,
+        TokenKindV1::Api { user_id } if user_id == user.user.id => true,
+        _ => user.user.role == Role::Admin,
+    }
+}
+
 /// `GET /api/v1/tokens` (API tokens) and `/api/v1/enrollment-tokens`: never the secrets.
-pub async fn list_tokens(State(state): State<AppState>, _: CurrentUser) -> Result<Json<Value>> {
+pub async fn list_tokens(State(state): State<AppState>, user: CurrentUser) -> Result<Json<Value>> {
     let tokens = state.db(accounts::tokens).await?;
-    let (api, enrollment): (Vec<_>, Vec<_>) = tokens
-        .iter()
-        .filter(|t| !matches!(t.kind, TokenKindV1::Device { .. }))
-        .partition(|t| matches!(t.kind, TokenKindV1::Api { .. }));
+    let (api, enrollment): (Vec<_>, Vec<_>) =
+        tokens.iter().filter(|t| may_manage(&user, t)).partition(|t| matches!(t.kind, TokenKindV1::Api { .. }));
     Ok(Json(json!({
         "api_tokens": api.into_iter().map(token_json).collect::<Vec<_>>(),
         "enrollment_tokens": enrollment.into_iter().map(token_json).collect::<Vec<_>>(),
@@ -169,7 +224,6 @@ pub struct NewEnrollmentToken {
 /// `POST /api/v1/enrollment-tokens`: a token devices enroll with (shown once).
 pub async fn create_enrollment_token(
     State(state): State<AppState>,
-    _: CurrentUser,
     JsonBody(body): JsonBody<NewEnrollmentToken>,
 ) -> Result<(StatusCode, Json<Value>)> {
     if body.uses == Some(0) {
@@ -183,11 +237,10 @@ pub async fn create_enrollment_token(
     Ok((StatusCode::CREATED, Json(v)))
 }
 
-/// `DELETE /api/v1/tokens/{id}`: revokes an API or enrollment token
-/// (device tokens go with their device).
-pub async fn revoke_token(State(state): State<AppState>, _: CurrentUser, Path(id): Path<u64>) -> Result<StatusCode> {
-    let removed =
-        state.db(move |s| accounts::revoke_token(s, id, |t| !matches!(t.kind, TokenKindV1::Device { .. }))).await?;
+/// `DELETE /api/v1/tokens/{id}`: revokes one's own API token, or (an
+/// administrator) any API or enrollment token. Device tokens go with their device.
+pub async fn revoke_token(State(state): State<AppState>, user: CurrentUser, Path(id): Path<u64>) -> Result<StatusCode> {
+    let removed = state.db(move |s| accounts::revoke_token(s, id, |t| may_manage(&user, t))).await?;
     if removed {
         Ok(StatusCode::NO_CONTENT)
     } else {

@@ -216,8 +216,15 @@ function fileReport(files) {
 
 // ---------------------------------------------------------------- pages
 
+// The signed-in person's role: the page offers only what it may do (the
+// API refuses the rest anyway).
+const ROLE_RANK = { viewer: 0, analyst: 1, admin: 2 };
+let myRole = 'viewer';
+function may(needed) { return ROLE_RANK[myRole] >= ROLE_RANK[needed]; }
+
 async function devicesPage() {
   const fleet = await loadFleet();
+  const admin = may('admin');
   const groupForm = el('form.inline', {
     on: {
       submit: async (e) => {
@@ -237,10 +244,10 @@ async function devicesPage() {
     el('thead', null, el('tr', null, el('th', null, 'Group'), el('th', null, 'Description'), el('th', null, 'Devices'), el('th'))),
     el('tbody', null, fleet.groups.map((g) => el('tr', null,
       el('td', null, g.name), el('td', null, g.description), el('td', null, String(g.devices)),
-      el('td', null, el('button.link', {
+      el('td', null, admin ? el('button.link', {
         type: 'button',
         on: { click: async () => { if (confirm('Delete group ' + g.name + '?')) { await api('DELETE', '/groups/' + g.id); route(); } } },
-      }, 'Delete'))))));
+      }, 'Delete') : null)))));
 
   const devices = fleet.devices.length === 0
     ? el('p.muted', null, 'No device has enrolled yet. Create an enrollment token in Settings and start an agent with it.')
@@ -260,17 +267,18 @@ async function devicesPage() {
           },
         }, el('option', { value: '' }, '(no group)'), fleet.groups.map((g) => el('option', { value: String(g.id) }, g.name)));
         group.value = d.group_id ? String(d.group_id) : '';
+        group.disabled = !admin;
         return el('tr', { dataset: { device: d.name } },
           el('td', null, el('span.dot.' + (d.online ? 'online' : 'offline'), { title: d.online ? 'online' : 'offline' })),
           el('td', null, el('a', { href: '#/results?device=d:' + d.id }, d.name)),
           el('td', null, d.hostname || ''), el('td', null, d.os || ''),
           el('td', null, group), el('td', null, when(d.last_seen)),
-          el('td', null, el('button.link', {
+          el('td', null, admin ? el('button.link', {
             type: 'button',
             on: { click: async () => { if (confirm('Remove device ' + d.name + '? Its token stops working; its results stay.')) { await api('DELETE', '/devices/' + d.id); route(); } } },
-          }, 'Remove')));
+          }, 'Remove') : null));
       })));
-  page('Devices', section('Devices', devices), section('Administration groups', groups, groupForm));
+  page('Devices', section('Devices', devices), section('Administration groups', groups, admin ? groupForm : null));
 }
 
 async function tasksPage() {
@@ -289,11 +297,12 @@ async function tasksPage() {
           el('td', null, t.response.apply ? t.response.actions.map((a) => a.action).join(', ') || 'on' : 'off'),
           el('td', null, target),
           el('td.actions', null,
-            el('button.primary', { type: 'button', on: { click: () => runTask(t, target.value) } }, 'Run'),
-            ' ', el('a.button', { href: '#/tasks/' + t.id + '/edit' }, 'Edit'),
-            ' ', el('a.button', { href: '/api/v1/tasks/' + t.id + '/export', download: '' }, 'Export')));
+            may('analyst') ? [el('button.primary', { type: 'button', on: { click: () => runTask(t, target.value) } }, 'Run'),
+              ' ', el('a.button', { href: '#/tasks/' + t.id + '/edit' }, 'Edit'), ' '] : null,
+            el('a.button', { href: '/api/v1/tasks/' + t.id + '/export', download: '' }, 'Export')));
       })));
-  page('Tasks', el('p', null, el('a.button.primary', { href: '#/tasks/new', id: 'new-task' }, 'New task')), section('IOC Scan tasks', table));
+  const newTask = may('analyst') ? el('p', null, el('a.button.primary', { href: '#/tasks/new', id: 'new-task' }, 'New task')) : null;
+  page('Tasks', newTask, section('IOC Scan tasks', table));
 }
 
 function runBody(target) {
@@ -321,9 +330,9 @@ async function taskPage(id) {
   page(t.name,
     t.description ? el('p', null, t.description) : null,
     section('Run',
-      el('div.inline', null, target,
+      el('div.inline', null, may('analyst') ? [target,
         el('button.primary#run-now', { type: 'button', on: { click: () => runTask(t, target.value) } }, 'Run now'),
-        el('a.button', { href: '#/tasks/' + t.id + '/edit' }, 'Edit'),
+        el('a.button', { href: '#/tasks/' + t.id + '/edit' }, 'Edit')] : null,
         el('a.button', { href: '#/results?task=' + t.id }, 'Results'))),
     section('Settings', el('dl', null,
       el('dt', null, 'Scan'), el('dd', null, scope.join(', ') || 'nothing'),
@@ -619,7 +628,10 @@ async function alertPage(id) {
 }
 
 async function settingsPage() {
-  const [{ api_tokens, enrollment_tokens }, { users }, fleet] = await Promise.all([api('GET', '/tokens'), api('GET', '/users'), loadFleet()]);
+  const admin = may('admin');
+  // Others see their own API tokens only.
+  const [{ api_tokens, enrollment_tokens }, { users }, fleet] = await Promise.all([api('GET', '/tokens'),
+    admin ? api('GET', '/users') : { users: [] }, admin ? loadFleet() : { groups: [] }]);
   const shown = el('div#new-token');
   const showToken = (title, token, hint) => {
     clear(shown).appendChild(el('div.notice', null, el('strong', null, title), el('p', null, 'Shown once; copy it now:'),
@@ -650,15 +662,25 @@ async function settingsPage() {
     on: {
       submit: async (e) => {
         e.preventDefault();
-        try { await api('POST', '/users', { name: e.target.elements.name.value, password: e.target.elements.password.value }); toast('User created', 'good'); route(); } catch (err) { toast(err.message, 'bad'); }
+        const f = e.target.elements;
+        try { await api('POST', '/users', { name: f.name.value, password: f.password.value, role: f.role.value }); toast('User created', 'good'); route(); } catch (err) { toast(err.message, 'bad'); }
       },
     },
   }, el('input', { name: 'name', placeholder: 'User name', required: true }), el('input', { name: 'password', type: 'password', placeholder: 'Password (8+ characters)', required: true }),
-  el('button.primary', { type: 'submit' }, 'Add user'));
+  roleSelect('viewer', { name: 'role' }), el('button.primary', { type: 'submit' }, 'Add user'));
+  const userRow = (u) => el('li', null, u.name + ' ',
+    roleSelect(u.role, { 'aria-label': 'Role of ' + u.name, on: { change: async (e) => { try { await api('PATCH', '/users/' + u.id, { role: e.target.value }); toast('Role changed'); } catch (err) { toast(err.message, 'bad'); route(); } } } }),
+    ' ', el('button.link', { type: 'button', on: { click: async () => { if (confirm('Delete user ' + u.name + '? Their sessions and API tokens end.')) { try { await api('DELETE', '/users/' + u.id); route(); } catch (err) { toast(err.message, 'bad'); } } } } }, 'Delete'));
   page('Settings', shown,
-    section('Enrollment tokens', tokenTable(enrollment_tokens), enrollForm),
+    admin ? section('Enrollment tokens', tokenTable(enrollment_tokens), enrollForm) : null,
     section('API tokens', tokenTable(api_tokens), apiForm),
-    section('Users', el('ul', null, users.map((u) => el('li', null, u.name))), userForm));
+    admin ? section('Users', el('ul', null, users.map(userRow)), userForm) : null);
+}
+
+function roleSelect(selected, props) {
+  const select = el('select', props, Object.keys(ROLE_RANK).map((r) => el('option', { value: r }, r)));
+  select.value = selected;
+  return select;
 }
 
 // ---------------------------------------------------------------- routing
@@ -691,6 +713,8 @@ async function start() {
   try {
     const me = await api('GET', '/session');
     document.getElementById('who').textContent = me.user.name;
+    document.getElementById('who').title = me.user.role;
+    myRole = me.user.role in ROLE_RANK ? me.user.role : 'viewer';
   } catch (_) { return; }
   window.addEventListener('hashchange', route);
   await route();
