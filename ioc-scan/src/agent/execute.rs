@@ -13,6 +13,9 @@ pub struct ScanJob<'a> {
     pub collection: &'a CollectionRecordV1,
     /// Set when the process is asked to stop: the scan should end soon.
     pub stop: &'a AtomicBool,
+    /// Peers an isolation this run turns on must leave reachable, beyond
+    /// `IOC_SCAN_ISOLATION_ALLOW` (the managed agent's console and DNS servers).
+    pub isolation_allow: &'a [ipnet::IpNet],
 }
 
 /// How a scan ended.
@@ -102,6 +105,7 @@ pub fn execute(
             task: &task,
             collection: &collection,
             stop,
+            isolation_allow: &[],
         },
         &mut recorder,
     );

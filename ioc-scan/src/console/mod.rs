@@ -16,6 +16,7 @@
 pub mod accounts;
 pub mod api;
 pub mod auth;
+pub mod commands;
 pub mod error;
 pub mod fleet;
 pub mod ingest;

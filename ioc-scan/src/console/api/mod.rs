@@ -3,6 +3,7 @@
 
 mod agent;
 mod devices;
+mod isolation;
 mod results;
 mod session;
 mod tasks;
@@ -80,7 +81,10 @@ pub fn router(state: AppState) -> Router {
         .route("/results", get(results::list))
         .route("/results/{id}", get(results::show))
         .route("/agent/jobs", get(agent::jobs))
-        .route("/agent/results", post(agent::upload).layer(DefaultBodyLimit::max(MAX_RESULT_BODY)))
+        .route("/devices/{id}/lift-isolation", post(isolation::lift))
+        .route("/devices/{id}/commands", get(isolation::list))
+        .route("/agent/commands/{id}", post(isolation::report))
+        .route("/agent/results", post(agent::upload).layer(DefaultBodyLimit::max(state.config.uploads.max_result_bytes)))
         .fallback(|| async { ConsoleError::NotFound("no such API route".into()) })
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY));
     Router::new()
