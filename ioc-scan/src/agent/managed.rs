@@ -255,8 +255,18 @@ fn retry_due(state: &AgentState, run_key: &str) -> Result<bool, QueueError> {
 }
 
 /// Uploads the outbox, oldest first, until done or the console stops
-/// answering. Returns whether the console answered.
+/// answering; then publishes the status. Returns whether the console answered.
 fn flush(
+    client: &ConsoleClient,
+    state: &AgentState,
+    events: &mut dyn ManagedEvents,
+) -> Result<bool, ManagedError> {
+    let answered = flush_outbox(client, state, events);
+    publish_status(state);
+    answered
+}
+
+fn flush_outbox(
     client: &ConsoleClient,
     state: &AgentState,
     events: &mut dyn ManagedEvents,
