@@ -171,13 +171,31 @@ fn agent_refuses_plain_http_console_without_insecure_flag() {
             .arg(dir.path().join("agent/local.redb"));
         c
     };
+    let stderr_path = dir.path().join("refused.err");
+    let mut refused = agent(&[])
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(std::fs::File::create(&stderr_path).unwrap()))
+        .spawn()
+        .unwrap();
+    // It must exit by itself, at once; one that keeps running is killed (and fails).
     let started = Instant::now();
-    let out = agent(&[]).output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "an http:// console must be refused: {stderr}");
+    let exit = loop {
+        if let Some(status) = refused.try_wait().unwrap() {
+            break Some(status);
+        }
+        if started.elapsed() > Duration::from_secs(20) {
+            let _ = refused.kill();
+            let _ = refused.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let stderr = std::fs::read_to_string(&stderr_path).unwrap();
+    assert_eq!(listener.connections.load(Ordering::SeqCst), 0, "the agent connected: {}", listener.received());
+    let exit = exit.unwrap_or_else(|| panic!("the agent ran on with an http:// console: {stderr}"));
+    assert!(!exit.success(), "an http:// console must be refused: {stderr}");
     assert!(stderr.contains("plain HTTP") && stderr.contains("--insecure-http"), "{stderr}");
     assert!(stderr.contains("--ca-cert"), "says how to trust a console certificate instead: {stderr}");
-    assert!(started.elapsed() < Duration::from_secs(30));
     // Give a stray connection time to show up: none may.
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(listener.connections.load(Ordering::SeqCst), 0, "the agent connected: {}", listener.received());
