@@ -506,6 +506,16 @@ fn enter_netns(netns: &str) {
     assert_eq!(unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) }, 0, "{}", std::io::Error::last_os_error());
 }
 
+/// A child process killed (SIGKILL) and reaped when dropped, panics included.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 fn wait_until<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + PATIENCE;
     loop {
@@ -552,15 +562,17 @@ fn the_console_stays_reachable_through_isolation_and_lifts_it() {
     // The console side runs in namespace `b` (a thread of its own: only it moves there).
     let console_side = std::thread::spawn(move || {
         enter_netns(&b);
-        let mut console = bin()
-            .args(["console", "--listen", &format!("{b_addr}:0"), "--db"])
-            .arg(&db)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
+        let mut console = KillOnDrop(
+            bin()
+                .args(["console", "--listen", &format!("{b_addr}:0"), "--db"])
+                .arg(&db)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::inherit())
+                .spawn()
+                .unwrap(),
+        );
         let mut line = String::new();
-        BufReader::new(console.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        BufReader::new(console.0.stdout.take().unwrap()).read_line(&mut line).unwrap();
         let url = line.trim().rsplit(' ').next().unwrap().to_string();
         assert!(url.starts_with("http://"), "{line}");
         let http = reqwest::blocking::Client::builder().no_proxy().timeout(PATIENCE).build().unwrap();
@@ -586,6 +598,7 @@ fn the_console_stays_reachable_through_isolation_and_lifts_it() {
             .stderr(Stdio::from(std::fs::File::create(&agent_log).unwrap()))
             .spawn()
             .unwrap();
+        let agent = KillOnDrop(agent);
         let log = || std::fs::read_to_string(&agent_log).unwrap_or_default();
         let device = wait_until("the agent enrolled", || {
             let v: Value = api(reqwest::Method::GET, "/devices").send().ok()?.json().ok()?;
@@ -625,7 +638,7 @@ fn the_console_stays_reachable_through_isolation_and_lifts_it() {
             }
         }, console)
     });
-    let (mut agent, device, detail, lift, commands, mut console) = console_side.join().unwrap();
+    let (agent, device, detail, lift, commands, console) = console_side.join().unwrap();
     let allow = detail["details"]["allow"].as_array().unwrap().clone();
     assert!(allow.contains(&Value::from(format!("{}/32", net.b_addr))), "the console is allowed: {detail}");
     let resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
@@ -655,8 +668,5 @@ fn the_console_stays_reachable_through_isolation_and_lifts_it() {
     assert_eq!(lift["commands"][0]["kind"], "lift-isolation", "{lift}");
     assert_eq!(iso.status()["status"], "off");
     assert_eq!(connect(Some(&cg), &net.a, "udp", &other, 9), "ok", "isolation lifted");
-    let _ = agent.kill();
-    let _ = agent.wait();
-    let _ = console.kill();
-    let _ = console.wait();
+    drop((agent, console));
 }
