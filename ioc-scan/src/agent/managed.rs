@@ -547,3 +547,50 @@ fn publish_status(state: &AgentState) {
         tracing::warn!("agent status {}: {e}", path.display());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{ResponseOutcomeV1, RunTrigger};
+
+    fn detection(i: usize, acted: bool) -> DetectionRecordV1 {
+        DetectionRecordV1 {
+            ioc_id: format!("ioc-{i}"),
+            ioc_name: "n".into(),
+            ioc_description: Some("x".repeat(200)),
+            matched_items: Vec::new(),
+            object: serde_json::json!({"path": format!("/tmp/f{i}")}),
+            responses: if acted {
+                vec![ResponseOutcomeV1 { action: "quarantine".into(), outcome: "done".into(), detail: None }]
+            } else {
+                Vec::new()
+            },
+        }
+    }
+
+    #[test]
+    fn a_result_over_the_limit_keeps_acted_detections_first_and_counts_the_rest() {
+        let mut r = ResultUpload {
+            run_key: "d1-j1".into(),
+            job_id: 1,
+            task_id: 1,
+            collection_version: 1,
+            trigger: RunTrigger::Manual,
+            started_at: 1,
+            ended_at: 2,
+            status: RunStatus::IocDetected,
+            counts: vec![(LEFT_OUT.into(), 5)],
+            error: None,
+            detections: (0..100).map(|i| detection(i, i == 99)).collect(),
+        };
+        let left_out = fit_to(&mut r, 4096);
+        let size = serde_json::to_vec(&r).unwrap().len();
+        assert!(size <= 4096, "{size}");
+        assert!(left_out > 0 && !r.detections.is_empty());
+        assert_eq!(r.detections.len() as u64 + left_out, 100);
+        assert_eq!(r.detections[0].ioc_id, "ioc-99", "the detection with actions is kept first");
+        // Those left out before (over MAX_DETECTIONS) are still counted.
+        assert_eq!(r.counts, vec![(LEFT_OUT.to_string(), 5 + left_out)]);
+        assert_eq!(fit_to(&mut r, 1 << 20), 0, "a result that fits is left alone");
+    }
+}

@@ -548,4 +548,49 @@ mod tests {
         assert_eq!(state.retain_jobs(&[]).unwrap(), 1);
         assert!(state.jobs().unwrap().is_empty());
     }
+
+    #[test]
+    fn a_run_cut_short_after_an_action_is_finished_as_interrupted_and_one_without_runs_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.redb");
+        let mut acted = result(1);
+        acted.status = crate::store::RunStatus::Running;
+        {
+            let state = AgentState::open(&path).unwrap();
+            state.add_jobs(&[job(1), job(2)]).unwrap();
+            state.begin_run(&acted).unwrap();
+            let d = DetectionRecordV1 {
+                ioc_id: "i".into(),
+                ioc_name: "i".into(),
+                ioc_description: None,
+                matched_items: Vec::new(),
+                object: serde_json::Value::Null,
+                responses: vec![crate::store::ResponseOutcomeV1 {
+                    action: "quarantine".into(),
+                    outcome: "done".into(),
+                    detail: None,
+                }],
+            };
+            state.record_action(1, &d).unwrap();
+            let mut quiet = result(2);
+            quiet.status = crate::store::RunStatus::Running;
+            state.begin_run(&quiet).unwrap();
+            // The process dies here.
+        }
+        let state = AgentState::open(&path).unwrap();
+        let recovered = state.recover_interrupted().unwrap();
+        assert_eq!(recovered.len(), 1);
+        assert_eq!(recovered[0].status, crate::store::RunStatus::Interrupted);
+        assert_eq!(recovered[0].detections.len(), 1);
+        assert_eq!(state.outbox().unwrap().len(), 1);
+        // Job 1 acted: done, not run again; job 2 did not: it runs again.
+        assert_eq!(state.jobs().unwrap().iter().map(|j| j.id).collect::<Vec<_>>(), vec![2]);
+        assert!(state.status().unwrap().runs_in_progress.is_empty());
+        // A refusal keeps it queued, with why.
+        let d = state.delivery_failed("d1-j1", Some(404), "no job").unwrap();
+        assert_eq!(d.attempts, 1);
+        assert_eq!(state.status().unwrap().outbox[0].delivery.as_ref().unwrap().last_status, Some(404));
+        state.acknowledged("d1-j1").unwrap();
+        assert!(state.delivery("d1-j1").unwrap().is_none());
+    }
 }
