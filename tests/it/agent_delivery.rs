@@ -368,3 +368,42 @@ fn run_interrupted_after_response_actions_reports_them() {
     assert_eq!(api.json(&format!("/jobs?task={id}&open=true"))["jobs"].as_array().unwrap().len(), 0);
     assert_eq!(agent.log().matches("response actions recorded").count(), 1, "{}", agent.log());
 }
+
+/// The same for a run of the local store (`ioc-scan task run`, the local
+/// agent): killed right after a response action, the run is found
+/// `interrupted` with the action on record.
+#[test]
+fn local_run_killed_after_a_response_action_keeps_its_record() {
+    use crate::respond_common::{write_ioc, TaskEnv};
+    use std::io::{BufRead, BufReader};
+    let env = TaskEnv::new();
+    std::fs::write(env.path("scan/acted-on.bin"), b"planted").unwrap();
+    let ioc = write_ioc(&env.path("iocs"), "acted", &[("FileItem/FileName", "is", "acted-on.bin")]);
+    let id = env.task(&ioc, &["quarantine"], true);
+    let mut child = env
+        .cmd(&["task", "run", &id])
+        .env("IOC_SCAN_TEST_PAUSE_AFTER", "run-action-recorded")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut seen = String::new();
+    for line in BufReader::new(child.stderr.take().unwrap()).lines() {
+        let line = line.unwrap();
+        seen.push_str(&line);
+        seen.push('\n');
+        if line.contains("test pause after run-action-recorded") {
+            break;
+        }
+    }
+    assert!(seen.contains("test pause after run-action-recorded"), "the run never recorded its action:\n{seen}");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let runs: Vec<Value> =
+        env.ok(&["results", "--json"], 0).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert_eq!(runs[0]["status"], "interrupted", "{runs:?}");
+    let alert = env.alert(&runs[0]["id"]);
+    let responses = crate::respond_common::responses(&alert["detections"][0]);
+    assert_eq!((responses[0].0.as_str(), responses[0].1.as_str()), ("quarantine", "done"), "{alert}");
+}
