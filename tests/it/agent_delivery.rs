@@ -267,9 +267,8 @@ fn rejected_upload_stays_queued_and_visible_in_agent_status() {
         "name": "refused",
         "scope": {"critical_areas": false, "ioc_paths": false, "custom_paths": [scan.display().to_string()]},
     });
-    let id = api.create_task(settings, &[("r.ioc", &ioc_file("refused-ioc", "absent.bin", ""))])["id"]
-        .as_u64()
-        .unwrap();
+    let id =
+        api.create_task(settings, &[("r.ioc", &ioc_file("refused-ioc", "absent.bin", ""))])["id"].as_u64().unwrap();
     // A run a little ahead: the device gets the job, then the console goes down.
     let due = chrono::Utc::now() + chrono::Duration::seconds(6);
     let schedule = format!("once:{}", due.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
@@ -310,11 +309,8 @@ fn rejected_upload_stays_queued_and_visible_in_agent_status() {
     assert_eq!(outbox[0]["delivery"]["last_status"], 404, "{status}");
     assert!(outbox[0]["delivery"]["last_error"].as_str().unwrap().contains("no job"), "{status}");
     assert!(status["last_error"]["message"].as_str().unwrap().contains("no job"), "{status}");
-    let text = ioc_scan()
-        .args(["agent", "status", "--db"])
-        .arg(dir.path().join("refused/local.redb"))
-        .output()
-        .unwrap();
+    let text =
+        ioc_scan().args(["agent", "status", "--db"]).arg(dir.path().join("refused/local.redb")).output().unwrap();
     let text = String::from_utf8_lossy(&text.stdout);
     assert!(text.contains("results queued: 1") && text.contains("HTTP 404"), "{text}");
     assert!(!agent.log().contains("dropped"), "{}", agent.log());

@@ -29,7 +29,11 @@ fn view(c: &CommandRecordV1) -> Value {
 /// `POST /api/v1/devices/{id}/lift-isolation` (an analyst's or
 /// administrator's route): asks the device to lift its isolation; 202 with
 /// the command (the same open one if asked twice).
-pub async fn lift(State(state): State<AppState>, user: CurrentUser, Path(id): Path<u64>) -> Result<(StatusCode, Json<Value>)> {
+pub async fn lift(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<u64>,
+) -> Result<(StatusCode, Json<Value>)> {
     let by = user.user.name.clone();
     let command = state.db(move |s| commands::request(s, id, CommandKind::LiftIsolation, &by)).await?;
     state.jobs_changed.notify_waiters();
