@@ -202,7 +202,12 @@ pub fn run_job(
     };
     result.ended_at = now_ms().max(started_at);
     result.counts = counts;
-    result.error = report.error.map(|e| e.chars().take(MAX_RESULT_ERROR).collect());
+    let error = match (report.error, sink.record_error.take()) {
+        (e, None) => e,
+        (None, Some(r)) => Some(format!("recording the response actions: {r}")),
+        (Some(e), Some(r)) => Some(format!("{e}; recording the response actions: {r}")),
+    };
+    result.error = error.map(|e| e.chars().take(MAX_RESULT_ERROR).collect());
     result.detections = sink.detections;
     Ok(RunEnd::Finished(result))
 }
