@@ -670,3 +670,89 @@ fn the_console_stays_reachable_through_isolation_and_lifts_it() {
     assert_eq!(connect(Some(&cg), &net.a, "udp", &other, 9), "ok", "isolation lifted");
     drop((agent, console));
 }
+
+/// An isolation someone turned on by hand, without the console on its
+/// allow list: the agent that starts inside it opens it to its console (and
+/// its DNS servers) before it enrolls, and the console can lift it.
+#[test]
+#[ignore]
+fn an_agent_opens_an_isolation_turned_on_by_hand_to_its_console() {
+    if !bpf_or_skip("an_agent_opens_an_isolation_turned_on_by_hand_to_its_console") {
+        return;
+    }
+    let net = NetPair::new();
+    let cg = TestCgroup::new("isolate-by-hand");
+    let iso = Isolation::new();
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("console.redb");
+    let out = run_ok(bin().args(["console", "init", "--password", "correct horse battery", "--db"]).arg(&db));
+    let admin = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    iso.ok(&["isolation", "on", "--duration", "10m", "--cgroup", cg.path().to_str().unwrap()]);
+    assert_eq!(connect(Some(&cg), &net.a, "udp", &net.b_addr, 9), "errno 1", "the console's peer is cut off");
+
+    let (b, a_ns, b_addr) = (net.b.clone(), net.a.clone(), net.b_addr.clone());
+    let (cg_path, iso_name) = (cg.path().to_path_buf(), iso.name.clone());
+    let agent_log = tmp.path().join("agent.log");
+    let agent_db = tmp.path().join("agent/local.redb");
+    let log_path = agent_log.clone();
+    let (agent, console, lifted) = std::thread::spawn(move || {
+        enter_netns(&b);
+        let mut console = KillOnDrop(
+            bin()
+                .args(["console", "--listen", &format!("{b_addr}:0"), "--db"])
+                .arg(&db)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::inherit())
+                .spawn()
+                .unwrap(),
+        );
+        let mut line = String::new();
+        BufReader::new(console.0.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let url = line.trim().rsplit(' ').next().unwrap().to_string();
+        let http = reqwest::blocking::Client::builder().no_proxy().timeout(PATIENCE).build().unwrap();
+        let api = |method: reqwest::Method, path: &str| {
+            http.request(method, format!("{url}/api/v1{path}")).bearer_auth(&admin)
+        };
+        let enrollment: Value = api(reqwest::Method::POST, "/enrollment-tokens")
+            .json(&serde_json::json!({"name": "t"}))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        let agent = KillOnDrop(
+            in_cgroup_and_netns(&cg_path, &a_ns, env!("CARGO_BIN_EXE_ioc-scan"))
+                .args(["agent", "--console", &url, "--insecure-http", "--device-name", "by-hand", "--poll-wait", "1"])
+                .arg("--token")
+                .arg(enrollment["token"].as_str().unwrap())
+                .arg("--db")
+                .arg(&agent_db)
+                .env("IOC_SCAN_ISOLATION_NAME", &iso_name)
+                .env("IOC_SCAN_ISOLATION_CGROUP", &cg_path)
+                .env_remove("IOC_SCAN_ISOLATION_ALLOW")
+                .stdout(Stdio::null())
+                .stderr(Stdio::from(std::fs::File::create(&agent_log).unwrap()))
+                .spawn()
+                .unwrap(),
+        );
+        // It enrolls from inside the isolation: it opened it to the console.
+        let device = wait_until("the isolated agent enrolled", || {
+            let v: Value = api(reqwest::Method::GET, "/devices").send().ok()?.json().ok()?;
+            v["devices"][0]["id"].as_u64()
+        });
+        let r = api(reqwest::Method::POST, &format!("/devices/{device}/lift-isolation")).send().unwrap();
+        assert_eq!(r.status(), 202);
+        let lifted = wait_until("the lift reported done", || {
+            let v: Value = api(reqwest::Method::GET, &format!("/devices/{device}/commands")).send().ok()?.json().ok()?;
+            (v["commands"][0]["status"] == "done").then_some(v)
+        });
+        (agent, console, lifted)
+    })
+    .join()
+    .unwrap();
+    let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+    assert!(log.contains(&format!("added {}/32", net.b_addr)), "{log}");
+    assert_eq!(lifted["commands"][0]["kind"], "lift-isolation", "{lifted}");
+    assert_eq!(iso.status()["status"], "off");
+    assert_eq!(connect(Some(&cg), &net.a, "udp", &net.b_addr, 9), "ok", "isolation lifted");
+    drop((agent, console));
+}

@@ -414,6 +414,14 @@ pub fn run(
     // Before anything is opened or sent: no token over plain HTTP unless asked.
     let mut client = ConsoleClient::new(&config.console, config.ca_pem.as_deref(), config.transport)?;
     let state = AgentState::open(&config.state_path)?;
+    // An isolation already on (turned on by hand, or before a restart) is
+    // opened to the console first: enrolling and polling need it.
+    let isolation = isolate::Options::from_env();
+    let mut reachable = KeepReachable::new(&config.console);
+    let added = reachable.keep_current(&isolation, true);
+    if !added.is_empty() {
+        events.reachable_added(&added);
+    }
     let identity = match state.identity()? {
         Some(id) if id.console.trim_end_matches('/') != config.console.trim_end_matches('/') => {
             return Err(ManagedError::OtherConsole {
@@ -433,8 +441,6 @@ pub fn run(
     for result in state.recover_interrupted()? {
         events.interrupted(&result);
     }
-    let isolation = isolate::Options::from_env();
-    let mut reachable = KeepReachable::new(&config.console);
     let mut started = true;
     let mut backoff = Duration::from_secs(1);
     let mut last_prune = Instant::now();
