@@ -121,7 +121,7 @@ fn start_agent(console: &str, token: &str, name: &str, dir: &Path) -> Killed {
     let log = std::fs::File::create(dir.join(format!("{name}.log"))).unwrap();
     Killed(
         ioc_scan()
-            .args(["agent", "--console", console, "--token", token, "--device-name", name, "--poll-wait", "2", "--db"])
+            .args(["agent", "--console", console, "--insecure-http", "--token", token, "--device-name", name, "--poll-wait", "2", "--db"])
             .arg(dir.join(name).join("local.redb"))
             .stdout(Stdio::null())
             .stderr(Stdio::from(log))

@@ -313,6 +313,9 @@ fn route_table() -> Vec<(Method, &'static str, &'static str, Value, &'static [Ca
         (Method::GET, "/results/{id}", "/results/999999", none.clone(), PEOPLE),
         (Method::GET, "/agent/jobs", "/agent/jobs", none.clone(), &[Device]),
         (Method::POST, "/agent/results", "/agent/results", json!({}), &[Device]),
+        (Method::POST, "/devices/{id}/lift-isolation", "/devices/999999/lift-isolation", none.clone(), ANALYSTS),
+        (Method::GET, "/devices/{id}/commands", "/devices/999999/commands", none.clone(), PEOPLE),
+        (Method::POST, "/agent/commands/{id}", "/agent/commands/999999", json!({"outcome": "done"}), &[Device]),
     ]
 }
 

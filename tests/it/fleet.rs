@@ -23,6 +23,7 @@ impl Agent {
             "agent".to_string(),
             "--console".into(),
             console.into(),
+            "--insecure-http".into(),
             "--token".into(),
             token.into(),
             "--device-name".into(),
@@ -244,7 +245,8 @@ fn a_managed_agent_applies_the_tasks_response_actions_and_reports_their_outcome(
     let log = dir.path().join("agent.log");
     let out = std::fs::File::create(&log).unwrap();
     let child = ioc_scan()
-        .args(["agent", "--console", &console.url, "--token", &api.enrollment_token(), "--device-name", "responder"])
+        .args(["agent", "--console", &console.url, "--insecure-http", "--token", &api.enrollment_token()])
+        .args(["--device-name", "responder"])
         .arg("--db")
         .arg(dir.path().join("agent/local.redb"))
         .args(["--poll-wait", "2"])

@@ -1,4 +1,5 @@
 //! Integration tests against the built `ioc-scan` binary and the library.
+mod agent_delivery;
 mod cli_task;
 mod cli_validate;
 mod collect_config;

@@ -460,3 +460,299 @@ fn a_task_run_with_the_isolate_action_isolates_and_records_it() {
     iso.ok(&["isolation", "off"]);
     assert_eq!(send_inside(&cg, &net), "ok");
 }
+
+/// A command that joins `cg` and the network namespace `netns` before it
+/// execs (`ip netns exec` would also give it a mount namespace of its own,
+/// hiding the host's bpffs, where isolation pins its programs).
+fn in_cgroup_and_netns(cgroup: &Path, netns: &str, program: impl AsRef<std::ffi::OsStr>) -> Command {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = Command::new(program);
+    let ns = std::ffi::CString::new(format!("/var/run/netns/{netns}")).unwrap();
+    let procs = std::ffi::CString::new(cgroup.join("cgroup.procs").into_os_string().into_encoded_bytes()).unwrap();
+    // SAFETY: only async-signal-safe calls (open, write, setns, close)
+    // between fork and exec; the paths were allocated before the fork.
+    unsafe {
+        cmd.pre_exec(move || {
+            let fd = libc::open(procs.as_ptr(), libc::O_WRONLY);
+            if fd < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            let joined = libc::write(fd, b"0".as_ptr().cast(), 1) == 1;
+            libc::close(fd);
+            if !joined {
+                return Err(std::io::Error::last_os_error());
+            }
+            let fd = libc::open(ns.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
+            if fd < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            let r = libc::setns(fd, libc::CLONE_NEWNET);
+            libc::close(fd);
+            if r != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    cmd
+}
+
+/// Moves the calling thread (only) into the network namespace `netns`;
+/// processes and threads it starts afterwards are in it too.
+fn enter_netns(netns: &str) {
+    let f = std::fs::File::open(format!("/var/run/netns/{netns}")).unwrap();
+    use std::os::fd::AsRawFd;
+    // SAFETY: a valid namespace descriptor; affects this thread only.
+    assert_eq!(unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) }, 0, "{}", std::io::Error::last_os_error());
+}
+
+/// A child process killed (SIGKILL) and reaped when dropped, panics included.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn wait_until<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// The whole path, for real: a console in namespace `b`, a managed agent in
+/// namespace `a` inside the test cgroup. A task's isolate action cuts the
+/// cgroup off — but not from the console (its address is on the allow
+/// list, with the DNS servers): the result still arrives, and the console
+/// lifts the isolation through the agent.
+#[test]
+#[ignore]
+fn the_console_stays_reachable_through_isolation_and_lifts_it() {
+    if !bpf_or_skip("the_console_stays_reachable_through_isolation_and_lifts_it") {
+        return;
+    }
+    let net = NetPair::new();
+    // A second peer in `b`, not the console: isolation must cut it off.
+    let other = net.b_addr.replace(".2", ".3");
+    ip(&["-n", &net.b, "addr", "add", &format!("{other}/32"), "dev", "lo"]);
+    let cg = TestCgroup::new("isolate-console");
+    let iso = Isolation::new();
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("console.redb");
+    let out = run_ok(bin().args(["console", "init", "--password", "correct horse battery", "--db"]).arg(&db));
+    let admin = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert_eq!(connect(Some(&cg), &net.a, "udp", &other, 9), "ok", "before isolation");
+
+    let (b, a_ns, b_addr) = (net.b.clone(), net.a.clone(), net.b_addr.clone());
+    let (cg_path, iso_name) = (cg.path().to_path_buf(), iso.name.clone());
+    let scan = tmp.path().join("scan");
+    std::fs::create_dir(&scan).unwrap();
+    std::fs::write(scan.join("isolate-me.bin"), b"c2 beacon").unwrap();
+    let ioc = crate::harness::write_ioc(tmp.path(), "isolate-me", &[("FileItem/FileName", "is", "isolate-me.bin")]);
+    let ioc_bytes = std::fs::read(&ioc).unwrap();
+    let agent_db = tmp.path().join("agent/local.redb");
+    let agent_log = tmp.path().join("agent.log");
+    // The console side runs in namespace `b` (a thread of its own: only it moves there).
+    let console_side = std::thread::spawn(move || {
+        enter_netns(&b);
+        let mut console = KillOnDrop(
+            bin()
+                .args(["console", "--listen", &format!("{b_addr}:0"), "--db"])
+                .arg(&db)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::inherit())
+                .spawn()
+                .unwrap(),
+        );
+        let mut line = String::new();
+        BufReader::new(console.0.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let url = line.trim().rsplit(' ').next().unwrap().to_string();
+        assert!(url.starts_with("http://"), "{line}");
+        let http = reqwest::blocking::Client::builder().no_proxy().timeout(PATIENCE).build().unwrap();
+        let api = |method: reqwest::Method, path: &str| {
+            http.request(method, format!("{url}/api/v1{path}")).bearer_auth(&admin)
+        };
+        let enrollment: Value = api(reqwest::Method::POST, "/enrollment-tokens")
+            .json(&serde_json::json!({"name": "t"}))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        let agent = in_cgroup_and_netns(&cg_path, &a_ns, env!("CARGO_BIN_EXE_ioc-scan"))
+            .args(["agent", "--console", &url, "--insecure-http", "--device-name", "isolated", "--poll-wait", "1"])
+            .arg("--token")
+            .arg(enrollment["token"].as_str().unwrap())
+            .arg("--db")
+            .arg(&agent_db)
+            .env("IOC_SCAN_ISOLATION_NAME", &iso_name)
+            .env("IOC_SCAN_ISOLATION_CGROUP", &cg_path)
+            .env_remove("IOC_SCAN_ISOLATION_ALLOW")
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(std::fs::File::create(&agent_log).unwrap()))
+            .spawn()
+            .unwrap();
+        let agent = KillOnDrop(agent);
+        let log = || std::fs::read_to_string(&agent_log).unwrap_or_default();
+        let device = wait_until("the agent enrolled", || {
+            let v: Value = api(reqwest::Method::GET, "/devices").send().ok()?.json().ok()?;
+            v["devices"][0]["id"].as_u64()
+        });
+        let settings = serde_json::json!({
+            "name": "isolate",
+            "scope": {"critical_areas": false, "ioc_paths": false, "custom_paths": [scan.display().to_string()]},
+            "response": {"apply": true, "actions": [{"action": "isolate", "seconds": 600}]},
+        });
+        let form = reqwest::blocking::multipart::Form::new()
+            .part(
+                "task",
+                reqwest::blocking::multipart::Part::text(settings.to_string()).mime_str("application/json").unwrap(),
+            )
+            .part("file", reqwest::blocking::multipart::Part::bytes(ioc_bytes).file_name("i.ioc"));
+        let task: Value = api(reqwest::Method::POST, "/tasks").multipart(form).send().unwrap().json().unwrap();
+        let task = task["id"].as_u64().unwrap_or_else(|| panic!("{task}"));
+        let r = api(reqwest::Method::POST, &format!("/tasks/{task}/run")).json(&serde_json::json!({"all": true}));
+        assert_eq!(r.send().unwrap().status(), 201);
+        // The run isolated the agent's own cgroup; its result still arrives.
+        let run = wait_until("the result of the isolating run", || {
+            let v: Value = api(reqwest::Method::GET, &format!("/results?task={task}")).send().ok()?.json().ok()?;
+            v["results"].as_array()?.first().cloned()
+        });
+        let alert: Value =
+            api(reqwest::Method::GET, &format!("/results/{}", run["id"])).send().unwrap().json().unwrap();
+        let r = &alert["detections"][0]["responses"][0];
+        assert_eq!(r["outcome"], "done", "{alert}\n{}", log());
+        let detail: Value = serde_json::from_str(r["detail"].as_str().unwrap()).unwrap();
+        (agent, device, detail, api(reqwest::Method::POST, &format!("/devices/{device}/lift-isolation")), {
+            let http = http.clone();
+            let url = url.clone();
+            let admin = admin.clone();
+            move |device: u64| -> Value {
+                http.get(format!("{url}/api/v1/devices/{device}/commands")).bearer_auth(&admin).send().unwrap().json().unwrap()
+            }
+        }, console)
+    });
+    let (agent, device, detail, lift, commands, console) = console_side.join().unwrap();
+    let allow = detail["details"]["allow"].as_array().unwrap().clone();
+    assert!(allow.contains(&Value::from(format!("{}/32", net.b_addr))), "the console is allowed: {detail}");
+    let resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    for ns in ioc_scan::agent::reachable::nameservers(&resolv) {
+        let net = ipnet::IpNet::from(ns).to_string();
+        assert!(allow.contains(&Value::from(net.clone())), "the DNS server {net} is allowed: {detail}");
+    }
+    assert_eq!(iso.status()["status"], "active");
+    assert_eq!(connect(Some(&cg), &net.a, "udp", &other, 9), "errno 1", "the cgroup is isolated");
+    assert_eq!(connect(Some(&cg), &net.a, "udp", &net.b_addr, 9), "ok", "but not from the console");
+
+    // The console lifts it, through the isolated agent.
+    let lift = std::thread::spawn({
+        let b = net.b.clone();
+        move || {
+            enter_netns(&b);
+            let r = lift.send().unwrap();
+            assert_eq!(r.status(), 202);
+            wait_until("the lift reported done", || {
+                let v = commands(device);
+                (v["commands"][0]["status"] == "done").then_some(v)
+            })
+        }
+    })
+    .join()
+    .unwrap();
+    assert_eq!(lift["commands"][0]["kind"], "lift-isolation", "{lift}");
+    assert_eq!(iso.status()["status"], "off");
+    assert_eq!(connect(Some(&cg), &net.a, "udp", &other, 9), "ok", "isolation lifted");
+    drop((agent, console));
+}
+
+/// An isolation someone turned on by hand, without the console on its
+/// allow list: the agent that starts inside it opens it to its console (and
+/// its DNS servers) before it enrolls, and the console can lift it.
+#[test]
+#[ignore]
+fn an_agent_opens_an_isolation_turned_on_by_hand_to_its_console() {
+    if !bpf_or_skip("an_agent_opens_an_isolation_turned_on_by_hand_to_its_console") {
+        return;
+    }
+    let net = NetPair::new();
+    let cg = TestCgroup::new("isolate-by-hand");
+    let iso = Isolation::new();
+    let tmp = tempfile::tempdir().unwrap();
+    let db = tmp.path().join("console.redb");
+    let out = run_ok(bin().args(["console", "init", "--password", "correct horse battery", "--db"]).arg(&db));
+    let admin = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    iso.ok(&["isolation", "on", "--duration", "10m", "--cgroup", cg.path().to_str().unwrap()]);
+    assert_eq!(connect(Some(&cg), &net.a, "udp", &net.b_addr, 9), "errno 1", "the console's peer is cut off");
+
+    let (b, a_ns, b_addr) = (net.b.clone(), net.a.clone(), net.b_addr.clone());
+    let (cg_path, iso_name) = (cg.path().to_path_buf(), iso.name.clone());
+    let agent_log = tmp.path().join("agent.log");
+    let agent_db = tmp.path().join("agent/local.redb");
+    let log_path = agent_log.clone();
+    let (agent, console, lifted) = std::thread::spawn(move || {
+        enter_netns(&b);
+        let mut console = KillOnDrop(
+            bin()
+                .args(["console", "--listen", &format!("{b_addr}:0"), "--db"])
+                .arg(&db)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::inherit())
+                .spawn()
+                .unwrap(),
+        );
+        let mut line = String::new();
+        BufReader::new(console.0.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let url = line.trim().rsplit(' ').next().unwrap().to_string();
+        let http = reqwest::blocking::Client::builder().no_proxy().timeout(PATIENCE).build().unwrap();
+        let api = |method: reqwest::Method, path: &str| {
+            http.request(method, format!("{url}/api/v1{path}")).bearer_auth(&admin)
+        };
+        let enrollment: Value = api(reqwest::Method::POST, "/enrollment-tokens")
+            .json(&serde_json::json!({"name": "t"}))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        let agent = KillOnDrop(
+            in_cgroup_and_netns(&cg_path, &a_ns, env!("CARGO_BIN_EXE_ioc-scan"))
+                .args(["agent", "--console", &url, "--insecure-http", "--device-name", "by-hand", "--poll-wait", "1"])
+                .arg("--token")
+                .arg(enrollment["token"].as_str().unwrap())
+                .arg("--db")
+                .arg(&agent_db)
+                .env("IOC_SCAN_ISOLATION_NAME", &iso_name)
+                .env("IOC_SCAN_ISOLATION_CGROUP", &cg_path)
+                .env_remove("IOC_SCAN_ISOLATION_ALLOW")
+                .stdout(Stdio::null())
+                .stderr(Stdio::from(std::fs::File::create(&agent_log).unwrap()))
+                .spawn()
+                .unwrap(),
+        );
+        // It enrolls from inside the isolation: it opened it to the console.
+        let device = wait_until("the isolated agent enrolled", || {
+            let v: Value = api(reqwest::Method::GET, "/devices").send().ok()?.json().ok()?;
+            v["devices"][0]["id"].as_u64()
+        });
+        let r = api(reqwest::Method::POST, &format!("/devices/{device}/lift-isolation")).send().unwrap();
+        assert_eq!(r.status(), 202);
+        let lifted = wait_until("the lift reported done", || {
+            let v: Value = api(reqwest::Method::GET, &format!("/devices/{device}/commands")).send().ok()?.json().ok()?;
+            (v["commands"][0]["status"] == "done").then_some(v)
+        });
+        (agent, console, lifted)
+    })
+    .join()
+    .unwrap();
+    let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+    assert!(log.contains(&format!("added {}/32", net.b_addr)), "{log}");
+    assert_eq!(lifted["commands"][0]["kind"], "lift-isolation", "{lifted}");
+    assert_eq!(iso.status()["status"], "off");
+    assert_eq!(connect(Some(&cg), &net.a, "udp", &net.b_addr, 9), "ok", "isolation lifted");
+    drop((agent, console));
+}

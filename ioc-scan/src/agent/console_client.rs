@@ -1,8 +1,15 @@
 //! The agent's HTTP(S) client of the console: enroll, poll for jobs (long
 //! poll), upload results. Errors say whether trying again later can help
 //! ([`ClientError::Unreachable`]) or not ([`ClientError::Rejected`]).
+//!
+//! Tokens (enrollment and device) only ever travel over HTTPS: an `http://`
+//! console is refused before any request unless the caller accepts plain
+//! HTTP explicitly ([`Transport::InsecureHttp`]), and redirects are never
+//! followed (a redirect could downgrade the scheme or change the host).
 
-use crate::console::protocol::{EnrollRequest, EnrollResponse, JobsResponse, ResultAck, ResultUpload};
+use crate::console::protocol::{
+    CommandReport, EnrollRequest, EnrollResponse, JobsResponse, ResultAck, ResultUpload,
+};
 use reqwest::blocking::{Client, RequestBuilder};
 use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
@@ -40,16 +47,46 @@ impl std::fmt::Debug for ConsoleClient {
     }
 }
 
+/// Which schemes the client may use to reach the console.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Transport {
+    /// `https://` only (the default): tokens never travel in clear.
+    #[default]
+    HttpsOnly,
+    /// `http://` accepted too: the operator said so (`--insecure-http`).
+    InsecureHttp,
+}
+
+/// Checks the console URL's scheme against `transport`, before anything is sent.
+pub fn check_console_url(base: &str, transport: Transport) -> Result<(), ClientError> {
+    let lower = base.to_ascii_lowercase();
+    if lower.starts_with("https://") {
+        return Ok(());
+    }
+    if lower.starts_with("http://") {
+        return match transport {
+            Transport::InsecureHttp => Ok(()),
+            Transport::HttpsOnly => Err(ClientError::Config(format!(
+                "{base:?}: refusing to send this device's token over plain HTTP; serve the console over \
+                 https:// (ioc-scan console --tls-cert PEM --tls-key PEM) and give the agent its certificate \
+                 with --ca-cert PEM if it is self-signed, or pass --insecure-http to accept the risk"
+            ))),
+        };
+    }
+    Err(ClientError::Config(format!("{base:?}: the console URL must start with https://")))
+}
+
 impl ConsoleClient {
     /// A client of the console at `base` (`https://host:port`), trusting the
     /// system's CAs and `ca_pem` (a PEM certificate, e.g. a self-signed console's).
-    pub fn new(base: &str, ca_pem: Option<&[u8]>) -> Result<ConsoleClient, ClientError> {
+    /// `http://` only with [`Transport::InsecureHttp`].
+    pub fn new(base: &str, ca_pem: Option<&[u8]>, transport: Transport) -> Result<ConsoleClient, ClientError> {
         let base = base.trim_end_matches('/').to_string();
-        if !(base.starts_with("https://") || base.starts_with("http://")) {
-            return Err(ClientError::Config(format!("{base:?}: the console URL must start with https:// or http://")));
-        }
+        check_console_url(&base, transport)?;
         let mut builder = Client::builder()
             .use_rustls_tls()
+            .https_only(transport == Transport::HttpsOnly)
+            .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(Duration::from_secs(10))
             .timeout(Duration::from_secs(120))
             .user_agent(concat!("ioc-scan-agent/", env!("CARGO_PKG_VERSION")))
@@ -63,6 +100,11 @@ impl ConsoleClient {
         }
         let http = builder.build().map_err(|e| ClientError::Config(format!("HTTP client: {e}")))?;
         Ok(ConsoleClient { base, http, token: None })
+    }
+
+    /// The console's base URL (`https://host:port`).
+    pub fn base(&self) -> &str {
+        &self.base
     }
 
     pub fn set_token(&mut self, token: &str) {
@@ -113,6 +155,11 @@ impl ConsoleClient {
 
     pub fn upload(&self, result: &ResultUpload) -> Result<ResultAck, ClientError> {
         self.send(self.http.post(self.url("/agent/results")).json(result), None)
+    }
+
+    /// Reports what became of command `id` (lift isolation...).
+    pub fn report_command(&self, id: u64, report: &CommandReport) -> Result<serde_json::Value, ClientError> {
+        self.send(self.http.post(self.url(&format!("/agent/commands/{id}"))).json(report), None)
     }
 }
 

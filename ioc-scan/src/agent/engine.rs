@@ -141,7 +141,12 @@ impl Scanner for EngineScanner {
         let task = job.task;
         let (compiled, _diagnostics) = CompiledCollection::compile(&job.collection.iocs);
         let plan = response_plan(&task.response);
-        let ctx = ResponseContext::from_env(Some(&compiled));
+        let mut ctx = ResponseContext::from_env(Some(&compiled));
+        for net in job.isolation_allow {
+            if !ctx.isolation.allow.contains(net) {
+                ctx.isolation.allow.push(*net);
+            }
+        }
         let mut responder = Responder::new(&plan, &ctx);
         // A long-running agent lifts an expired isolation at each run (the
         // kernel programs stopped dropping at expiry already).

@@ -13,6 +13,9 @@ pub struct ScanJob<'a> {
     pub collection: &'a CollectionRecordV1,
     /// Set when the process is asked to stop: the scan should end soon.
     pub stop: &'a AtomicBool,
+    /// Peers an isolation this run turns on must leave reachable, beyond
+    /// `IOC_SCAN_ISOLATION_ALLOW` (the managed agent's console and DNS servers).
+    pub isolation_allow: &'a [ipnet::IpNet],
 }
 
 /// How a scan ended.
@@ -48,8 +51,18 @@ struct Recorder<'w, 's, 'o> {
 impl RunSink for Recorder<'_, '_, '_> {
     fn detection(&mut self, detection: DetectionRecordV1) {
         (self.on_detection)(&detection);
+        // The response actions were taken already: their record is written
+        // before the run goes on, so that a crash cannot lose it.
+        let acted = !detection.responses.is_empty();
         if self.error.is_none() {
-            if let Err(e) = self.writer.record(detection) {
+            let written = self.writer.record(detection).and_then(|()| {
+                if acted {
+                    self.writer.flush()?;
+                    crate::respond::test_pause("run-action-recorded");
+                }
+                Ok(())
+            });
+            if let Err(e) = written {
                 self.error = Some(e);
             }
         }
@@ -102,6 +115,7 @@ pub fn execute(
             task: &task,
             collection: &collection,
             stop,
+            isolation_allow: &[],
         },
         &mut recorder,
     );

@@ -12,6 +12,7 @@ pub mod execute;
 pub mod live;
 pub mod managed;
 pub mod queue;
+pub mod reachable;
 pub mod scheduler;
 
 pub use engine::EngineScanner;

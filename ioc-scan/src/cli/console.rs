@@ -2,14 +2,10 @@
 //! console and the server of managed devices' agents, over the database
 //! (`--db`). `ioc-scan console init` creates the first administrator and
 //! prints an API token; `ioc-scan console user add --role ROLE` adds people.
-//! Also the managed mode of `ioc-scan agent --console`.
 
-use super::task::{catch_stop_signals, engine, DbArgs, STOP};
+use super::task::DbArgs;
 use super::validate::printable;
 use anyhow::{bail, Context as _};
-use ioc_scan::agent::managed::{self, ManagedConfig, ManagedEvents};
-use ioc_scan::agent::queue::IdentityV1;
-use ioc_scan::console::protocol::{Job, ResultAck, ResultUpload};
 use ioc_scan::console::tables::Role;
 use ioc_scan::console::{self, ConsoleConfig, UploadLimits};
 use std::io::{BufRead, Write};
@@ -79,6 +75,9 @@ pub struct ServeArgs {
     /// Largest IOC collection (all files of one upload), in bytes.
     #[arg(long, value_name = "BYTES", default_value_t = UploadLimits::default().max_collection_bytes)]
     pub max_collection_bytes: usize,
+    /// Largest result a device may upload (one run), in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = UploadLimits::default().max_result_bytes, hide = true)]
+    pub max_result_bytes: usize,
     /// Seconds between two pruning passes of old results.
     #[arg(long, value_name = "SECS", default_value_t = 3600, hide = true)]
     pub prune_every: u64,
@@ -142,6 +141,7 @@ fn serve(db: &DbArgs, args: ServeArgs) -> anyhow::Result<ExitCode> {
         uploads: UploadLimits {
             max_file_bytes: args.max_file_bytes,
             max_collection_bytes: args.max_collection_bytes.max(args.max_file_bytes),
+            max_result_bytes: args.max_result_bytes,
             ..Default::default()
         },
         retention: db.retention()?,
@@ -168,76 +168,5 @@ fn serve(db: &DbArgs, args: ServeArgs) -> anyhow::Result<ExitCode> {
         console::serve(store, config, listener, shutdown).await
     })?;
     eprintln!("ioc-scan console: stopped");
-    Ok(ExitCode::SUCCESS)
-}
-
-struct Log;
-
-impl ManagedEvents for Log {
-    fn enrolled(&mut self, id: &IdentityV1) {
-        eprintln!("ioc-scan agent: enrolled as device {} {}", id.device_id, printable(&id.device_name));
-    }
-    fn jobs_received(&mut self, new: usize) {
-        eprintln!("ioc-scan agent: {new} new job{}", if new == 1 { "" } else { "s" });
-    }
-    fn run_started(&mut self, job: &Job) {
-        eprintln!("ioc-scan agent: running job {} (task {} {})", job.id, job.task.id, printable(&job.task.name));
-    }
-    fn run_finished(&mut self, r: &ResultUpload) {
-        eprintln!(
-            "ioc-scan agent: job {} finished: {} ({} detections), run {} queued",
-            r.job_id,
-            r.status,
-            r.detections.len(),
-            r.run_key
-        );
-    }
-    fn uploaded(&mut self, r: &ResultUpload, ack: &ResultAck) {
-        let how = if ack.duplicate { " (already there)" } else { "" };
-        eprintln!("ioc-scan agent: run {} uploaded{how}", r.run_key);
-    }
-    fn refused(&mut self, r: &ResultUpload, why: &str) {
-        eprintln!("ioc-scan agent: run {} refused by the console, dropped: {}", r.run_key, printable(why));
-    }
-    fn unreachable(&mut self, why: &str, queued: usize) {
-        eprintln!("ioc-scan agent: {} ({queued} result{} queued)", printable(why), if queued == 1 { "" } else { "s" });
-    }
-}
-
-/// `ioc-scan agent --console URL [--token TOKEN]`: the managed agent.
-pub(crate) fn run_managed_agent(
-    db: &DbArgs,
-    url: &str,
-    token: Option<String>,
-    device_name: Option<String>,
-    ca_cert: Option<PathBuf>,
-    poll_wait: u64,
-) -> anyhow::Result<ExitCode> {
-    catch_stop_signals()?;
-    let db_path = db.path()?;
-    let state_path =
-        db_path.parent().map(|d| d.join("console-agent.redb")).unwrap_or_else(|| "console-agent.redb".into());
-    let ca_pem = match &ca_cert {
-        Some(p) => Some(std::fs::read(p).with_context(|| format!("reading {}", p.display()))?),
-        None => None,
-    };
-    let config = ManagedConfig {
-        console: url.to_string(),
-        enrollment_token: token,
-        device_name: device_name.unwrap_or_else(ioc_scan::agent::default_device_name),
-        ca_pem,
-        state_path,
-        poll_wait: Duration::from_secs(poll_wait.clamp(1, 60)),
-        max_backoff: Duration::from_secs(30),
-    };
-    eprintln!(
-        "ioc-scan agent: console {}, device {}, state {}",
-        printable(url),
-        printable(&config.device_name),
-        config.state_path.display()
-    );
-    let scanner = engine();
-    managed::run(&config, &scanner, &STOP, &mut Log)?;
-    eprintln!("ioc-scan agent: stopped");
     Ok(ExitCode::SUCCESS)
 }

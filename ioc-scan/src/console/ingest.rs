@@ -279,6 +279,8 @@ fn store_one(
         let id = next_id(txn, "run")?;
         let iocs: HashSet<&str> = u.detections.iter().map(|d| d.ioc_id.as_str()).collect();
         let status = match u.status {
+            // Stopped after it acted: its detections (with the actions) say so.
+            RunStatus::Interrupted => RunStatus::Interrupted,
             _ if !u.detections.is_empty() => RunStatus::IocDetected,
             RunStatus::Running | RunStatus::IocDetected => RunStatus::Interrupted,
             other => other,

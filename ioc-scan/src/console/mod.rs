@@ -17,6 +17,7 @@
 pub mod accounts;
 pub mod api;
 pub mod auth;
+pub mod commands;
 pub mod device_tokens;
 pub mod error;
 pub mod fleet;

@@ -44,6 +44,38 @@ pub struct Job {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct JobsResponse {
     pub jobs: Vec<Job>,
+    /// Orders that are not scans (lift isolation), not yet reported done.
+    /// Absent for agents and consoles that predate them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub commands: Vec<DeviceCommand>,
+}
+
+/// An order to a device that is not a scan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceCommand {
+    pub id: u64,
+    pub kind: CommandKind,
+    /// When a person asked for it (ms since the epoch).
+    pub requested_at: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CommandKind {
+    /// Lift the device's network isolation now.
+    LiftIsolation,
+    /// A kind this agent does not know (a newer console): reported failed.
+    #[serde(other)]
+    Unknown,
+}
+
+/// `POST /api/v1/agent/commands/{id}`: what became of a command.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommandReport {
+    /// `done` or `failed`.
+    pub outcome: String,
+    #[serde(default)]
+    pub detail: Option<String>,
 }
 
 /// `POST /api/v1/agent/results`: one finished run.

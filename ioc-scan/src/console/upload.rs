@@ -18,11 +18,18 @@ pub struct UploadLimits {
     pub max_file_bytes: usize,
     pub max_collection_bytes: usize,
     pub max_files: usize,
+    /// Largest uploaded run (a device's result body), in bytes.
+    pub max_result_bytes: usize,
 }
 
 impl Default for UploadLimits {
     fn default() -> Self {
-        UploadLimits { max_file_bytes: 4 << 20, max_collection_bytes: 32 << 20, max_files: 1000 }
+        UploadLimits {
+            max_file_bytes: 4 << 20,
+            max_collection_bytes: 32 << 20,
+            max_files: 1000,
+            max_result_bytes: super::api::MAX_RESULT_BODY,
+        }
     }
 }
 

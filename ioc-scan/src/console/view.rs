@@ -152,6 +152,15 @@ pub fn job(j: &JobRecordV1, device_name: Option<&str>) -> Value {
 
 /// One line of what a run found, for the results table.
 pub fn run_summary(r: &RunRecordV1) -> String {
+    let summary = run_status_summary(r);
+    // A result cut down to fit the upload limit says how much it lacks.
+    match r.counts.iter().find(|(k, _)| k == crate::agent::queue::LEFT_OUT).map(|(_, n)| *n) {
+        Some(n) if n > 0 => format!("{summary}, {n} detection{} left out", if n == 1 { "" } else { "s" }),
+        _ => summary,
+    }
+}
+
+fn run_status_summary(r: &RunRecordV1) -> String {
     match r.status {
         crate::store::RunStatus::IocDetected => format!(
             "{} IOC{} detected ({} detection{})",
@@ -163,6 +172,11 @@ pub fn run_summary(r: &RunRecordV1) -> String {
         crate::store::RunStatus::NoIocDetected => "no IOC detected".into(),
         crate::store::RunStatus::Error => format!("error: {}", r.error.as_deref().unwrap_or("unknown")),
         crate::store::RunStatus::Running => "running".into(),
+        crate::store::RunStatus::Interrupted if r.detections > 0 => format!(
+            "interrupted ({} detection{} before it stopped)",
+            r.detections,
+            if r.detections == 1 { "" } else { "s" }
+        ),
         crate::store::RunStatus::Interrupted => "interrupted".into(),
     }
 }

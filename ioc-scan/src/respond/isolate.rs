@@ -555,6 +555,29 @@ fn attach_fresh(data: &[u8], cgroup: &Path, opts: &Options, state: k::IsolateSta
     Ok(())
 }
 
+/// Adds `nets` to the allow list of the isolation in place, if one is on
+/// (the managed agent keeps its console reachable this way when the
+/// console's address changes). Returns the nets that were not allowed yet;
+/// nothing when no isolation is on. Never turns isolation on, never
+/// changes its expiry.
+pub fn allow_more(opts: &Options, nets: &[IpNet]) -> Result<Vec<IpNet>, IsolationError> {
+    if !pinned(opts) || !matches!(status(opts)?, Status::Active { .. }) {
+        return Ok(Vec::new());
+    }
+    let mut state = read_state_file(opts);
+    let known: Vec<String> = state.as_ref().map(|s| s.allow.clone()).unwrap_or_default();
+    let new: Vec<IpNet> = nets.iter().copied().filter(|n| !known.contains(&n.to_string())).collect();
+    if new.is_empty() {
+        return Ok(new);
+    }
+    fill_allow(open_pinned(opts, PIN_ALLOW_V4)?, open_pinned(opts, PIN_ALLOW_V6)?, &new)?;
+    if let Some(state) = state.as_mut() {
+        state.allow.extend(new.iter().map(|n| n.to_string()));
+        write_state_file(opts, state)?;
+    }
+    Ok(new)
+}
+
 /// Lift isolation now. Returns what was on, if anything.
 pub fn off(opts: &Options) -> Result<Option<IsolationState>, IsolationError> {
     let was = pinned(opts);

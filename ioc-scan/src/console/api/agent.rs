@@ -100,8 +100,9 @@ pub async fn jobs(
             .await?;
         started = false;
         let fresh: Vec<u64> = open.iter().filter(|j| j.status == JobStatus::Pending).map(|j| j.id).collect();
-        if !fresh.is_empty() || tokio::time::Instant::now() >= deadline {
-            let id = device.id;
+        let id = device.id;
+        let commands = state.db(move |s| crate::console::commands::open_for_agent(s, id)).await?;
+        if !fresh.is_empty() || !commands.is_empty() || tokio::time::Instant::now() >= deadline {
             let jobs = state
                 .db(move |s| {
                     fleet::mark_dispatched(s, id, &fresh)?;
@@ -115,7 +116,7 @@ pub async fn jobs(
                 })
                 .await?;
             state.seen(device.id);
-            return Ok(Json(JobsResponse { jobs }));
+            return Ok(Json(JobsResponse { jobs, commands }));
         }
         // Wake for a new job, the deadline, or a schedule coming due.
         let recheck = tokio::time::Instant::now() + Duration::from_secs(15);

@@ -4,6 +4,7 @@
 
 mod agent;
 mod devices;
+mod isolation;
 mod results;
 mod session;
 mod tasks;
@@ -112,7 +113,7 @@ macro_rules! route_table {
 
 /// Every route of `/api/v1`. docs/api.md has a row for each; the API tests
 /// try each with every kind of caller.
-fn route_table(upload_limit: usize) -> Vec<RouteEntry> {
+fn route_table(upload_limit: usize, result_limit: usize) -> Vec<RouteEntry> {
     route_table! {
         POST "/session" Access::Anyone => session::sign_in, limit MAX_SIGN_IN_BODY;
         GET "/session" VIEWER => session::me;
@@ -152,19 +153,22 @@ fn route_table(upload_limit: usize) -> Vec<RouteEntry> {
         GET "/results" VIEWER => results::list;
         GET "/results/{id}" VIEWER => results::show;
         GET "/agent/jobs" Access::Device => agent::jobs;
-        POST "/agent/results" Access::Device => agent::upload, limit MAX_RESULT_BODY;
+        POST "/agent/results" Access::Device => agent::upload, limit result_limit;
+        POST "/devices/{id}/lift-isolation" ANALYST => isolation::lift;
+        GET "/devices/{id}/commands" VIEWER => isolation::list;
+        POST "/agent/commands/{id}" Access::Device => isolation::report;
     }
 }
 
 /// Every route of `/api/v1` and who may call it.
 pub fn routes() -> Vec<ApiRoute> {
-    route_table(0).into_iter().map(|e| e.route).collect()
+    route_table(0, 0).into_iter().map(|e| e.route).collect()
 }
 
 pub fn router(state: AppState) -> Router {
     let upload_limit = state.config.uploads.max_collection_bytes + (1 << 20);
     let mut api = Router::new();
-    for RouteEntry { route, mut handler, body_limit } in route_table(upload_limit) {
+    for RouteEntry { route, mut handler, body_limit } in route_table(upload_limit, state.config.uploads.max_result_bytes) {
         if let Some(limit) = body_limit {
             handler = handler.layer(DefaultBodyLimit::max(limit));
         }

@@ -273,7 +273,19 @@ async function devicesPage() {
           el('td', null, el('a', { href: '#/results?device=d:' + d.id }, d.name)),
           el('td', null, d.hostname || ''), el('td', null, d.os || ''),
           el('td', null, group), el('td', null, when(d.last_seen)),
-          el('td', null, admin ? el('button.link', {
+          el('td', null, may('analyst') ? el('button.link.lift-isolation', {
+            type: 'button',
+            title: 'Ask the agent to lift the network isolation of ' + d.name,
+            on: {
+              click: async () => {
+                if (!confirm('Lift the network isolation of ' + d.name + '?')) return;
+                try {
+                  await api('POST', '/devices/' + d.id + '/lift-isolation');
+                  toast('Asked ' + d.name + ' to lift its isolation', 'good');
+                } catch (err) { toast(err.message, 'bad'); }
+              },
+            },
+          }, 'Lift isolation') : null, ' ', admin ? el('button.link', {
             type: 'button',
             on: { click: async () => { if (confirm('Remove device ' + d.name + '? Its token stops working; its results stay.')) { await api('DELETE', '/devices/' + d.id); route(); } } },
           }, 'Remove') : null));
