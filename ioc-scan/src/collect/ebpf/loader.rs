@@ -7,7 +7,9 @@
 //! Reasons are cut to a line; `IOC_SCAN_VERIFIER_LOG=1` keeps the whole
 //! verifier log (when changing the programs). `IOC_SCAN_TCP_TRACEPOINT=classic`
 //! makes the TCP sensor use its fallback program, `IOC_SCAN_DNS_HOOK=cgroup_skb`
-//! the DNS sensor (tests).
+//! the DNS sensor (tests); `IOC_SCAN_EXEC_OFFSETS=none` runs the exec
+//! program as on a kernel without BTF (no parent, start time or inode in
+//! its events: tests of what user space does without them).
 
 use super::btf::Btf;
 use super::events::kernel_dev;
@@ -229,7 +231,11 @@ impl Kernel {
             None => cgroup2_root()?,
         };
         let btf = Btf::from_sys_fs().map_err(|e| e.to_string());
-        let offsets = btf.as_ref().map_err(Clone::clone).and_then(|b| b.task_offsets().map_err(|e| e.to_string()));
+        let offsets = if std::env::var_os("IOC_SCAN_EXEC_OFFSETS").is_some_and(|v| v == "none") {
+            Err("IOC_SCAN_EXEC_OFFSETS=none: struct offsets not used".to_string())
+        } else {
+            btf.as_ref().map_err(Clone::clone).and_then(|b| b.task_offsets().map_err(|e| e.to_string()))
+        };
         let sock_offsets = btf.as_ref().map_err(Clone::clone).and_then(|b| b.sock_offsets().map_err(|e| e.to_string()));
         let dns_offsets = btf.as_ref().map_err(Clone::clone).and_then(|b| b.dns_offsets().map_err(|e| e.to_string()));
         let mut loader = EbpfLoader::new();
