@@ -644,4 +644,85 @@ mod tests {
         block.sort();
         assert_eq!(block, vec![(None, Some(6667)), (Some("127.0.0.7".parse().unwrap()), None)]);
     }
+
+    #[test]
+    fn a_symlink_at_a_process_path_gives_no_inode_rule() {
+        let dir = tempfile::tempdir().unwrap();
+        let other = dir.path().join("bash");
+        std::fs::write(&other, b"a program every user runs").unwrap();
+        let named = dir.path().join("x");
+        std::os::unix::fs::symlink(&other, &named).unwrap();
+        // Through a symlinked directory too.
+        std::os::unix::fs::symlink(dir.path(), dir.path().join("d")).unwrap();
+        let via_dir = dir.path().join("d/bash");
+        let rules = kill_rules(&[ioc(vec![
+            ind(Operator::Or, &[1, 2]),
+            item("ProcessItem/path", named.to_str().unwrap()),
+            item("ProcessItem/path", via_dir.to_str().unwrap()),
+        ])]);
+        assert!(rules.inodes.is_empty(), "{:?}", rules.inode_sources);
+        assert_eq!(rules.paths.len(), 2, "the path rules stay");
+        assert_eq!(rules.inodes_refused.len(), 2, "{:?}", rules.inodes_refused);
+    }
+
+    #[test]
+    fn a_hard_link_or_a_fifo_at_a_process_path_gives_no_inode_rule() {
+        let dir = tempfile::tempdir().unwrap();
+        let other = dir.path().join("bash");
+        std::fs::write(&other, b"a program every user runs").unwrap();
+        let linked = dir.path().join("x");
+        std::fs::hard_link(&other, &linked).unwrap();
+        let fifo = dir.path().join("fifo");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        let rules = kill_rules(&[ioc(vec![
+            ind(Operator::Or, &[1, 2, 3]),
+            item("ProcessItem/path", linked.to_str().unwrap()),
+            item("ProcessItem/path", fifo.to_str().unwrap()),
+            item("ProcessItem/path", dir.path().join("absent").to_str().unwrap()),
+        ])]);
+        assert!(rules.inodes.is_empty());
+        let refused = rules.inodes_refused.join("\n");
+        assert!(refused.contains("hard links"), "{refused}");
+        assert!(refused.contains("fifo"), "{refused}");
+        assert!(!refused.contains("absent"), "nothing there is no refusal: {refused}");
+    }
+
+    #[test]
+    fn the_hash_pass_never_blocks_on_a_fifo_and_keeps_to_its_budget() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        let big = dir.path().join("big");
+        std::fs::write(&big, vec![b'x'; 4096]).unwrap();
+        let small = dir.path().join("small");
+        std::fs::write(&small, b"evil").unwrap();
+        let sha256 = {
+            use sha2::Digest;
+            hex::encode(sha2::Sha256::digest(b"evil"))
+        };
+        let c = ioc(vec![
+            ind(Operator::Or, &[1, 2, 3, 4]),
+            item("FileItem/Sha256sum", &sha256),
+            item("FileItem/FullPath", fifo.to_str().unwrap()),
+            item("FileItem/FullPath", big.to_str().unwrap()),
+            item("FileItem/FullPath", small.to_str().unwrap()),
+        ]);
+        let hashes = vec![("Sha256sum".to_string(), sha256)];
+        // Opening the FIFO for reading would wait for a writer for ever.
+        let pass = hash_pass(std::slice::from_ref(&c), &hashes, &HashBudget::default());
+        assert_eq!(pass.found.len(), 1);
+        assert!(pass.skipped.iter().any(|s| s.contains("fifo")), "{:?}", pass.skipped);
+        let tight = HashBudget {
+            max_file_bytes: 1024,
+            ..HashBudget::default()
+        };
+        let pass = hash_pass(std::slice::from_ref(&c), &hashes, &tight);
+        assert!(pass.skipped.iter().any(|s| s.contains("big") && s.contains("budget")), "{:?}", pass.skipped);
+        let spent = HashBudget {
+            max_total_bytes: 0,
+            ..HashBudget::default()
+        };
+        let pass = hash_pass(&[c], &hashes, &spent);
+        assert!(pass.found.is_empty(), "nothing hashed once the budget is spent");
+    }
 }
