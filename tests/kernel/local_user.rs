@@ -134,6 +134,44 @@ fn fifo_at_process_path_ioc_does_not_hang_monitor_start() {
     m.stop();
 }
 
+/// A user holds write leases on regular files at the paths a
+/// process-path IOC names (there is a hash IOC, so they are hashed at
+/// start): an open that waits for the lease to break waits 45 s per file.
+/// The start-up pass opens without blocking, so the monitor gets ready;
+/// the path and inode rules still stand.
+#[test]
+#[ignore = "needs root and BPF: cargo xtask kernel-tests"]
+fn leased_file_at_process_path_ioc_does_not_hang_monitor_start() {
+    if !bpf_or_skip("leased_file_at_process_path_ioc_does_not_hang_monitor_start") {
+        return;
+    }
+    let (dir, user) = attack_dirs();
+    let files: Vec<PathBuf> = (0..3).map(|i| user.join(format!("x{i}"))).collect();
+    for f in &files {
+        std::fs::write(f, b"not evil").unwrap();
+        std::os::unix::fs::chown(f, Some(NOBODY), Some(NOBODY)).unwrap();
+    }
+    let paths: Vec<&str> = files.iter().map(|f| f.to_str().unwrap()).collect();
+    let mut items: Vec<(&str, &str, &str)> = paths.iter().map(|p| ("ProcessItem/path", "is", *p)).collect();
+    items.push(("FileItem/Md5sum", "is", "0123456789abcdef0123456789abcdef"));
+    let ioc = write_ioc(dir.path(), "kill-lease", &items);
+    let mut holder = as_user(trigger("lease")).arg("120").args(&files).stdout(Stdio::piped()).spawn().unwrap();
+    let mut said = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(holder.stdout.as_mut().unwrap()), &mut said).unwrap();
+    assert_eq!(said.trim(), "leased 3", "the user holds the leases");
+    let cg = TestCgroup::new("killlease");
+    let started = Instant::now();
+    // Waiting for each lease to break would take 3 x 45 s: longer than PATIENCE.
+    let m = Monitor::start(&ioc, &cg, &["--kill"]);
+    eprintln!("ready after {:?} while the user held leases", started.elapsed());
+    let ready = m.seen.iter().find(|v| v["type"] == "ready").unwrap().clone();
+    assert_eq!(ready["kill"]["paths"].as_array().map(Vec::len), Some(3), "{ready}");
+    assert_eq!(ready["kill"]["inodes"].as_array().map(Vec::len), Some(3), "{ready}");
+    let _ = holder.kill();
+    let _ = holder.wait();
+    m.stop();
+}
+
 /// A shell (named as an IOC names a process) starts the monitor with
 /// --kill. The monitor finds its own parent in the /proc snapshot: the
 /// detection stands, the kill is refused and says why, the parent lives.

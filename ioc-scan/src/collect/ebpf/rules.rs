@@ -33,6 +33,7 @@ use ioc_scan_common::{COMM_LEN, MATCH_CASELESS, MATCH_EXACT, PATH_LEN};
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::net::IpAddr;
+use std::os::fd::AsFd;
 use std::os::unix::fs::MetadataExt;
 use std::time::{Duration, Instant};
 
@@ -237,14 +238,19 @@ enum InodeRefusal {
     Unsafe(String),
 }
 
+/// The parent directory of `path`, walked without following symlinks.
+fn locate(path: &str) -> Result<fsx::Located, InodeRefusal> {
+    fsx::locate(path.as_bytes()).map_err(|e| match e {
+        fsx::LocateError::Dir { source, .. } if source.kind() == std::io::ErrorKind::NotFound => InodeRefusal::Absent,
+        e => InodeRefusal::Unsafe(e.to_string()),
+    })
+}
+
 /// Open the file at `path` the way a path a local user may control must be
 /// opened: no symlink followed at any component, never blocking (a FIFO),
 /// no access time changed; a regular file, checked on the descriptor.
 fn open_regular(path: &str) -> Result<(std::fs::File, nix::sys::stat::FileStat), InodeRefusal> {
-    let located = fsx::locate(path.as_bytes()).map_err(|e| match e {
-        fsx::LocateError::Dir { source, .. } if source.kind() == std::io::ErrorKind::NotFound => InodeRefusal::Absent,
-        e => InodeRefusal::Unsafe(e.to_string()),
-    })?;
+    let located = locate(path)?;
     match located.lstat() {
         Err(nix::errno::Errno::ENOENT) => return Err(InodeRefusal::Absent),
         Err(e) => return Err(InodeRefusal::Unsafe(e.to_string())),
@@ -260,7 +266,25 @@ fn open_regular(path: &str) -> Result<(std::fs::File, nix::sys::stat::FileStat),
 /// file with no other name (a hard link would put the other name's
 /// program on the kill list too).
 fn path_inode(path: &str) -> Result<(u64, u64), InodeRefusal> {
-    let (_file, st) = open_regular(path)?;
+    let located = locate(path)?;
+    // O_PATH: names the file without opening its content (no FIFO wait, no
+    // lease break); the type and links are read from that descriptor.
+    let fd = nix::fcntl::openat(
+        located.dir.as_fd(),
+        located.name.as_c_str(),
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_NOFOLLOW | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(|e| match e {
+        nix::errno::Errno::ENOENT => InodeRefusal::Absent,
+        e => InodeRefusal::Unsafe(e.to_string()),
+    })?;
+    let st = nix::sys::stat::fstat(fd.as_fd()).map_err(|e| InodeRefusal::Unsafe(e.to_string()))?;
+    match st.st_mode & libc::S_IFMT {
+        libc::S_IFREG => {}
+        libc::S_IFLNK => return Err(InodeRefusal::Unsafe("a symlink (not followed)".into())),
+        _ => return Err(InodeRefusal::Unsafe("not a regular file".into())),
+    }
     if st.st_nlink != 1 {
         return Err(InodeRefusal::Unsafe(format!(
             "the file has {} hard links: killing its inode would kill the other names too",
