@@ -217,6 +217,60 @@ fn monitor_never_kills_its_own_ancestors() {
     assert!(action["reason"].as_str().unwrap().contains("ancestor"), "{action}");
 }
 
+/// The shell that started the monitor execs a program on the kill list:
+/// the kernel's kill at exec spares it (ioc-scan's ancestors are on its
+/// protected list) and says so; the program runs.
+#[test]
+#[ignore = "needs root and BPF: cargo xtask kernel-tests"]
+fn kill_at_exec_spares_an_ancestor_of_the_monitor() {
+    if !bpf_or_skip("kill_at_exec_spares_an_ancestor_of_the_monitor") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let name = unique_name("iocanc");
+    let bin = marker_copy(dir.path(), &name);
+    let ioc = write_ioc(dir.path(), "kill-ancestor", &[("ProcessItem/name", "is", &name)]);
+    let cg = TestCgroup::new("killancestor");
+    let out_file = dir.path().join("monitor.jsonl");
+    let marker = dir.path().join("ran");
+    // The shell starts the monitor, waits until it is ready, then becomes
+    // the listed program.
+    let script = format!(
+        "'{}' monitor --json --kill --duration 6 --ioc '{}' --cgroup '{}' > '{out}' & \
+         for i in $(seq 600); do grep -q '\"ready\"' '{out}' && break; sleep 0.1; done; exec '{}' '{}'",
+        env!("CARGO_BIN_EXE_ioc-scan"),
+        ioc.display(),
+        cg.path().display(),
+        bin.display(),
+        marker.display(),
+        out = out_file.display(),
+    );
+    let mut shell = Command::new("/bin/sh").arg("-c").arg(&script).spawn().unwrap();
+    let pid = shell.id();
+    let status = shell.wait().unwrap();
+    assert!(status.success(), "the ancestor runs the listed program ({status:?})");
+    assert!(marker.exists());
+    // The monitor goes on to the end of its duration.
+    let deadline = Instant::now() + PATIENCE;
+    let lines = loop {
+        let text = std::fs::read_to_string(&out_file).unwrap_or_default();
+        if text.contains("\"summary\"") || Instant::now() > deadline {
+            break text
+                .lines()
+                .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                .collect::<Vec<_>>();
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let action = lines
+        .iter()
+        .find(|v| v["type"] == "action" && v["pid"] == pid)
+        .unwrap_or_else(|| panic!("an action about the ancestor: {lines:?}"));
+    assert_eq!(action["by"], "kernel", "{action}");
+    assert_eq!(action["outcome"], "refused", "{action}");
+    assert!(action["reason"].as_str().unwrap().contains("ancestors"), "{action}");
+}
+
 /// Spawn `sleep 60` with exactly `pid` (through ns_last_pid), retrying
 /// while other processes of the host take it first.
 fn spawn_with_pid(pid: u32) -> Option<std::process::Child> {

@@ -308,6 +308,25 @@ impl Kernel {
                     .insert(k::InodeKey { dev: kernel_dev(dev), ino }, 1, 0)
                     .map_err(|e| map_err(k::MAP_KILL_INODE, &e))?;
             }
+            // ioc-scan's ancestors (the rule of respond::protect): an
+            // ancestor that execs something on the lists is not killed.
+            let map = self.ebpf.map_mut(k::MAP_PROTECTED).ok_or(LoadError::Map {
+                map: k::MAP_PROTECTED,
+                reason: "missing".into(),
+            })?;
+            let mut protected: BpfHashMap<&mut MapData, u32, k::ProtectedTask> =
+                BpfHashMap::try_from(map).map_err(|e| map_err(k::MAP_PROTECTED, &e))?;
+            let tick = crate::respond::protect::tick_ns();
+            for (pid, start_ticks) in crate::respond::protect::ancestors()
+                .into_iter()
+                .take(k::PROTECTED_MAX as usize)
+            {
+                let task = k::ProtectedTask {
+                    start_from_ns: start_ticks.saturating_mul(tick),
+                    start_to_ns: start_ticks.saturating_add(1).saturating_mul(tick),
+                };
+                protected.insert(pid, task, 0).map_err(|e| map_err(k::MAP_PROTECTED, &e))?;
+            }
         }
         if settings.block {
             for rule in &settings.block_rules {
