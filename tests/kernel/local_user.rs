@@ -81,9 +81,15 @@ fn symlink_named_by_process_path_ioc_does_not_get_bash_killed() {
 
     let marker = dir.path().join("evil-ran");
     let (pid, status) = run_marker(&evil, &marker, &[]);
-    assert_eq!(status.signal(), Some(libc::SIGKILL), "the regular file at an IOC path is killed");
+    assert_eq!(
+        status.signal(),
+        Some(libc::SIGKILL),
+        "the regular file at an IOC path is killed"
+    );
     assert!(!marker.exists(), "before its first instruction");
-    let action = m.wait_for(|v| v["type"] == "action" && v["pid"] == pid).expect("a kill action");
+    let action = m
+        .wait_for(|v| v["type"] == "action" && v["pid"] == pid)
+        .expect("a kill action");
     assert_eq!(action["outcome"], "done", "{action}");
     m.stop();
 }
@@ -106,11 +112,17 @@ fn fifo_at_process_path_ioc_does_not_hang_monitor_start() {
     }
     for i in 0..PATHS {
         std::fs::write(regular.join(format!("x{i}")), b"not evil").unwrap();
-        nix::unistd::mkfifo(&fifos.join(format!("x{i}")), nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
+        nix::unistd::mkfifo(
+            &fifos.join(format!("x{i}")),
+            nix::sys::stat::Mode::from_bits_truncate(0o644),
+        )
+        .unwrap();
     }
     let (status, said) = run(Command::new("chown").arg("-R").arg(NOBODY.to_string()).arg(&user));
     assert!(status.success(), "{said}");
-    let paths: Vec<String> = (0..PATHS).map(|i| regular.join(format!("x{i}")).to_string_lossy().into_owned()).collect();
+    let paths: Vec<String> = (0..PATHS)
+        .map(|i| regular.join(format!("x{i}")).to_string_lossy().into_owned())
+        .collect();
     let mut items: Vec<(&str, &str, &str)> = paths.iter().map(|p| ("ProcessItem/path", "is", p.as_str())).collect();
     items.push(("FileItem/Md5sum", "is", "0123456789abcdef0123456789abcdef"));
     let ioc = write_ioc(dir.path(), "kill-fifo", &items);
@@ -155,7 +167,12 @@ fn leased_file_at_process_path_ioc_does_not_hang_monitor_start() {
     let mut items: Vec<(&str, &str, &str)> = paths.iter().map(|p| ("ProcessItem/path", "is", *p)).collect();
     items.push(("FileItem/Md5sum", "is", "0123456789abcdef0123456789abcdef"));
     let ioc = write_ioc(dir.path(), "kill-lease", &items);
-    let mut holder = as_user(trigger("lease")).arg("120").args(&files).stdout(Stdio::piped()).spawn().unwrap();
+    let mut holder = as_user(trigger("lease"))
+        .arg("120")
+        .args(&files)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
     let mut said = String::new();
     std::io::BufRead::read_line(&mut std::io::BufReader::new(holder.stdout.as_mut().unwrap()), &mut said).unwrap();
     assert_eq!(said.trim(), "leased 3", "the user holds the leases");
@@ -193,7 +210,12 @@ fn monitor_never_kills_its_own_ancestors() {
         ioc.display(),
         cg.path().display()
     );
-    let child = Command::new(&shell).arg("-c").arg(&script).stdout(Stdio::piped()).spawn().unwrap();
+    let child = Command::new(&shell)
+        .arg("-c")
+        .arg(&script)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
     let parent = child.id();
     let out = child.wait_with_output().unwrap();
     let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
@@ -293,7 +315,10 @@ fn reused_pid_is_not_killed(test: &str, env: &[(&str, &str)]) -> serde_json::Val
     let name = unique_name("iocr");
     let bin = marker_copy(dir.path(), &name);
     // An AND: decided in user space only (the kernel would kill at exec).
-    let items = items_xml(&[("ProcessItem/name", "is", &name), ("ProcessItem/username", "is", "root")]);
+    let items = items_xml(&[
+        ("ProcessItem/name", "is", &name),
+        ("ProcessItem/username", "is", "root"),
+    ]);
     let ioc = write_ioc_tree(dir.path(), "kill-reused", &items, "AND");
     let cg = TestCgroup::new("killreused");
     // The monitor reads its events 3 s after ready: time to reuse the pid.

@@ -122,7 +122,9 @@ pub fn ancestors() -> Vec<(u32, u64)> {
         if parent <= 1 || parent == cur || out.iter().any(|(p, _)| *p == parent) {
             break;
         }
-        let Some(start) = stat(parent).map(|s| s.starttime) else { break };
+        let Some(start) = stat(parent).map(|s| s.starttime) else {
+            break;
+        };
         out.push((parent, start));
         cur = parent;
     }
@@ -215,8 +217,23 @@ mod tests {
         let tick = tick_ns();
         let start_ns = facts.start_ticks * tick;
         let exe = facts.exe_inode;
-        assert_eq!(check(&facts, &Identity::Started { boottime_ns: start_ns + tick / 2, exe }), Ok(()));
-        let other_tick = check(&facts, &Identity::Started { boottime_ns: start_ns + tick, exe });
+        assert_eq!(
+            check(
+                &facts,
+                &Identity::Started {
+                    boottime_ns: start_ns + tick / 2,
+                    exe
+                }
+            ),
+            Ok(())
+        );
+        let other_tick = check(
+            &facts,
+            &Identity::Started {
+                boottime_ns: start_ns + tick,
+                exe,
+            },
+        );
         assert!(other_tick.unwrap_err().contains("another process"));
         let other_exe = check(
             &facts,
@@ -239,9 +256,13 @@ mod tests {
         let tick = tick_ns();
         let start_ns = facts.start_ticks * tick;
         // Matched before it started: another process had the pid then.
-        assert!(check(&facts, &Identity::HeldPidAt(start_ns.saturating_sub(1))).unwrap_err().contains("started after"));
+        assert!(check(&facts, &Identity::HeldPidAt(start_ns.saturating_sub(1)))
+            .unwrap_err()
+            .contains("started after"));
         // Matched within its start tick: cannot be told apart.
-        assert!(check(&facts, &Identity::HeldPidAt(start_ns + tick - 1)).unwrap_err().contains("cannot be confirmed"));
+        assert!(check(&facts, &Identity::HeldPidAt(start_ns + tick - 1))
+            .unwrap_err()
+            .contains("cannot be confirmed"));
         // Matched a tick or more after it started: it held the pid.
         assert_eq!(check(&facts, &Identity::HeldPidAt(start_ns + tick)), Ok(()));
         child.kill().unwrap();
@@ -251,7 +272,9 @@ mod tests {
         child.kill().unwrap();
         std::thread::sleep(std::time::Duration::from_millis(100));
         if let Some(facts) = ProcFacts::read(child.id()) {
-            assert!(check(&facts, &Identity::HeldPidAt(u64::MAX)).unwrap_err().contains("exited"));
+            assert!(check(&facts, &Identity::HeldPidAt(u64::MAX))
+                .unwrap_err()
+                .contains("exited"));
         }
         child.wait().unwrap();
     }

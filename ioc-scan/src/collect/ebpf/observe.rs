@@ -686,4 +686,24 @@ mod tests {
         assert_eq!(cache.digests.len(), 1);
         assert_eq!(cache.executable(&root, None, Some("/nonexistent/prog")), None);
     }
+
+    /// The path of an exec event belongs to whoever exec'd it: replaced by
+    /// a FIFO or a symlink after the process ended, it gives no MD5 (and
+    /// does not stall the monitor on the FIFO).
+    #[test]
+    fn an_event_path_replaced_by_a_fifo_or_a_symlink_is_not_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        let other = dir.path().join("other");
+        std::fs::write(&other, b"abc").unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&other, &link).unwrap();
+        let root = HostRoot::system();
+        let mut cache = Md5Cache::default();
+        assert_eq!(cache.executable(&root, None, fifo.to_str()), None);
+        assert_eq!(cache.executable(&root, None, link.to_str()), None);
+        assert_eq!(cache.executable(&root, None, Some("relative/prog")), None);
+        assert!(cache.executable(&root, None, other.to_str()).is_some());
+    }
 }
