@@ -146,6 +146,43 @@ fn fifo_at_process_path_ioc_does_not_hang_monitor_start() {
     m.stop();
 }
 
+/// A user runs a program from their directory, and once it has exited
+/// puts a FIFO at its path before the monitor reads the exec event. An IOC
+/// asks for the executable's MD5: the monitor must not open the FIFO (it
+/// would wait for a writer for ever and see nothing more). It goes on and
+/// detects the next process.
+#[test]
+#[ignore = "needs root and BPF: cargo xtask kernel-tests"]
+fn fifo_at_exec_event_path_does_not_hang_monitor() {
+    if !bpf_or_skip("fifo_at_exec_event_path_does_not_hang_monitor") {
+        return;
+    }
+    let (dir, user) = attack_dirs();
+    let program = marker_copy(&user, &unique_name("iocf"));
+    std::os::unix::fs::chown(&program, Some(NOBODY), Some(NOBODY)).unwrap();
+    let (status, md5) = run(Command::new("md5sum").arg(&program));
+    assert!(status.success());
+    let md5 = md5.split_whitespace().next().unwrap().to_string();
+    let ioc = write_ioc(dir.path(), "md5-fifo", &[("eventItem/processEvent/md5", "is", &md5)]);
+    let cg = TestCgroup::new("md5fifo");
+    // The monitor reads its events 2 s after ready: time to swap the path.
+    let mut m = Monitor::start(&ioc, &cg, &["--read-delay-ms", "2000"]);
+    let (status, said) = run(as_user(&program).arg(user.join("ran")));
+    assert!(status.success(), "the user's program runs: {said}");
+    let swap = format!("rm '{p}' && mkfifo '{p}'", p = program.display());
+    let (status, said) = run(as_user("/bin/sh").arg("-c").arg(&swap));
+    assert!(status.success(), "the user puts a FIFO there: {said}");
+    // The next process with that content, still running when read.
+    let copy = marker_copy(dir.path(), &unique_name("iocg"));
+    let mut next = Command::new(&copy).arg(dir.path().join("next-ran")).arg("linger").spawn().unwrap();
+    let pid = next.id();
+    let found = m.wait_for(|v| v["type"] == "detection" && v["ioc_id"] == "md5-fifo" && v["object"]["pid"] == pid);
+    let _ = next.kill();
+    let _ = next.wait();
+    assert!(found.is_some(), "the monitor goes on after the FIFO: {:?}", m.seen);
+    m.stop();
+}
+
 /// A user holds write leases on regular files at the paths a
 /// process-path IOC names (there is a hash IOC, so they are hashed at
 /// start): an open that waits for the lease to break waits 45 s per file.
