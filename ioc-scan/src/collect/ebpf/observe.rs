@@ -103,8 +103,17 @@ impl ProcessTable {
     pub fn exec(&mut self, e: &Exec) -> &Entry {
         // The executable's absolute path: /proc/PID/exe while the process
         // lives (it may already be gone, e.g. killed at exec); else the path
-        // given to execve.
-        let exe = ProcDir::open(&self.root, e.pid).ok().and_then(|d| d.exe());
+        // given to execve. Read late, /proc/PID may be another process that
+        // got the pid since: with the event's start time, it must match.
+        let exe = ProcDir::open(&self.root, e.pid)
+            .ok()
+            .filter(|d| match e.start_boottime_ns {
+                Some(ns) => d
+                    .stat()
+                    .is_ok_and(|st| st.starttime == ns / (1_000_000_000 / process::clock_ticks().max(1))),
+                None => true,
+            })
+            .and_then(|d| d.exe());
         let (path, deleted) = match exe {
             Some((p, deleted)) => (Some(p), deleted),
             None => (Some(e.filename.clone()).filter(|f| !f.is_empty()), false),
