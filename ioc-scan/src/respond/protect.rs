@@ -16,7 +16,6 @@
 use crate::collect::host::HostRoot;
 use crate::collect::process::{boot_time, clock_ticks, parse_stat, Stat};
 use std::io::Read;
-use std::os::unix::fs::MetadataExt;
 
 /// PF_KTHREAD in /proc/PID/stat's flags.
 pub const PF_KTHREAD: u64 = 0x0020_0000;
@@ -79,9 +78,7 @@ impl ProcFacts {
         let exe = std::fs::read_link(format!("/proc/{pid}/exe"))
             .ok()
             .map(|p| p.to_string_lossy().into_owned());
-        let exe_inode = std::fs::metadata(format!("/proc/{pid}/exe"))
-            .ok()
-            .map(|m| (m.dev(), m.ino()));
+        let exe_inode = exe_inode(pid);
         Some(ProcFacts {
             pid,
             state: stat.state,
@@ -92,6 +89,22 @@ impl ProcFacts {
             exe_inode,
         })
     }
+}
+
+/// The (device as `stat` gives it, inode) of a process's executable,
+/// from the kernel's cached attributes (`AT_STATX_DONT_SYNC`): a user's
+/// FUSE file system serving the executable is not asked (it could make
+/// the stat wait for ever).
+pub fn exe_inode(pid: u32) -> Option<(u64, u64)> {
+    use rustix::fs::{makedev, statx, AtFlags, StatxFlags, CWD};
+    let st = statx(
+        CWD,
+        format!("/proc/{pid}/exe"),
+        AtFlags::STATX_DONT_SYNC,
+        StatxFlags::INO,
+    )
+    .ok()?;
+    Some((makedev(st.stx_dev_major, st.stx_dev_minor), st.stx_ino))
 }
 
 /// Why `pid` must never be signalled, if it must not: pid 0 or 1,

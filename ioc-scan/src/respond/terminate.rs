@@ -26,7 +26,6 @@ use super::{fsx, Action, ActionRecord, Outcome};
 use crate::eval::Detection;
 use serde_json::json;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::fs::MetadataExt;
 use std::time::{Duration, Instant};
 
 /// How processes are terminated.
@@ -176,7 +175,7 @@ pub fn running(dev: u64, ino: u64) -> Vec<u32> {
     };
     let mut out: Vec<u32> = rd
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| std::fs::metadata(format!("/proc/{pid}/exe")).is_ok_and(|m| m.dev() == dev && m.ino() == ino))
+        .filter(|pid| protect::exe_inode(*pid) == Some((dev, ino)))
         .collect();
     out.sort_unstable();
     out
