@@ -34,7 +34,6 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::net::IpAddr;
 use std::os::fd::AsFd;
-use std::os::unix::fs::MetadataExt;
 use std::time::{Duration, Instant};
 
 /// A process name or path to kill at exec.
@@ -298,10 +297,7 @@ fn path_inode(path: &str) -> Result<(u64, u64), InodeRefusal> {
 fn protected_executables() -> Vec<(u64, u64)> {
     let mut pids = vec![1, std::process::id()];
     pids.extend(crate::respond::protect::ancestors().into_iter().map(|(p, _)| p));
-    pids.into_iter()
-        .filter_map(|pid| std::fs::metadata(format!("/proc/{pid}/exe")).ok())
-        .map(|m| (m.dev(), m.ino()))
-        .collect()
+    pids.into_iter().filter_map(crate::respond::protect::exe_inode).collect()
 }
 
 /// What the start-up hash pass may spend (it runs before monitoring
@@ -490,6 +486,7 @@ fn block_item(item: &Item) -> Option<BlockPart> {
 mod tests {
     use super::*;
     use crate::indicator::{Content, Context, Indicator, IocMeta, OpenIocVersion, Position};
+    use std::os::unix::fs::MetadataExt;
 
     fn item(search: &str, value: &str) -> Node {
         Node::Item(Item {
