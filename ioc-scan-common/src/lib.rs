@@ -43,6 +43,12 @@ pub const MAP_KILL_COMM: &str = "KILL_COMM";
 pub const MAP_KILL_PATH: &str = "KILL_PATH";
 /// Hash map [`InodeKey`] → `u32`: executables (device + inode) to kill at exec.
 pub const MAP_KILL_INODE: &str = "KILL_INODE";
+/// Hash map `u32` tgid → [`ProtectedTask`]: processes the kill at exec
+/// spares whatever lists they match (ioc-scan's ancestors; pid 1, ioc-scan
+/// itself and kernel threads are spared without it).
+pub const MAP_PROTECTED: &str = "PROTECTED";
+/// Entries [`MAP_PROTECTED`] holds at most.
+pub const PROTECTED_MAX: u32 = 256;
 /// Hash map [`Block4Key`] → `u32`: IPv4 destinations to refuse.
 pub const MAP_BLOCK_V4: &str = "BLOCK_V4";
 /// Hash map [`Block6Key`] → `u32`: IPv6 destinations to refuse.
@@ -224,6 +230,17 @@ pub struct InodeKey {
     pub ino: u64,
 }
 
+/// Value of [`MAP_PROTECTED`]: the protected process started in
+/// `[start_from_ns, start_to_ns)` (ns since boot: /proc's clock tick), so
+/// that a later process given the same pid is not spared. An exec whose
+/// start time is unknown (no BTF) is spared.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ProtectedTask {
+    pub start_from_ns: u64,
+    pub start_to_ns: u64,
+}
+
 /// Key of [`MAP_BLOCK_V4`]. `addr` all zero = any address, `port` 0 = any
 /// port; the programs look up (addr, port), (addr, 0) and (0, port).
 #[repr(C)]
@@ -403,6 +420,7 @@ const _: () = assert!(size_of::<SockOffsets>() == 16);
 const _: () = assert!(size_of::<DnsOffsets>() == 20);
 const _: () = assert!(size_of::<Config>() == 72);
 const _: () = assert!(size_of::<InodeKey>() == 16);
+const _: () = assert!(size_of::<ProtectedTask>() == 16);
 const _: () = assert!(size_of::<Block4Key>() == 8);
 const _: () = assert!(size_of::<Block6Key>() == 20);
 const _: () = assert!(size_of::<ExecEvent>() == 64 + COMM_LEN + PATH_LEN + ARGS_LEN);
@@ -424,6 +442,7 @@ mod pod {
     unsafe impl aya::Pod for DnsOffsets {}
     unsafe impl aya::Pod for Config {}
     unsafe impl aya::Pod for InodeKey {}
+    unsafe impl aya::Pod for ProtectedTask {}
     unsafe impl aya::Pod for Block4Key {}
     unsafe impl aya::Pod for Block6Key {}
     unsafe impl aya::Pod for ExecEvent {}

@@ -19,7 +19,9 @@ use ioc_scan_common::{
     EXEC_MATCH_INODE, EXEC_MATCH_PATH, EXEC_PATH_TRUNCATED, EXEC_TASK_FIELDS, MATCH_CASELESS, MATCH_EXACT, PATH_LEN,
 };
 
-use crate::maps::{config, count_lost, submit_flags, ExecScratch, EVENTS, EXEC_SCRATCH, KILL_COMM, KILL_INODE, KILL_PATH};
+use crate::maps::{
+    config, count_lost, submit_flags, ExecScratch, EVENTS, EXEC_SCRATCH, KILL_COMM, KILL_INODE, KILL_PATH, PROTECTED,
+};
 
 /// `__data_loc char[] filename` of the tracepoint record (see its format file).
 const FILENAME_LOC: usize = 8;
@@ -84,7 +86,13 @@ fn try_sched_process_exec(ctx: &TracePointContext) -> Result<(), i64> {
         let ev = &mut scratch.event;
         if matched != 0 {
             ev.flags |= matched;
-            if ev.pid <= 1 || ev.pid == cfg.self_tgid || task_flags & PF_KTHREAD != 0 {
+            // The rule of ioc-scan's respond::protect, as far as the kernel
+            // can apply it: pid 1, ioc-scan, its ancestors, kernel threads.
+            if ev.pid <= 1
+                || ev.pid == cfg.self_tgid
+                || task_flags & PF_KTHREAD != 0
+                || is_protected(ev.pid, ev.start_boottime_ns)
+            {
                 ev.flags |= EXEC_KILL_REFUSED;
             } else {
                 // SAFETY: signals the current process (the one exec'ing).
@@ -139,6 +147,20 @@ fn read_task_fields(cfg: &Config, ev: &mut ExecEvent, task_flags: &mut u32) -> R
         }
     }
     Ok(())
+}
+
+/// Whether `tgid` is on the protected list with this start (0: unknown,
+/// then spared too).
+#[inline(always)]
+fn is_protected(tgid: u32, start_ns: u64) -> bool {
+    match PROTECTED.get_ptr(&tgid) {
+        // SAFETY: a value pointer of this map, read at once.
+        Some(p) => {
+            let p = unsafe { *p };
+            start_ns == 0 || (p.start_from_ns <= start_ns && start_ns < p.start_to_ns)
+        }
+        None => false,
+    }
 }
 
 /// Which kill lists this exec matches (`EXEC_MATCH_*` bits).

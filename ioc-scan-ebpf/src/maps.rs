@@ -4,7 +4,10 @@ use aya_ebpf::{
     macros::map,
     maps::{Array, HashMap, LruHashMap, PerCpuArray, RingBuf},
 };
-use ioc_scan_common::{Block4Key, Block6Key, Config, ExecEvent, InodeKey, SockOwner, COMM_LEN, EVENT_KIND_COUNT, PATH_LEN};
+use ioc_scan_common::{
+    Block4Key, Block6Key, Config, ExecEvent, InodeKey, ProtectedTask, SockOwner, COMM_LEN, EVENT_KIND_COUNT, PATH_LEN,
+    PROTECTED_MAX,
+};
 
 /// Every event, to user space. User space sets the size at load time.
 #[map(name = "EVENTS")]
@@ -25,6 +28,10 @@ pub static KILL_PATH: HashMap<[u8; PATH_LEN], u32> = HashMap::with_max_entries(4
 
 #[map(name = "KILL_INODE")]
 pub static KILL_INODE: HashMap<InodeKey, u32> = HashMap::with_max_entries(4096, 0);
+
+/// ioc-scan's ancestors: never killed at exec (see [`ProtectedTask`]).
+#[map(name = "PROTECTED")]
+pub static PROTECTED: HashMap<u32, ProtectedTask> = HashMap::with_max_entries(PROTECTED_MAX, 0);
 
 #[map(name = "BLOCK_V4")]
 pub static BLOCK_V4: HashMap<Block4Key, u32> = HashMap::with_max_entries(8192, 0);

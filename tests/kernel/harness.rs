@@ -69,7 +69,7 @@ pub fn trigger(name: &str) -> PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     let dir = DIR.get_or_init(|| {
         let dir = tempfile::Builder::new().prefix("ioc-scan-triggers").tempdir().unwrap().keep();
-        for t in ["marker", "connect", "resolve", "receive"] {
+        for t in ["marker", "connect", "resolve", "receive", "swap", "lease"] {
             let src = workspace().join("fixtures/triggers").join(format!("{t}.c"));
             let status = Command::new("cc")
                 .args(["-O2", "-Wall", "-o"])

@@ -12,6 +12,7 @@ mod enforce;
 mod event_items;
 mod ipv6;
 mod isolate;
+mod local_user;
 mod lost;
 mod sensors;
 mod task_monitor;

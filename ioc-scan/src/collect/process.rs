@@ -243,6 +243,8 @@ pub struct Stat {
     pub comm: String,
     pub state: char,
     pub ppid: u32,
+    /// The kernel's task flags (`PF_*`; `PF_KTHREAD` marks a kernel thread).
+    pub flags: u64,
     pub utime: u64,
     pub stime: u64,
     /// Clock ticks after boot.
@@ -268,6 +270,7 @@ pub fn parse_stat(bytes: &[u8]) -> Option<Stat> {
         comm,
         state: f.first()?.chars().next()?,
         ppid: u32::try_from(num(1)?).ok()?,
+        flags: num(6)?,
         utime: num(11)?,
         stime: num(12)?,
         starttime: num(19)?,
@@ -689,6 +692,7 @@ mod tests {
         assert_eq!(s.comm, "a) b (c)");
         assert_eq!(s.state, 'S');
         assert_eq!(s.ppid, 1);
+        assert_eq!(s.flags, 4194560);
         assert_eq!(s.utime, 7);
         assert_eq!(s.stime, 3);
         assert_eq!(s.starttime, 12345);

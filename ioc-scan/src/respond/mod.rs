@@ -8,7 +8,8 @@
 //!   file that changed since detection is left alone.
 //! - [`terminate`]: SIGKILL through a pidfd, after checking the process is
 //!   still the one detected (pid and start time); never init, kernel
-//!   threads, ioc-scan or its ancestors.
+//!   threads, ioc-scan or its ancestors ([`protect`]: the one rule every
+//!   kill path follows, the live monitor's too).
 //! - [`isolate`]: eBPF cgroup skb programs dropping all but loopback and an
 //!   allow list, pinned in bpffs, lifted at expiry or on request.
 //! - [`follow_up`]: a critical areas scan with the same collection.
@@ -22,6 +23,7 @@ pub mod delete;
 pub mod follow_up;
 pub mod fsx;
 pub mod isolate;
+pub mod protect;
 pub mod quarantine;
 pub mod target;
 pub mod terminate;

@@ -15,24 +15,18 @@
 //! the pidfd) for at most [`Options::wait`], and the record says whether
 //! it was seen.
 //!
-//! Never signalled: pid 1 (and 0), kernel threads (PF_KTHREAD, no
-//! /proc/PID/exe), ioc-scan itself and its ancestors (its parent, the
-//! agent's supervisor, the shell that runs it).
+//! Never signalled: what [`super::protect`] protects (pid 1 and 0, kernel
+//! threads, ioc-scan itself and its ancestors), nor a process that is not
+//! the matched one ([`protect::check`]). The live monitor's kills go
+//! through [`terminate`] too.
 
+use super::protect::{self, ProcFacts};
 use super::target::Target;
 use super::{fsx, Action, ActionRecord, Outcome};
-use crate::collect::host::HostRoot;
-use crate::collect::process::{boot_time, clock_ticks, parse_stat};
 use crate::eval::Detection;
 use serde_json::json;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::fs::MetadataExt;
 use std::time::{Duration, Instant};
-
-/// PF_KTHREAD in /proc/PID/stat's flags.
-const PF_KTHREAD: u64 = 0x0020_0000;
-/// How far up the parent chain protection goes (a bound, not a real depth).
-const MAX_ANCESTORS: usize = 4096;
 
 /// How processes are terminated.
 #[derive(Debug, Clone)]
@@ -53,76 +47,7 @@ impl Default for Options {
     }
 }
 
-/// What must still be true of the process when it is signalled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Identity {
-    /// It started at this time (seconds since the epoch, as the process
-    /// collector computes it: boot time + start ticks / USER_HZ).
-    StartTime(i64),
-    /// Its executable is this inode.
-    Exe { dev: u64, ino: u64 },
-}
-
-/// What /proc says of a process.
-#[derive(Debug, Clone)]
-struct ProcFacts {
-    start_time: Option<i64>,
-    state: char,
-    flags: u64,
-    exe: Option<String>,
-    exe_inode: Option<(u64, u64)>,
-}
-
-fn read_facts(pid: u32) -> Option<ProcFacts> {
-    let stat_bytes = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
-    let stat = parse_stat(&stat_bytes)?;
-    let close = stat_bytes.iter().rposition(|&b| b == b')')?;
-    let flags = std::str::from_utf8(&stat_bytes[close + 1..])
-        .ok()?
-        .split_ascii_whitespace()
-        .nth(6)
-        .and_then(|f| f.parse().ok())
-        .unwrap_or(0);
-    let start_time = boot_time(&HostRoot::system()).map(|b| b + (stat.starttime / clock_ticks()) as i64);
-    let exe = std::fs::read_link(format!("/proc/{pid}/exe"))
-        .ok()
-        .map(|p| p.to_string_lossy().into_owned());
-    let exe_inode = std::fs::metadata(format!("/proc/{pid}/exe"))
-        .ok()
-        .map(|m| (m.dev(), m.ino()));
-    Some(ProcFacts {
-        start_time,
-        state: stat.state,
-        flags,
-        exe,
-        exe_inode,
-    })
-}
-
-fn parent_of(pid: u32) -> Option<u32> {
-    let bytes = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
-    parse_stat(&bytes).map(|s| s.ppid)
-}
-
-/// Why `pid` must never be signalled, if it must not.
-pub fn protected(pid: u32) -> Option<String> {
-    if pid <= 1 {
-        return Some(format!("pid {pid} is init (or the idle task)"));
-    }
-    let me = std::process::id();
-    if pid == me {
-        return Some("it is ioc-scan itself".into());
-    }
-    let mut cur = me;
-    for _ in 0..MAX_ANCESTORS {
-        match parent_of(cur) {
-            Some(p) if p == pid => return Some("it is an ancestor of ioc-scan (its parent, or above)".into()),
-            Some(p) if p > 1 && p != cur => cur = p,
-            _ => break,
-        }
-    }
-    None
-}
+pub use super::protect::{protected, Identity};
 
 fn pidfd_open(pid: u32) -> std::io::Result<OwnedFd> {
     // SAFETY: plain syscall; the fd it returns is owned below.
@@ -189,24 +114,12 @@ pub fn terminate(pid: u32, identity: Identity, opts: &Options) -> (Outcome, serd
         }
         Err(e) => return (Outcome::Failed(format!("pidfd_open: {e}")), details),
     };
-    let Some(facts) = read_facts(pid) else {
+    let Some(facts) = ProcFacts::read(pid) else {
         return (Outcome::Refused("the process is already gone".into()), details);
     };
     details["start_time"] = json!(facts.start_time);
     details["exe"] = json!(facts.exe);
-    if facts.flags & PF_KTHREAD != 0 || facts.exe.is_none() {
-        return (
-            Outcome::Refused("not signalled: it is a kernel thread (or has no executable)".into()),
-            details,
-        );
-    }
-    if facts.state == 'Z' || facts.state == 'X' {
-        return (Outcome::Refused("the process has already exited".into()), details);
-    }
-    let same = match identity {
-        Identity::StartTime(t) => facts.start_time == Some(t),
-        Identity::Exe { dev, ino } => facts.exe_inode == Some((dev, ino)),
-    };
+    let verdict = protect::check(&facts, &identity);
     // The null signal proves the pidfd's process is alive, so the pid was
     // not reused while /proc was read: what was read is the pidfd's process.
     if let Err(e) = pidfd_signal(&pidfd, 0) {
@@ -216,14 +129,7 @@ pub fn terminate(pid: u32, identity: Identity, opts: &Options) -> (Outcome, serd
             (Outcome::Failed(format!("pidfd_send_signal: {e}")), details)
         };
     }
-    if !same {
-        let why = match identity {
-            Identity::StartTime(t) => format!(
-                "the pid now names another process (started at {:?}, the detected one at {t})",
-                facts.start_time
-            ),
-            Identity::Exe { .. } => "the process no longer runs the detected file".to_string(),
-        };
+    if let Err(why) = verdict {
         return (Outcome::Refused(why), details);
     }
     let mut signals = Vec::new();
@@ -269,7 +175,7 @@ pub fn running(dev: u64, ino: u64) -> Vec<u32> {
     };
     let mut out: Vec<u32> = rd
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| std::fs::metadata(format!("/proc/{pid}/exe")).is_ok_and(|m| m.dev() == dev && m.ino() == ino))
+        .filter(|pid| protect::exe_inode(*pid) == Some((dev, ino)))
         .collect();
     out.sort_unstable();
     out
@@ -350,7 +256,7 @@ pub fn respond(d: &Detection, target: &Target, opts: &Options) -> Vec<ActionReco
 /// The start time (seconds since the epoch) of a live process, as the
 /// process collector reports it.
 pub fn start_time(pid: u32) -> Option<i64> {
-    read_facts(pid)?.start_time
+    ProcFacts::read(pid)?.start_time
 }
 
 #[cfg(test)]

@@ -13,20 +13,14 @@ fn boot_id() -> String {
 }
 
 /// Start time (clock ticks after boot) of a running process, from
-/// /proc/PID/stat; `None` if there is no such process or it is a zombie
-/// (killed, not yet reaped by its parent).
+/// /proc/PID/stat (through the one, fuzzed, parser); `None` if there is no
+/// such process or it is a zombie (killed, not yet reaped by its parent).
 fn start_ticks(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name (field 2) is in parentheses and may hold spaces or
-    // parentheses itself: fields are counted after its last ')'.
-    let rest = &stat[stat.rfind(')')? + 1..];
-    let mut fields = rest.split_ascii_whitespace();
-    // After ')' come field 3 (state) onwards; starttime is field 22.
-    let state = fields.next()?;
-    if state == "Z" || state == "X" {
+    let stat = crate::respond::protect::stat(pid)?;
+    if stat.state == 'Z' || stat.state == 'X' {
         return None;
     }
-    fields.nth(22 - 4)?.parse().ok()
+    Some(stat.starttime)
 }
 
 /// This process, as the runner of a run.

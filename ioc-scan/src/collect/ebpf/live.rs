@@ -13,15 +13,17 @@
 //! - `kill_at_exec`: the exec program SIGKILLs, before their first
 //!   instruction, processes on the kill list ([`rules::kill_rules`]).
 //! - `kill_detected`: other process detections are killed from user space
-//!   through a pidfd after checking the start time ([`enforce::kill`]).
+//!   through a pidfd ([`terminate::terminate`]), after checking that the
+//!   pid still names the matched process (start time, executable).
 //! - `block`: connects and UDP sends to the block list
 //!   ([`rules::block_rules`]) and to the addresses a detected DNS answer
 //!   gave are refused in the cgroup connect / sendmsg programs.
 //!
-//! Never pid 1, kernel threads or ioc-scan itself.
+//! Never pid 1, kernel threads, ioc-scan itself or its ancestors: the rule
+//! of [`crate::respond::protect`], for the user-space kills and, through
+//! the kernel's protected list, for the kills at exec.
 
 use super::dns_wire;
-use super::enforce::{self, KillOutcome};
 use super::event_item::{self, EventBody, EventCounter, EventObservation};
 use super::events::{Conn, DecodeError, Dns, Event, Exec, Exit, KernelKill};
 use super::loader::{Kernel, LoadError, Options, ProgramStatus, Sensors, Settings};
@@ -31,6 +33,7 @@ use super::rules::{BlockRule, KillRules};
 use crate::collect::host::{self, CollectContext, HostRoot, Reply, Wanted};
 use crate::collect::{dns, port, process};
 use crate::eval::{CompiledCollection, Detection, Matcher, Observation, Outcome, Verdicts};
+use crate::respond::terminate::{self, Identity};
 use crate::terms::support::{self, Support};
 use crate::terms::{ids, TermId};
 use ioc_scan_common as k;
@@ -372,6 +375,7 @@ pub async fn monitor(
         stats: LiveSummary::default(),
         lost_seen: [0; k::EVENT_KIND_COUNT as usize],
         kill_attempted: HashSet::new(),
+        exec_time_ns: None,
         blocked_ips: HashSet::new(),
         tcp_owners: observe::TcpOwners::default(),
     };
@@ -410,6 +414,10 @@ struct Monitor<'c, 'o, 's> {
     lost_seen: [u64; k::EVENT_KIND_COUNT as usize],
     /// (pid, start) already sent a kill (or refused one): at most one action each.
     kill_attempted: HashSet<(u32, Option<u64>)>,
+    /// When the exec being handled happened (ns since boot): a detection
+    /// without a start time is killed only if the process provably held
+    /// the pid then.
+    exec_time_ns: Option<u64>,
     blocked_ips: HashSet<IpAddr>,
     tcp_owners: observe::TcpOwners,
 }
@@ -537,7 +545,7 @@ impl Monitor<'_, '_, '_> {
                 ),
                 KernelKill::Refused => (
                     "refused",
-                    "protected process: pid 1, ioc-scan itself or a kernel thread".to_string(),
+                    "protected process: pid 1, ioc-scan itself or one of its ancestors, or a kernel thread".to_string(),
                 ),
                 KernelKill::Failed => ("failed", "bpf_send_signal failed".to_string()),
             };
@@ -558,6 +566,7 @@ impl Monitor<'_, '_, '_> {
             self.action(&action);
             action
         });
+        self.exec_time_ns = Some(e.time_ns);
         let obs = observe::process_observation(&entry);
         for d in self.evaluate(&obs) {
             self.detection(&d, Origin::Exec, None, kernel_kill.as_ref());
@@ -567,6 +576,7 @@ impl Monitor<'_, '_, '_> {
             let time = self.table.epoch(e.time_ns);
             self.event_record(time, body, Origin::Exec, None, kernel_kill.as_ref());
         }
+        self.exec_time_ns = None;
     }
 
     fn exit(&mut self, x: &Exit) {
@@ -695,15 +705,42 @@ impl Monitor<'_, '_, '_> {
         else {
             return;
         };
-        let start = self.table.get(pid).and_then(|e| e.start_boottime_ns);
+        let entry = self.table.get(pid);
+        let start = entry.and_then(|e| e.start_boottime_ns);
         if !self.kill_attempted.insert((pid, start)) {
             return;
         }
         let name = d.object.fields.get("name").cloned().unwrap_or(Json::Null);
-        let (outcome, reason) = match enforce::kill(pid, start) {
-            KillOutcome::Done => ("done", "SIGKILL through a pidfd (start time checked)".to_string()),
-            KillOutcome::Refused(why) => ("refused", why),
-            KillOutcome::Failed(why) => ("failed", why),
+        // The matched process: its start (and executable) when known, else
+        // the time it was seen at the pid.
+        let identity = match (start, self.exec_time_ns) {
+            (Some(boottime_ns), _) => Some(Identity::Started {
+                boottime_ns,
+                exe: entry.and_then(|e| e.exe),
+            }),
+            (None, Some(at)) => Some(Identity::HeldPidAt(at)),
+            (None, None) => None,
+        };
+        let (outcome, reason) = match identity {
+            None => (
+                "refused",
+                "the detection has neither a start time nor the time of an exec: the process cannot be identified".to_string(),
+            ),
+            Some(identity) => {
+                let options = terminate::Options {
+                    grace: None,
+                    // The exit is seen as an event; the monitor does not wait.
+                    wait: Duration::ZERO,
+                };
+                match terminate::terminate(pid, identity, &options).0 {
+                    crate::respond::Outcome::Done => (
+                        "done",
+                        "SIGKILL through a pidfd (start time and executable checked)".to_string(),
+                    ),
+                    crate::respond::Outcome::Refused(why) => ("refused", why),
+                    crate::respond::Outcome::Failed(why) => ("failed", why),
+                }
+            }
         };
         let action = LiveAction {
             action: "kill",

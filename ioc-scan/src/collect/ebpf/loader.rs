@@ -7,7 +7,9 @@
 //! Reasons are cut to a line; `IOC_SCAN_VERIFIER_LOG=1` keeps the whole
 //! verifier log (when changing the programs). `IOC_SCAN_TCP_TRACEPOINT=classic`
 //! makes the TCP sensor use its fallback program, `IOC_SCAN_DNS_HOOK=cgroup_skb`
-//! the DNS sensor (tests).
+//! the DNS sensor (tests); `IOC_SCAN_EXEC_OFFSETS=none` runs the exec
+//! program as on a kernel without BTF (no parent, start time or inode in
+//! its events: tests of what user space does without them).
 
 use super::btf::Btf;
 use super::events::kernel_dev;
@@ -229,7 +231,11 @@ impl Kernel {
             None => cgroup2_root()?,
         };
         let btf = Btf::from_sys_fs().map_err(|e| e.to_string());
-        let offsets = btf.as_ref().map_err(Clone::clone).and_then(|b| b.task_offsets().map_err(|e| e.to_string()));
+        let offsets = if std::env::var_os("IOC_SCAN_EXEC_OFFSETS").is_some_and(|v| v == "none") {
+            Err("IOC_SCAN_EXEC_OFFSETS=none: struct offsets not used".to_string())
+        } else {
+            btf.as_ref().map_err(Clone::clone).and_then(|b| b.task_offsets().map_err(|e| e.to_string()))
+        };
         let sock_offsets = btf.as_ref().map_err(Clone::clone).and_then(|b| b.sock_offsets().map_err(|e| e.to_string()));
         let dns_offsets = btf.as_ref().map_err(Clone::clone).and_then(|b| b.dns_offsets().map_err(|e| e.to_string()));
         let mut loader = EbpfLoader::new();
@@ -301,6 +307,25 @@ impl Kernel {
                 inodes
                     .insert(k::InodeKey { dev: kernel_dev(dev), ino }, 1, 0)
                     .map_err(|e| map_err(k::MAP_KILL_INODE, &e))?;
+            }
+            // ioc-scan's ancestors (the rule of respond::protect): an
+            // ancestor that execs something on the lists is not killed.
+            let map = self.ebpf.map_mut(k::MAP_PROTECTED).ok_or(LoadError::Map {
+                map: k::MAP_PROTECTED,
+                reason: "missing".into(),
+            })?;
+            let mut protected: BpfHashMap<&mut MapData, u32, k::ProtectedTask> =
+                BpfHashMap::try_from(map).map_err(|e| map_err(k::MAP_PROTECTED, &e))?;
+            let tick = crate::respond::protect::tick_ns();
+            for (pid, start_ticks) in crate::respond::protect::ancestors()
+                .into_iter()
+                .take(k::PROTECTED_MAX as usize)
+            {
+                let task = k::ProtectedTask {
+                    start_from_ns: start_ticks.saturating_mul(tick),
+                    start_to_ns: start_ticks.saturating_add(1).saturating_mul(tick),
+                };
+                protected.insert(pid, task, 0).map_err(|e| map_err(k::MAP_PROTECTED, &e))?;
             }
         }
         if settings.block {

@@ -1,7 +1,8 @@
 //! Kernel sensors and enforcement through eBPF: load the embedded programs
 //! ([`loader`]), read their events from the ring buffer ([`reader`],
 //! [`events`]), and turn IOCs into what the kernel can enforce on its own
-//! ([`rules`]); kills the kernel cannot decide go through [`enforce`].
+//! ([`rules`]); kills the kernel cannot decide go through
+//! [`crate::respond::terminate`], under [`crate::respond::protect`]'s rule.
 //! [`live`] puts them together: live monitoring with the IOC evaluator.
 //!
 //! Sensors: exec and exit (tracepoints `sched/sched_process_exec`,
@@ -13,7 +14,6 @@
 
 pub mod btf;
 pub mod dns_wire;
-pub mod enforce;
 pub mod event_item;
 pub mod events;
 pub mod live;

@@ -17,7 +17,8 @@ use crate::eval::{Field, ObjectRef, Observation};
 use crate::terms::{ids, TermId};
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 
 /// Processes kept at most (pid_max can be 4M; a host rarely has 100k).
 pub const MAX_PROCESSES: usize = 1 << 20;
@@ -29,6 +30,9 @@ pub struct Entry {
     /// Start, ns since boot (tick resolution from /proc): with the pid,
     /// names the process for a pidfd kill.
     pub start_boottime_ns: Option<u64>,
+    /// The executable (device as `stat` gives it, inode) the exec event
+    /// saw: with the start, names the process for a kill.
+    pub exe: Option<(u64, u64)>,
 }
 
 /// pid → process, seeded from /proc and kept current by events.
@@ -57,6 +61,7 @@ impl ProcessTable {
                     Entry {
                         info,
                         start_boottime_ns: Some(start),
+                        exe: None,
                     },
                 );
             }
@@ -98,8 +103,17 @@ impl ProcessTable {
     pub fn exec(&mut self, e: &Exec) -> &Entry {
         // The executable's absolute path: /proc/PID/exe while the process
         // lives (it may already be gone, e.g. killed at exec); else the path
-        // given to execve.
-        let exe = ProcDir::open(&self.root, e.pid).ok().and_then(|d| d.exe());
+        // given to execve. Read late, /proc/PID may be another process that
+        // got the pid since: with the event's start time, it must match.
+        let exe = ProcDir::open(&self.root, e.pid)
+            .ok()
+            .filter(|d| match e.start_boottime_ns {
+                Some(ns) => d
+                    .stat()
+                    .is_ok_and(|st| st.starttime == ns / (1_000_000_000 / process::clock_ticks().max(1))),
+                None => true,
+            })
+            .and_then(|d| d.exe());
         let (path, deleted) = match exe {
             Some((p, deleted)) => (Some(p), deleted),
             None => (Some(e.filename.clone()).filter(|f| !f.is_empty()), false),
@@ -130,7 +144,15 @@ impl ProcessTable {
                 self.entries.remove(&old);
             }
         }
-        self.entries.insert(e.pid, Entry { info, start_boottime_ns });
+        let exe = e.dev.zip(e.ino);
+        self.entries.insert(
+            e.pid,
+            Entry {
+                info,
+                start_boottime_ns,
+                exe,
+            },
+        );
         &self.entries[&e.pid]
     }
 
@@ -377,12 +399,27 @@ impl Md5Cache {
     /// The MD5 of a process's executable: `/proc/PID/exe` while it lives
     /// (also when the file was deleted or replaced), else `path`. None when
     /// neither can be read or it is larger than [`MD5_MAX_BYTES`].
+    ///
+    /// `path` comes from the event (what was given to execve) and its
+    /// owner may have replaced it since: it must be absolute, is walked
+    /// without following symlinks and opened without blocking, and must
+    /// be a regular file (a FIFO put there cannot stall the monitor).
     pub fn executable(&mut self, root: &HostRoot, pid: Option<u32>, path: Option<&str>) -> Option<[u8; 16]> {
-        let proc_exe = pid.map(|p| root.path(format!("/proc/{p}/exe")));
-        let file = proc_exe
-            .into_iter()
-            .chain(path.map(|p| root.path(p)))
-            .find_map(|p| std::fs::File::open(p).ok())?;
+        let proc_exe = || {
+            // The kernel's own link to the running file (a magic link, not a
+            // user's symlink); non-blocking all the same.
+            std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+                .open(root.path(format!("/proc/{}/exe", pid?)))
+                .ok()
+        };
+        let event_path = || {
+            let p = path.filter(|p| p.starts_with('/'))?;
+            let located = crate::respond::fsx::locate(root.path(p).as_os_str().as_bytes()).ok()?;
+            located.open_regular().ok().map(|(file, _)| file)
+        };
+        let file = proc_exe().or_else(event_path)?;
         let meta = file.metadata().ok()?;
         if !meta.is_file() || meta.len() > MD5_MAX_BYTES {
             return None;
@@ -657,5 +694,25 @@ mod tests {
         assert_eq!(cache.executable(&root, None, exe.to_str()), Some(md5));
         assert_eq!(cache.digests.len(), 1);
         assert_eq!(cache.executable(&root, None, Some("/nonexistent/prog")), None);
+    }
+
+    /// The path of an exec event belongs to whoever exec'd it: replaced by
+    /// a FIFO or a symlink after the process ended, it gives no MD5 (and
+    /// does not stall the monitor on the FIFO).
+    #[test]
+    fn an_event_path_replaced_by_a_fifo_or_a_symlink_is_not_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        let other = dir.path().join("other");
+        std::fs::write(&other, b"abc").unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&other, &link).unwrap();
+        let root = HostRoot::system();
+        let mut cache = Md5Cache::default();
+        assert_eq!(cache.executable(&root, None, fifo.to_str()), None);
+        assert_eq!(cache.executable(&root, None, link.to_str()), None);
+        assert_eq!(cache.executable(&root, None, Some("relative/prog")), None);
+        assert!(cache.executable(&root, None, other.to_str()).is_some());
     }
 }

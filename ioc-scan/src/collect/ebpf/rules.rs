@@ -7,23 +7,34 @@
 //! - `ProcessItem/name`, `eventItem/processEvent/process` (at most 15
 //!   bytes, the kernel's `comm`) → kill by name;
 //! - `ProcessItem/path`, `eventItem/processEvent/processPath` → kill by path
-//!   (as given to execve) and by the file's device + inode when it exists now;
+//!   (as given to execve) and by the file's device + inode when it is a
+//!   regular file there now;
 //! - `FileItem/Md5sum|Sha1sum|Sha256sum`, `eventItem/processEvent/md5` →
 //!   kill by device + inode of every IOC-named path whose content has that
-//!   hash (a quick hash pass);
+//!   hash (a quick hash pass, bounded in files, bytes and time);
 //! - `PortItem/remoteIP|remotePort`, `eventItem/ipv4NetworkEvent/remoteIP|
 //!   remotePort` → block; an AND of exactly one remote address and one
 //!   remote port blocks the pair.
 //!
 //! Everything else is decided by the evaluator in user space (and, with
 //! `--kill`, enforced there through a pidfd).
+//!
+//! An inode is taken from a path a local user may control (`/tmp/x`, a
+//! home directory): the path is walked without following any symlink
+//! ([`fsx::locate`]), opened with `O_NOFOLLOW | O_NONBLOCK` and checked on
+//! the descriptor (a regular file; for a path rule, no other hard link),
+//! so that a symlink, hard link or FIFO put there cannot put another
+//! program (bash) on the kill list or hang the start. The executables of
+//! init, ioc-scan and its ancestors are never put on it.
 
 use crate::indicator::{Condition, Ioc, Item, Node, NodeId, Operator};
+use crate::respond::fsx;
 use ioc_scan_common::{COMM_LEN, MATCH_CASELESS, MATCH_EXACT, PATH_LEN};
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::net::IpAddr;
-use std::os::unix::fs::MetadataExt;
+use std::os::fd::AsFd;
+use std::time::{Duration, Instant};
 
 /// A process name or path to kill at exec.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +57,10 @@ pub struct KillRules {
     /// longer than the kernel's 15-byte comm, a path longer than the key):
     /// left to user space.
     pub user_space_only: Vec<String>,
+    /// IOC-named paths whose inode was not put on the kill list, and why
+    /// (a symlink, not a regular file, other hard links, a protected
+    /// executable, over the hash pass's budget).
+    pub inodes_refused: Vec<String>,
 }
 
 impl KillRules {
@@ -168,11 +183,13 @@ pub fn kill_rules(iocs: &[Ioc]) -> KillRules {
                         term(item)
                     ));
                 }
-                if let Ok(meta) = std::fs::metadata(value) {
-                    if meta.is_file() {
-                        rules.inodes.push((meta.dev(), meta.ino()));
+                match path_inode(value) {
+                    Ok(inode) => {
+                        rules.inodes.push(inode);
                         rules.inode_sources.push(format!("{value} ({} of {})", term(item), ioc.id));
                     }
+                    Err(InodeRefusal::Absent) => {}
+                    Err(InodeRefusal::Unsafe(why)) => rules.inodes_refused.push(format!("{value}: {why}")),
                 }
             } else if term_is(item, &["eventItem/processEvent/md5"]) {
                 hashes.push(("Md5sum".to_string(), value.to_ascii_lowercase()));
@@ -186,24 +203,138 @@ pub fn kill_rules(iocs: &[Ioc]) -> KillRules {
         }
     }
     if !hashes.is_empty() {
-        for (path, dev, ino, algo) in hash_pass(iocs, &hashes) {
+        let pass = hash_pass(iocs, &hashes, &HashBudget::default());
+        rules.inodes_refused.extend(pass.skipped);
+        for (path, dev, ino, algo) in pass.found {
             if !rules.inodes.contains(&(dev, ino)) {
                 rules.inodes.push((dev, ino));
                 rules.inode_sources.push(format!("{path} ({algo} named by an IOC)"));
             }
         }
     }
+    let protected = protected_executables();
+    let mut i = 0;
+    while i < rules.inodes.len() {
+        if protected.contains(&rules.inodes[i]) {
+            rules.inodes.remove(i);
+            let source = rules.inode_sources.remove(i);
+            rules.inodes_refused.push(format!(
+                "{source}: the executable of init, ioc-scan or one of its ancestors is never killed by inode"
+            ));
+        } else {
+            i += 1;
+        }
+    }
     rules
 }
 
-/// Files larger than this are not hashed in the start-up pass.
-const HASH_PASS_MAX_BYTES: u64 = 256 << 20;
-/// At most this many IOC-named paths are hashed at start-up.
-const HASH_PASS_MAX_FILES: usize = 1000;
+/// Why a path gives no inode rule.
+#[derive(Debug, PartialEq, Eq)]
+enum InodeRefusal {
+    /// Nothing there now (the path rule still applies).
+    Absent,
+    /// Something is there that must not be killed by inode.
+    Unsafe(String),
+}
+
+/// The parent directory of `path`, walked without following symlinks.
+fn locate(path: &str) -> Result<fsx::Located, InodeRefusal> {
+    fsx::locate(path.as_bytes()).map_err(|e| match e {
+        fsx::LocateError::Dir { source, .. } if source.kind() == std::io::ErrorKind::NotFound => InodeRefusal::Absent,
+        e => InodeRefusal::Unsafe(e.to_string()),
+    })
+}
+
+/// Open the file at `path` the way a path a local user may control must be
+/// opened: no symlink followed at any component, never blocking (a FIFO),
+/// no access time changed; a regular file, checked on the descriptor.
+fn open_regular(path: &str) -> Result<(std::fs::File, nix::sys::stat::FileStat), InodeRefusal> {
+    let located = locate(path)?;
+    match located.lstat() {
+        Err(nix::errno::Errno::ENOENT) => return Err(InodeRefusal::Absent),
+        Err(e) => return Err(InodeRefusal::Unsafe(e.to_string())),
+        Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFLNK => {
+            return Err(InodeRefusal::Unsafe("a symlink (not followed)".into()))
+        }
+        Ok(_) => {}
+    }
+    located.open_regular().map_err(|e| InodeRefusal::Unsafe(e.to_string()))
+}
+
+/// The inode of the executable at an IOC-named process path: a regular
+/// file with no other name (a hard link would put the other name's
+/// program on the kill list too).
+fn path_inode(path: &str) -> Result<(u64, u64), InodeRefusal> {
+    let located = locate(path)?;
+    // O_PATH: names the file without opening its content (no FIFO wait, no
+    // lease break); the type and links are read from that descriptor.
+    let fd = nix::fcntl::openat(
+        located.dir.as_fd(),
+        located.name.as_c_str(),
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_NOFOLLOW | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(|e| match e {
+        nix::errno::Errno::ENOENT => InodeRefusal::Absent,
+        e => InodeRefusal::Unsafe(e.to_string()),
+    })?;
+    let st = nix::sys::stat::fstat(fd.as_fd()).map_err(|e| InodeRefusal::Unsafe(e.to_string()))?;
+    match st.st_mode & libc::S_IFMT {
+        libc::S_IFREG => {}
+        libc::S_IFLNK => return Err(InodeRefusal::Unsafe("a symlink (not followed)".into())),
+        _ => return Err(InodeRefusal::Unsafe("not a regular file".into())),
+    }
+    if st.st_nlink != 1 {
+        return Err(InodeRefusal::Unsafe(format!(
+            "the file has {} hard links: killing its inode would kill the other names too",
+            st.st_nlink
+        )));
+    }
+    Ok((st.st_dev, st.st_ino))
+}
+
+/// (device, inode) of the executables of pid 1, ioc-scan and its ancestors.
+fn protected_executables() -> Vec<(u64, u64)> {
+    let mut pids = vec![1, std::process::id()];
+    pids.extend(crate::respond::protect::ancestors().into_iter().map(|(p, _)| p));
+    pids.into_iter().filter_map(crate::respond::protect::exe_inode).collect()
+}
+
+/// What the start-up hash pass may spend (it runs before monitoring
+/// starts, on paths a local user may fill).
+#[derive(Debug, Clone)]
+struct HashBudget {
+    /// Files larger than this are not hashed.
+    max_file_bytes: u64,
+    /// At most this many IOC-named paths are hashed.
+    max_files: usize,
+    /// At most this many bytes in all.
+    max_total_bytes: u64,
+    /// And for at most this long.
+    max_time: Duration,
+}
+
+impl Default for HashBudget {
+    fn default() -> Self {
+        HashBudget {
+            max_file_bytes: 256 << 20,
+            max_files: 1000,
+            max_total_bytes: 1 << 30,
+            max_time: Duration::from_secs(30),
+        }
+    }
+}
+
+/// What the hash pass found, and what it left out (with why).
+#[derive(Debug, Default)]
+struct HashPass {
+    found: Vec<(String, u64, u64, String)>,
+    skipped: Vec<String>,
+}
 
 /// Hash every regular file an IOC names by path (`FileItem/FullPath`,
 /// `ProcessItem/path`, `is`) and return those whose hash is listed.
-fn hash_pass(iocs: &[Ioc], hashes: &[(String, String)]) -> Vec<(String, u64, u64, String)> {
+fn hash_pass(iocs: &[Ioc], hashes: &[(String, String)], budget: &HashBudget) -> HashPass {
     use sha2::Digest;
     let mut paths: Vec<&str> = Vec::new();
     for ioc in iocs {
@@ -221,31 +352,58 @@ fn hash_pass(iocs: &[Ioc], hashes: &[(String, String)]) -> Vec<(String, u64, u64
             }
         }
     }
-    let mut out = Vec::new();
-    for path in paths.into_iter().take(HASH_PASS_MAX_FILES) {
-        let Ok(meta) = std::fs::metadata(path) else { continue };
-        if !meta.is_file() || meta.len() > HASH_PASS_MAX_BYTES {
+    let mut out = HashPass::default();
+    if paths.len() > budget.max_files {
+        out.skipped.push(format!(
+            "{} paths named, only the first {} hashed",
+            paths.len(),
+            budget.max_files
+        ));
+    }
+    let deadline = Instant::now() + budget.max_time;
+    let mut total: u64 = 0;
+    for path in paths.into_iter().take(budget.max_files) {
+        // The budget is checked before each file is opened.
+        if Instant::now() >= deadline || total >= budget.max_total_bytes {
+            out.skipped.push(format!("{path}: not hashed, the start-up hash pass's budget is spent"));
             continue;
         }
-        let Ok(mut file) = std::fs::File::open(path) else { continue };
+        let (mut file, st) = match open_regular(path) {
+            Ok(f) => f,
+            Err(InodeRefusal::Absent) => continue,
+            Err(InodeRefusal::Unsafe(why)) => {
+                out.skipped.push(format!("{path}: {why}"));
+                continue;
+            }
+        };
+        let size = u64::try_from(st.st_size).unwrap_or(u64::MAX);
+        if size > budget.max_file_bytes || total.saturating_add(size) > budget.max_total_bytes {
+            out.skipped.push(format!("{path}: {size} bytes, over the start-up hash pass's budget"));
+            continue;
+        }
         let (mut md5, mut sha1, mut sha256) = (md5::Md5::new(), sha1::Sha1::new(), sha2::Sha256::new());
         let mut buf = vec![0u8; 64 * 1024];
-        let mut ok = true;
-        loop {
+        let mut read: u64 = 0;
+        let ok = loop {
+            // The file may grow after the fstat: never read past its budget.
+            if read > budget.max_file_bytes || Instant::now() >= deadline {
+                break false;
+            }
             match file.read(&mut buf) {
-                Ok(0) => break,
+                Ok(0) => break true,
                 Ok(n) => {
+                    read += n as u64;
                     md5.update(&buf[..n]);
                     sha1.update(&buf[..n]);
                     sha256.update(&buf[..n]);
                 }
-                Err(_) => {
-                    ok = false;
-                    break;
-                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => break false,
             }
-        }
+        };
+        total = total.saturating_add(read);
         if !ok {
+            out.skipped.push(format!("{path}: not read to the end within the budget"));
             continue;
         }
         let digests = [
@@ -255,7 +413,9 @@ fn hash_pass(iocs: &[Ioc], hashes: &[(String, String)]) -> Vec<(String, u64, u64
         ];
         for (algo, digest) in digests {
             if hashes.iter().any(|(a, h)| a == algo && *h == digest) {
-                out.push((path.to_string(), meta.dev(), meta.ino(), algo.to_string()));
+                // The inode of the descriptor that was hashed, not of
+                // whatever the path names now.
+                out.found.push((path.to_string(), st.st_dev, st.st_ino, algo.to_string()));
                 break;
             }
         }
@@ -326,6 +486,7 @@ fn block_item(item: &Item) -> Option<BlockPart> {
 mod tests {
     use super::*;
     use crate::indicator::{Content, Context, Indicator, IocMeta, OpenIocVersion, Position};
+    use std::os::unix::fs::MetadataExt;
 
     fn item(search: &str, value: &str) -> Node {
         Node::Item(Item {
@@ -503,5 +664,86 @@ mod tests {
         let mut block: Vec<_> = block_rules(&[c]).iter().map(|r| (r.ip, r.port)).collect();
         block.sort();
         assert_eq!(block, vec![(None, Some(6667)), (Some("127.0.0.7".parse().unwrap()), None)]);
+    }
+
+    #[test]
+    fn a_symlink_at_a_process_path_gives_no_inode_rule() {
+        let dir = tempfile::tempdir().unwrap();
+        let other = dir.path().join("bash");
+        std::fs::write(&other, b"a program every user runs").unwrap();
+        let named = dir.path().join("x");
+        std::os::unix::fs::symlink(&other, &named).unwrap();
+        // Through a symlinked directory too.
+        std::os::unix::fs::symlink(dir.path(), dir.path().join("d")).unwrap();
+        let via_dir = dir.path().join("d/bash");
+        let rules = kill_rules(&[ioc(vec![
+            ind(Operator::Or, &[1, 2]),
+            item("ProcessItem/path", named.to_str().unwrap()),
+            item("ProcessItem/path", via_dir.to_str().unwrap()),
+        ])]);
+        assert!(rules.inodes.is_empty(), "{:?}", rules.inode_sources);
+        assert_eq!(rules.paths.len(), 2, "the path rules stay");
+        assert_eq!(rules.inodes_refused.len(), 2, "{:?}", rules.inodes_refused);
+    }
+
+    #[test]
+    fn a_hard_link_or_a_fifo_at_a_process_path_gives_no_inode_rule() {
+        let dir = tempfile::tempdir().unwrap();
+        let other = dir.path().join("bash");
+        std::fs::write(&other, b"a program every user runs").unwrap();
+        let linked = dir.path().join("x");
+        std::fs::hard_link(&other, &linked).unwrap();
+        let fifo = dir.path().join("fifo");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        let rules = kill_rules(&[ioc(vec![
+            ind(Operator::Or, &[1, 2, 3]),
+            item("ProcessItem/path", linked.to_str().unwrap()),
+            item("ProcessItem/path", fifo.to_str().unwrap()),
+            item("ProcessItem/path", dir.path().join("absent").to_str().unwrap()),
+        ])]);
+        assert!(rules.inodes.is_empty());
+        let refused = rules.inodes_refused.join("\n");
+        assert!(refused.contains("hard links"), "{refused}");
+        assert!(refused.contains("fifo"), "{refused}");
+        assert!(!refused.contains("absent"), "nothing there is no refusal: {refused}");
+    }
+
+    #[test]
+    fn the_hash_pass_never_blocks_on_a_fifo_and_keeps_to_its_budget() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        let big = dir.path().join("big");
+        std::fs::write(&big, vec![b'x'; 4096]).unwrap();
+        let small = dir.path().join("small");
+        std::fs::write(&small, b"evil").unwrap();
+        let sha256 = {
+            use sha2::Digest;
+            hex::encode(sha2::Sha256::digest(b"evil"))
+        };
+        let c = ioc(vec![
+            ind(Operator::Or, &[1, 2, 3, 4]),
+            item("FileItem/Sha256sum", &sha256),
+            item("FileItem/FullPath", fifo.to_str().unwrap()),
+            item("FileItem/FullPath", big.to_str().unwrap()),
+            item("FileItem/FullPath", small.to_str().unwrap()),
+        ]);
+        let hashes = vec![("Sha256sum".to_string(), sha256)];
+        // Opening the FIFO for reading would wait for a writer for ever.
+        let pass = hash_pass(std::slice::from_ref(&c), &hashes, &HashBudget::default());
+        assert_eq!(pass.found.len(), 1);
+        assert!(pass.skipped.iter().any(|s| s.contains("fifo")), "{:?}", pass.skipped);
+        let tight = HashBudget {
+            max_file_bytes: 1024,
+            ..HashBudget::default()
+        };
+        let pass = hash_pass(std::slice::from_ref(&c), &hashes, &tight);
+        assert!(pass.skipped.iter().any(|s| s.contains("big") && s.contains("budget")), "{:?}", pass.skipped);
+        let spent = HashBudget {
+            max_total_bytes: 0,
+            ..HashBudget::default()
+        };
+        let pass = hash_pass(&[c], &hashes, &spent);
+        assert!(pass.found.is_empty(), "nothing hashed once the budget is spent");
     }
 }
