@@ -78,6 +78,10 @@ fn symlink_named_by_process_path_ioc_does_not_get_bash_killed() {
         !ready["kill"]["inodes"].to_string().contains("/user/x"),
         "no inode taken through the symlink: {ready}"
     );
+    assert!(
+        ready["kill"]["inodes_refused"].to_string().contains("/user/x"),
+        "the refusal is said: {ready}"
+    );
 
     let marker = dir.path().join("evil-ran");
     let (pid, status) = run_marker(&evil, &marker, &[]);

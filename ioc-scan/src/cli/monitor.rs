@@ -266,6 +266,9 @@ impl LiveSink for Printer {
                 "paths": kill.paths.iter().map(|p| &p.text).collect::<Vec<_>>(),
                 "inodes": kill.inode_sources,
                 "user_space_only": kill.user_space_only,
+                // IOC paths and files left off the inode list, and why
+                // (a symlink, a FIFO, a hard link, over the hash budget).
+                "inodes_refused": kill.inodes_refused,
             })),
             "block": r.block.map(|block| block.iter().map(|r| json!({"ip": r.ip.map(|i| i.to_string()), "port": r.port, "ioc_id": r.ioc_id})).collect::<Vec<_>>()),
         });
@@ -302,10 +305,15 @@ impl LiveSink for Printer {
                 r.processes,
                 match r.kill {
                     Some(kill) => format!(
-                        "; kill: {} names, {} paths, {} inodes in the kernel",
+                        "; kill: {} names, {} paths, {} inodes in the kernel{}",
                         kill.names.len(),
                         kill.paths.len(),
-                        kill.inodes.len()
+                        kill.inodes.len(),
+                        if kill.inodes_refused.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" ({} refused: {})", kill.inodes_refused.len(), kill.inodes_refused.join("; "))
+                        }
                     ),
                     None => String::new(),
                 },
