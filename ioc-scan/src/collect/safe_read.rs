@@ -164,6 +164,11 @@ impl HostFile {
         self.stat.st_mtime as i64
     }
 
+    /// The open file, for a reader of its own (the caller bounds it).
+    pub fn into_file(self) -> File {
+        self.file
+    }
+
     /// Keep the file only if one of `owners` owns it.
     pub fn owned_by(self, owners: &[u32]) -> Result<HostFile, CollectError> {
         if owners.contains(&self.stat.st_uid) {
