@@ -340,6 +340,19 @@ fn symlinked_user_unit_dir_does_not_leak_roots_units() {
     assert!(leaks(&obs, SECRET).is_empty(), "{:?}", leaks(&obs, SECRET));
 }
 
+#[test]
+fn thousands_of_sparse_user_units_do_not_hold_the_scan() {
+    let h = Host::new();
+    // 3000 timers of 1 GB each (sparse: they cost him nothing).
+    h.as_nobody(
+        "mkdir -p .config/systemd/user && cd .config/systemd/user && \
+         i=0; while [ $i -lt 3000 ]; do truncate -s 1G t$i.timer; i=$((i+1)); done",
+    );
+    let (_, stats) = observe_bounded(Box::new(TaskCollector), h.root.root());
+    let said = format!("{:?}", stats.errors);
+    assert!(said.contains("of this user's units read already"), "{said}");
+}
+
 /// What a hostile host puts at every path a collector reads.
 #[derive(Debug, Clone, Copy)]
 enum Hostile {

@@ -164,6 +164,15 @@ impl HostFile {
         self.stat.st_mtime as i64
     }
 
+    /// `len` bytes at `offset` (positioned read), `None` past the end or on
+    /// an error.
+    pub fn read_at(&self, offset: u64, len: usize) -> Option<Vec<u8>> {
+        use std::os::unix::fs::FileExt;
+        let mut buf = vec![0u8; len];
+        self.file.read_exact_at(&mut buf, offset).ok()?;
+        Some(buf)
+    }
+
     /// The open file, for a reader of its own (the caller bounds it).
     pub fn into_file(self) -> File {
         self.file

@@ -28,7 +28,7 @@ pub struct HistoryEntry {
 
 /// Most bytes read of one history file (a user can make his as large as
 /// his quota allows); the rest is not read and the file is reported.
-pub const HISTORY_LIMIT: u64 = 64 << 20;
+pub const HISTORY_LIMIT: u64 = 16 << 20;
 
 /// The history files and the shell writing each.
 pub const FILES: &[(&str, &str)] = &[
@@ -281,6 +281,8 @@ impl HostCollector for ShellHistoryCollector {
                         continue;
                     }
                 };
+                // Each entry is handed over as soon as it is parsed: memory
+                // stays one line, whatever the file holds.
                 let mut parser = HistoryParser::new(shell);
                 let mut emit = |entry: HistoryEntry, stats: &mut CollectStats| {
                     let mut obs = ShellHistoryObservation {
@@ -291,9 +293,12 @@ impl HostCollector for ShellHistoryCollector {
                     };
                     stats.emit(sink, &mut obs, |_, _| {});
                 };
-                let mut batch = Vec::new();
-                let result = fh.for_each_line(HISTORY_LIMIT, MAX_LINE, |_, l| batch.extend(parser.line(l)));
-                for e in batch.into_iter().chain(parser.finish()) {
+                let result = fh.for_each_line(HISTORY_LIMIT, MAX_LINE, |_, l| {
+                    for e in parser.line(l) {
+                        emit(e, &mut stats);
+                    }
+                });
+                for e in parser.finish() {
                     emit(e, &mut stats);
                 }
                 match result {

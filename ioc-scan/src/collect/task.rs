@@ -12,7 +12,7 @@
 //! read (all through [`super::safe_read`]).
 
 use super::host::{
-    field, object_ref, read_text, CollectContext, CollectStats, DigestKinds, Digests, HostCollector, HostRoot, Sink,
+    field, object_ref, read_text, CollectContext, CollectError, CollectStats, DigestKinds, Digests, HostCollector, HostRoot, Sink,
 };
 use super::safe_read::{is_missing, open_program, system_dir_names, HostDir, MAX_DIR_NAMES, PROGRAM_LIMIT};
 use super::user::load_passwd;
@@ -213,7 +213,18 @@ struct UnitDir {
     dir: HostDir,
     /// The user whose directory it is.
     user_uid: Option<u32>,
+    /// Bytes still allowed to be read from this directory: a user can fill
+    /// his with thousands of large (sparse) units.
+    budget: std::cell::Cell<u64>,
 }
+
+/// Most bytes read of one user unit file, and of all of one user's units.
+pub const USER_UNIT_LIMIT: u64 = 1 << 20;
+pub const USER_UNITS_BUDGET: u64 = 16 << 20;
+/// Most names read of a user's unit directory.
+pub const USER_UNIT_NAMES: usize = 4096;
+/// Most bytes read of a user's crontab (crontab(1) writes it for him).
+pub const USER_CRONTAB_LIMIT: u64 = 1 << 20;
 
 impl UnitDir {
     fn system(root: &HostRoot, abs: &str) -> Option<UnitDir> {
@@ -222,6 +233,7 @@ impl UnitDir {
             abs: abs.to_string(),
             dir,
             user_uid: None,
+            budget: std::cell::Cell::new(u64::MAX),
         })
     }
 
@@ -234,6 +246,7 @@ impl UnitDir {
                 abs: format!("{home}/{rel}"),
                 dir,
                 user_uid: Some(uid),
+                budget: std::cell::Cell::new(USER_UNITS_BUDGET),
             }),
             Err(e) if is_missing(&e) => None,
             Err(e) => {
@@ -246,11 +259,27 @@ impl UnitDir {
     /// The text of unit `name`; `None` when absent (other problems go to
     /// `stats`).
     fn read(&self, root: &HostRoot, name: &str, stats: &mut CollectStats) -> Option<String> {
-        let opened = match self.user_uid {
-            None => super::safe_read::open_system(&root.path(format!("{}/{name}", self.abs))),
-            Some(uid) => self.dir.open_file(name).and_then(|f| f.owned_by(&[uid])),
+        let (opened, limit) = match self.user_uid {
+            None => (
+                super::safe_read::open_system(&root.path(format!("{}/{name}", self.abs))),
+                super::host::CONFIG_LIMIT,
+            ),
+            Some(uid) => (self.dir.open_file(name).and_then(|f| f.owned_by(&[uid])), USER_UNIT_LIMIT),
         };
-        match opened.and_then(|f| f.read_to_end(super::host::CONFIG_LIMIT)) {
+        let budget = self.budget.get();
+        if budget == 0 {
+            stats.error(CollectError::Other {
+                what: format!("{}/{name}", self.abs),
+                reason: format!("not read: {USER_UNITS_BUDGET} bytes of this user's units read already"),
+            });
+            return None;
+        }
+        let read = opened.and_then(|f| {
+            // Charged before reading: a refused (too large) file costs too.
+            self.budget.set(budget.saturating_sub(f.size().min(limit).max(1)));
+            f.read_to_end(limit.min(budget))
+        });
+        match read {
             Ok(b) => Some(String::from_utf8_lossy(&b).into_owned()),
             Err(e) if is_missing(&e) => None,
             Err(e) => {
@@ -264,7 +293,8 @@ impl UnitDir {
 /// The timers of unit directories `dirs`, one per name.
 fn timers(root: &HostRoot, dirs: &[UnitDir], user: Option<&str>, seen: &mut HashSet<String>, out: &mut Vec<Task>, stats: &mut CollectStats) {
     for dir in dirs {
-        let Ok(names) = dir.dir.names(MAX_DIR_NAMES) else { continue };
+        let max_names = if dir.user_uid.is_some() { USER_UNIT_NAMES } else { MAX_DIR_NAMES };
+        let Ok(names) = dir.dir.names(max_names) else { continue };
         let names: Vec<String> = names
             .into_iter()
             .map(|n| n.to_string_lossy().into_owned())
@@ -367,7 +397,7 @@ pub fn tasks(root: &HostRoot, stats: &mut CollectStats) -> Vec<Task> {
             let owners: Vec<u32> = [Some(0), uid].into_iter().flatten().collect();
             let opened = super::safe_read::open_system(&root.path(&file))
                 .and_then(|f| f.owned_by(&owners))
-                .and_then(|f| f.read_to_end(super::host::CONFIG_LIMIT));
+                .and_then(|f| f.read_to_end(USER_CRONTAB_LIMIT));
             match opened {
                 Ok(b) => {
                     let t = String::from_utf8_lossy(&b);
