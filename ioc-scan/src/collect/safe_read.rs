@@ -161,7 +161,7 @@ impl HostFile {
 
     /// Modification time, seconds since the epoch.
     pub fn mtime(&self) -> i64 {
-        self.stat.st_mtime as i64
+        self.stat.st_mtime
     }
 
     /// `len` bytes at `offset` (positioned read), `None` past the end or on
