@@ -93,7 +93,8 @@ pub fn open_beneath_fd<Fd: AsFd>(dir: Fd, rel: &Path, flags: OFlags) -> Result<O
     let resolve = ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
     let rel = if rel.as_os_str().is_empty() { Path::new(".") } else { rel };
     match rustix::fs::openat2(dir.as_fd(), rel, flags | OFlags::NOFOLLOW, Mode::empty(), resolve) {
-        Err(Errno::NOSYS) => open_by_components(dir, rel, flags),
+        // No openat2 (before 5.6), or a seccomp filter refusing it.
+        Err(Errno::NOSYS) | Err(Errno::PERM) => open_by_components(dir, rel, flags),
         other => other,
     }
 }
