@@ -353,6 +353,56 @@ fn thousands_of_sparse_user_units_do_not_hold_the_scan() {
     assert!(said.contains("of this user's units read already"), "{said}");
 }
 
+/// A process of `nobody` holding a 10 GB (sparse) file open: an IOC on the
+/// digests of open files must not hash it to its end.
+#[test]
+fn process_holding_a_10_gb_file_is_not_hashed_past_the_limit() {
+    use ioc_scan::collect::process::ProcessCollector;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), PermissionsExt::from_mode(0o755)).unwrap();
+    let name = format!("iochuge{}", std::process::id() % 100_000);
+    let exe = dir.path().join(&name);
+    std::fs::copy("/bin/sleep", &exe).unwrap();
+    let big = dir.path().join("big");
+    std::fs::File::create(&big).unwrap().set_len(10 << 30).unwrap();
+    std::os::unix::fs::chown(&big, Some(NOBODY), Some(NOBODY)).unwrap();
+    let mut child = {
+        use std::os::unix::process::CommandExt;
+        Command::new(&exe)
+            .arg("300")
+            .stdin(std::fs::File::open(&big).unwrap())
+            .uid(NOBODY)
+            .gid(NOBODY)
+            .spawn()
+            .unwrap()
+    };
+    let root = HostRoot::system();
+    for _ in 0..500 {
+        let running = ioc_scan::collect::process::read_process(&root, child.id());
+        if running.is_ok_and(|p| p.path.as_deref() == exe.to_str()) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // It is seen (so the digest below is asked of it).
+    let seen = matches(Box::new(ProcessCollector), &root, &[("ProcessItem/name", "is", "string", &name)]);
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    let md5 = md5_hex(b"");
+    let hits = within_watchdog("ProcessItem", move || {
+        matches(
+            Box::new(ProcessCollector),
+            &root,
+            &[
+                ("ProcessItem/HandleList/Handle/Md5sum", "is", "md5", &md5),
+                ("ProcessItem/name", "is", "string", &name),
+            ],
+        )
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(hits.is_empty(), "{hits:?}");
+}
+
 /// What a hostile host puts at every path a collector reads.
 #[derive(Debug, Clone, Copy)]
 enum Hostile {
