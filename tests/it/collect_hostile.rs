@@ -301,6 +301,17 @@ fn users_task_cannot_have_a_root_only_file_hashed() {
 }
 
 #[test]
+fn system_crontab_line_run_as_a_user_cannot_have_a_root_only_file_hashed() {
+    let h = Host::new();
+    std::os::unix::fs::symlink("/dev", h.root.path("/dev")).unwrap();
+    h.root.write("/etc/crontab", "* * * * * ioc_eve /home/ioc_eve/job\n");
+    // Root wrote the line; eve owns the path it names.
+    h.as_nobody(&format!("ln -s {} job", h.secret().display()));
+    let secret_md5 = md5_hex(format!("{SECRET}\n").as_bytes());
+    assert!(task_hits(&h, "/home/ioc_eve/job", &secret_md5).is_empty());
+}
+
+#[test]
 fn crontab_of_another_owner_is_not_that_users() {
     let h = crontab_host("* * * * * /tmp/not-eves");
     h.root.own("/var/spool/cron/crontabs/ioc_eve", 4301, 4301);

@@ -51,8 +51,9 @@ pub struct Task {
     pub line: Option<u64>,
     pub digests: Option<Digests>,
     /// The uid of the unprivileged user who defined the task (his crontab,
-    /// his units): he chose the program, so only a program he could read
-    /// himself is hashed. `None` for tasks root defined.
+    /// his units) or whom it runs as (`alice` on a line of /etc/crontab,
+    /// `User=alice`): he controls or may control the program's path, so
+    /// only a program he could read himself is hashed. `None`: root's.
     pub definer_uid: Option<u32>,
 }
 
@@ -439,12 +440,18 @@ pub fn tasks(root: &HostRoot, stats: &mut CollectStats) -> Vec<Task> {
     let user_global: Vec<UnitDir> = USER_UNIT_DIRS.iter().filter_map(|d| UnitDir::system(root, d)).collect();
     timers(root, &user_global, Some("*"), &mut seen, &mut out, stats);
     let mut homes_seen = HashSet::new();
-    for u in users {
+    for u in &users {
         if u.home.starts_with('/') && u.home != "/" && homes_seen.insert(u.home.clone()) {
             if let Some(dir) = UnitDir::user(root, &u.home, u.uid, stats) {
                 timers(root, &[dir], Some(&u.name), &mut seen, &mut out, stats);
             }
         }
+    }
+    // A task root defined to run as another user runs his program: he may
+    // own its path (a script in his home he can swap for a symlink).
+    for task in out.iter_mut().filter(|t| t.definer_uid.is_none()) {
+        let uid = task.user.as_deref().and_then(|n| users.iter().find(|u| u.name == n)).map(|u| u.uid);
+        task.definer_uid = uid.filter(|&u| u != 0);
     }
     out
 }
