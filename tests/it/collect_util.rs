@@ -156,6 +156,18 @@ impl FakeRoot {
         self
     }
 
+    /// The real path of host path `abs`.
+    pub fn path(&self, abs: &str) -> std::path::PathBuf {
+        self.dir.path().join(abs.trim_start_matches('/'))
+    }
+
+    /// Give host path `abs` (not following a symlink) to `uid`:`gid`, as a
+    /// user's own file is.
+    pub fn own(&self, abs: &str, uid: u32, gid: u32) -> &Self {
+        std::os::unix::fs::lchown(self.path(abs), Some(uid), Some(gid)).unwrap();
+        self
+    }
+
     pub fn root(&self) -> HostRoot {
         HostRoot::new(self.dir.path())
     }

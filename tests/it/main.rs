@@ -4,6 +4,7 @@ mod cli_task;
 mod cli_validate;
 mod collect_config;
 mod collect_host;
+mod collect_hostile;
 mod collect_kernel;
 mod collect_logs;
 mod collect_process;

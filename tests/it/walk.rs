@@ -5,6 +5,7 @@ use crate::common::fifo_and_socket;
 use ioc_scan::collect::files::{SkipReason, WalkBuilder, WalkEvent, WalkState};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 #[derive(Default, Debug)]
@@ -305,4 +306,69 @@ fn deep_trees_do_not_exhaust_descriptors_or_stack() {
     let seen = walk(WalkBuilder::new().root(dir.path()).threads(2));
     assert_eq!(seen.files, vec![p.join("bottom")]);
     assert_eq!(seen.dirs.len(), 401);
+}
+
+/// A user owning a directory inside the scope swaps an intermediate
+/// directory for a symlink to a root-only tree while the walk is under
+/// way; past the held-directory limit (forced to 0: every subdirectory is
+/// reopened) the walk must not follow it out of its scope.
+#[test]
+fn walk_reopen_does_not_follow_a_swapped_intermediate_directory() {
+    use std::os::unix::fs::PermissionsExt;
+    let scope = tempfile::tempdir().unwrap();
+    let scope_path = scope.path().canonicalize().unwrap();
+    std::fs::create_dir_all(scope_path.join("a/b/c")).unwrap();
+    std::fs::write(scope_path.join("a/b/c/inside.txt"), b"in scope").unwrap();
+    // Root-only, outside the scope, shaped like the path being walked.
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(outside.path(), PermissionsExt::from_mode(0o700)).unwrap();
+    std::fs::create_dir_all(outside.path().join("b/c")).unwrap();
+    std::fs::write(outside.path().join("b/c/root-only-secret.txt"), b"secret").unwrap();
+
+    let swapped = AtomicBool::new(false);
+    let files = Mutex::new(Vec::new());
+    let replaced = Mutex::new(Vec::new());
+    WalkBuilder::new()
+        .root(&scope_path)
+        .threads(1)
+        .max_held_dirs(0)
+        .build_parallel()
+        .run(|| {
+            let (scope_path, outside, swapped, files, replaced) =
+                (&scope_path, outside.path(), &swapped, &files, &replaced);
+            move |ev: WalkEvent<'_>| {
+                match ev {
+                    // a/b is listed, c queued by its path: swap a now.
+                    WalkEvent::Dir(p)
+                        if p == scope_path.join("a/b") && !swapped.swap(true, Ordering::SeqCst) =>
+                    {
+                        std::fs::rename(scope_path.join("a"), scope_path.join("a-moved")).unwrap();
+                        std::os::unix::fs::symlink(outside, scope_path.join("a")).unwrap();
+                    }
+                    WalkEvent::File(f) => {
+                        let mut s = String::new();
+                        if let Ok(mut fh) = f.open().map(|(fh, _)| fh) {
+                            let _ = std::io::Read::read_to_string(&mut fh, &mut s);
+                        }
+                        files.lock().unwrap().push((f.path().to_path_buf(), s));
+                    }
+                    WalkEvent::Skipped {
+                        path,
+                        reason: SkipReason::Replaced,
+                    } => replaced.lock().unwrap().push(path.to_path_buf()),
+                    _ => {}
+                }
+                WalkState::Continue
+            }
+        });
+    assert!(swapped.load(Ordering::SeqCst), "the swap never happened");
+    let files = files.into_inner().unwrap();
+    assert!(
+        files.iter().all(|(_, content)| content != "secret"),
+        "the walk followed the swapped directory out of its scope: {files:?}"
+    );
+    assert_eq!(
+        replaced.into_inner().unwrap(),
+        vec![scope_path.join("a/b/c")]
+    );
 }

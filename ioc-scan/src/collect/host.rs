@@ -12,7 +12,6 @@
 use crate::eval::{ObjectRef, Observation};
 use crate::terms::TermId;
 use std::collections::HashSet;
-use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
@@ -148,6 +147,16 @@ pub enum CollectError {
     NotLive { what: &'static str, root: PathBuf },
     #[error("{what}: {reason}")]
     Other { what: String, reason: String },
+    /// Exists but was not read: a FIFO, a device, a symlink a user could
+    /// have planted, a file of another user (see [`super::safe_read`]).
+    #[error("{path}: {reason}, not read")]
+    Refused {
+        path: PathBuf,
+        reason: super::safe_read::Refusal,
+    },
+    /// Only the first `limit` bytes were read.
+    #[error("{path}: longer than {limit} bytes, the rest not read")]
+    Truncated { path: PathBuf, limit: u64 },
 }
 
 /// How many problems a collection keeps in full; the rest are only counted.
@@ -311,29 +320,10 @@ pub fn collect_all(collectors: &[Box<dyn HostCollector>], cx: &CollectContext, s
 }
 
 /// Read a whole file of at most `limit` bytes (the host's small text files:
-/// /etc/passwd, /proc/PID/stat...).
+/// /etc/passwd, /proc/PID/stat...) in a root-controlled place: a regular
+/// file only, never blocking ([`super::safe_read::read_system`]).
 pub fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>, CollectError> {
-    let file = File::open(path).map_err(|source| CollectError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    read_file_bounded(file, path, limit)
-}
-
-/// [`read_bounded`] for an already open file.
-pub fn read_file_bounded(file: File, path: &Path, limit: u64) -> Result<Vec<u8>, CollectError> {
-    let mut buf = Vec::new();
-    file.take(limit + 1).read_to_end(&mut buf).map_err(|source| CollectError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    if buf.len() as u64 > limit {
-        return Err(CollectError::TooLarge {
-            path: path.to_path_buf(),
-            limit,
-        });
-    }
-    Ok(buf)
+    super::safe_read::read_system(path, limit)
 }
 
 /// Size limit for configuration files (passwd, hosts, crontabs, units).
@@ -506,12 +496,6 @@ pub fn for_each_line(reader: impl Read, max_line: usize, mut f: impl FnMut(u64, 
     }
 }
 
-/// Seconds since the epoch of a file's modification time.
-pub fn mtime(path: &Path) -> Option<i64> {
-    let m = std::fs::metadata(path).ok()?.modified().ok()?;
-    Some(m.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs() as i64)
-}
-
 /// Digests of one file's content; each only when asked for.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Digests {
@@ -534,7 +518,8 @@ impl DigestKinds {
     }
 }
 
-/// Hash `reader` to its end (streamed, 64 KiB at a time).
+/// Hash `reader` to its end (streamed, 64 KiB at a time). The caller bounds
+/// the reader: a host file is hashed through [`super::safe_read::HostFile::digest`].
 pub fn digest(mut reader: impl Read, kinds: DigestKinds) -> io::Result<Digests> {
     use md5::Digest as _;
     let mut md5 = kinds.md5.then(md5::Md5::new);

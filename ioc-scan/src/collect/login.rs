@@ -11,7 +11,6 @@ use super::host::{field, object_ref, CollectContext, CollectError, CollectStats,
 use crate::eval::{Field, ObjectRef, Observation};
 use crate::terms::{ids, TermId};
 use std::collections::HashMap;
-use std::fs::File;
 use std::io::{self, Read};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::Path;
@@ -112,15 +111,16 @@ pub fn read_utmp(path: &Path) -> Result<(Vec<UtmpRecord>, Option<CollectError>),
         path: path.to_path_buf(),
         source,
     };
-    let file = File::open(path).map_err(err)?;
-    let len = file.metadata().map_err(err)?.len();
+    // A regular file only, opened without blocking (never a FIFO).
+    let file = super::safe_read::open_system(path)?;
+    let len = file.size();
     if len > UTMP_LIMIT {
         return Err(CollectError::TooLarge {
             path: path.to_path_buf(),
             limit: UTMP_LIMIT,
         });
     }
-    let mut reader = io::BufReader::new(file.take(UTMP_LIMIT));
+    let mut reader = io::BufReader::new(file.into_file().take(UTMP_LIMIT));
     let mut out = Vec::new();
     let mut rec = [0u8; UTMP_RECORD];
     loop {

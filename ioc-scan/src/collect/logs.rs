@@ -12,7 +12,8 @@
 //! An unreadable log is reported; a line that is not of either form is
 //! skipped (logs hold continuation lines).
 
-use super::host::{field, for_each_line, mtime, object_ref, CollectContext, CollectStats, HostCollector, HostRoot, Sink, MAX_LINE};
+use super::host::{field, object_ref, CollectContext, CollectError, CollectStats, HostCollector, HostRoot, Sink, MAX_LINE};
+use super::safe_read::{is_missing, open_system};
 use crate::eval::{Field, ObjectRef, Observation};
 use crate::terms::{ids, TermId};
 use chrono::{Datelike, NaiveDate, TimeZone};
@@ -331,7 +332,12 @@ pub const SYSLOG_FILES: &[&str] = &[
     "/var/log/user.log",
 ];
 
-/// Walk the lines of the present files among `files`; a file that exists
+/// Most bytes read of one log file: a log filled to the disk's size (or a
+/// sparse file) must not hold the scan; the rest is reported as not read.
+pub const LOG_LIMIT: u64 = 1 << 30;
+
+/// Walk the lines of the present files among `files` (regular files only,
+/// opened without blocking, at most [`LOG_LIMIT`] bytes each); a file that exists
 /// but cannot be read is reported, a missing one skipped.
 fn each_log_line(
     root: &HostRoot,
@@ -341,21 +347,21 @@ fn each_log_line(
 ) {
     for &file in files {
         let path = root.path(file);
-        let fh = match std::fs::File::open(&path) {
+        let fh = match open_system(&path) {
             Ok(fh) => fh,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) if is_missing(&e) => continue,
             Err(e) => {
-                stats.read_error(&path, e);
+                stats.error(e);
                 continue;
             }
         };
-        let modified = mtime(&path);
+        let modified = Some(fh.mtime());
         let clock = LogClock {
             file_mtime: modified,
             local: root.is_live(),
         };
         let mut lines = Vec::new();
-        let result = for_each_line(fh, MAX_LINE, |n, bytes| {
+        let result = fh.for_each_line(LOG_LIMIT, MAX_LINE, |n, bytes| {
             let text = String::from_utf8_lossy(bytes);
             if let Some(l) = parse_syslog_line(&text, &clock) {
                 lines.push((n, l));
@@ -370,8 +376,10 @@ fn each_log_line(
         for (n, l) in lines {
             f(file, n, modified, l, stats);
         }
-        if let Err(e) = result {
-            stats.read_error(&path, e);
+        match result {
+            Ok(false) => {}
+            Ok(true) => stats.error(CollectError::Truncated { path, limit: LOG_LIMIT }),
+            Err(e) => stats.error(e),
         }
     }
 }

@@ -3,7 +3,8 @@
 //!
 //! Host collectors (one module per document, listed in [`host`]) read the
 //! host's state under a [`host::HostRoot`]; [`coverage`] says which terms
-//! they answer and why the others are not.
+//! they answer and why the others are not. Every read of a host file goes
+//! through [`safe_read`] (no FIFO, device or planted symlink; bounded).
 
 pub mod arp;
 pub mod coverage;
@@ -19,6 +20,7 @@ pub mod module_sig;
 pub mod port;
 pub mod process;
 pub mod route;
+pub mod safe_read;
 pub mod shell_history;
 pub mod system;
 pub mod task;

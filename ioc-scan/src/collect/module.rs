@@ -15,7 +15,7 @@
 //! File digests are computed only when an IOC asks ([`Field::Pending`]).
 
 use super::host::{
-    digest, field, object_ref, parse_lines, read_bounded, read_text, CollectContext, CollectStats, DigestKinds, Digests, HostCollector, HostRoot, Sink,
+    field, object_ref, parse_lines, read_bounded, read_text, CollectContext, CollectStats, DigestKinds, Digests, HostCollector, HostRoot, Sink,
     CONFIG_LIMIT,
 };
 use super::process::{pids, ProcDir};
@@ -222,18 +222,14 @@ fn complete_digests(root: &HostRoot, obs: &mut ModuleObservation, terms: &[TermI
         sha256: terms.contains(&ids::ModuleItem_Sha256sum),
     };
     let Some(file) = obs.0.filename.as_ref() else { return };
-    let d = std::fs::File::open(root.path(file))
-        .and_then(|f| digest(f, kinds))
+    let d = super::safe_read::open_system(&root.path(file))
+        .and_then(|f| f.digest(kinds, super::safe_read::PROGRAM_LIMIT))
         .unwrap_or_default();
     obs.0.digests = Some(d);
 }
 
 fn sys_list(dir: PathBuf) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir)
-        .map(|rd| rd.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
-        .unwrap_or_default();
-    v.sort();
-    v
+    super::safe_read::system_dir_names(&dir)
 }
 
 /// Loaded kernel modules under `root`.

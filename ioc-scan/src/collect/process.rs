@@ -341,7 +341,8 @@ impl ProcDir {
 
     /// Read `file` (at most `limit` bytes; longer content is cut).
     pub fn read(&self, file: &'static str, limit: u64) -> Result<Vec<u8>, ProcessReadError> {
-        let fd = openat(self.fd.as_fd(), file, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty()).map_err(|e| self.err(file, e))?;
+        let flags = OFlag::O_RDONLY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK;
+        let fd = openat(self.fd.as_fd(), file, flags, Mode::empty()).map_err(|e| self.err(file, e))?;
         let mut buf = Vec::new();
         File::from(fd)
             .take(limit)
@@ -386,6 +387,28 @@ impl ProcDir {
         )
         .map_err(std::io::Error::from)?;
         Ok(File::from(owned))
+    }
+
+    /// Digests of the regular file behind one of the process's fds, judged
+    /// on the opened descriptor (the fd may have been replaced by a FIFO or
+    /// /dev/zero since it was listed), at most
+    /// [`super::safe_read::PROGRAM_LIMIT`] bytes.
+    pub fn digest_fd(&self, fd: u32, kinds: DigestKinds) -> std::io::Result<Digests> {
+        let file = self.open_fd(fd)?;
+        let st = rustix::fs::fstat(&file)?;
+        if rustix::fs::FileType::from_raw_mode(st.st_mode) != rustix::fs::FileType::RegularFile {
+            return Err(std::io::ErrorKind::InvalidInput.into());
+        }
+        let limit = super::safe_read::PROGRAM_LIMIT;
+        if st.st_size as u64 > limit {
+            return Err(std::io::ErrorKind::FileTooLarge.into());
+        }
+        let mut reader = file.take(limit);
+        let d = digest(&mut reader, kinds)?;
+        if reader.limit() == 0 && reader.into_inner().read(&mut [0u8; 1])? > 0 {
+            return Err(std::io::ErrorKind::FileTooLarge.into());
+        }
+        Ok(d)
     }
 
     /// The process's open fds with their link targets.
@@ -558,7 +581,7 @@ pub fn complete_digests(dir: &ProcDir, obs: &mut ProcessObservation, terms: &[Te
     for h in handles.iter_mut().filter(|h| h.kind == "file" && h.digests.is_none()) {
         // An unreadable file gets empty digests: absent, not pending forever.
         h.digests = Some(if kinds.any() {
-            dir.open_fd(h.fd).and_then(|f| digest(f, kinds)).unwrap_or_default()
+            dir.digest_fd(h.fd, kinds).unwrap_or_default()
         } else {
             Digests::default()
         });

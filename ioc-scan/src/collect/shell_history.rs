@@ -6,8 +6,13 @@
 //! `.local/share/fish/fish_history`. Timestamps are read where the shell
 //! writes them: bash `#EPOCH` lines (HISTTIMEFORMAT), zsh extended history
 //! `: EPOCH:DURATION;command`, fish `when: EPOCH`.
+//!
+//! A home is the user's: its files are opened beneath it with no symlink
+//! followed, must be regular files owned by that user, and are read up to
+//! [`HISTORY_LIMIT`] bytes (see [`super::safe_read`]).
 
-use super::host::{field, for_each_line, object_ref, CollectContext, CollectStats, HostCollector, Sink, MAX_LINE};
+use super::host::{field, for_each_line, object_ref, CollectContext, CollectError, CollectStats, HostCollector, Sink, MAX_LINE};
+use super::safe_read::{is_missing, HostDir};
 use super::user::load_passwd;
 use crate::eval::{Field, ObjectRef, Observation};
 use crate::terms::{ids, TermId};
@@ -20,6 +25,10 @@ pub struct HistoryEntry {
     pub order: i64,
     pub timestamp: Option<i64>,
 }
+
+/// Most bytes read of one history file (a user can make his as large as
+/// his quota allows); the rest is not read and the file is reported.
+pub const HISTORY_LIMIT: u64 = 16 << 20;
 
 /// The history files and the shell writing each.
 pub const FILES: &[(&str, &str)] = &[
@@ -237,33 +246,43 @@ impl HostCollector for ShellHistoryCollector {
 
     fn collect(&self, cx: &CollectContext, sink: &mut Sink<'_>) -> CollectStats {
         let mut stats = CollectStats::new("ShellHistoryItem");
-        let mut homes: Vec<(String, String)> = load_passwd(&cx.root, &mut stats)
+        let mut homes: Vec<(String, u32, String)> = load_passwd(&cx.root, &mut stats)
             .into_iter()
             .filter(|u| u.home.starts_with('/') && u.home != "/" && u.home != "/nonexistent")
-            .map(|u| (u.name, u.home))
+            .map(|u| (u.name, u.uid, u.home))
             .collect();
-        if !homes.iter().any(|(_, h)| h == "/root") {
-            homes.push(("root".into(), "/root".into()));
+        if !homes.iter().any(|(_, _, h)| h == "/root") {
+            homes.push(("root".into(), 0, "/root".into()));
         }
         let mut seen = std::collections::HashSet::new();
-        for (user, home) in homes {
-            for &(file, shell) in FILES {
-                let abs = format!("{}/{file}", home.trim_end_matches('/'));
-                if !seen.insert(abs.clone()) {
-                    continue; // two accounts sharing a home
+        for (user, uid, home) in homes {
+            let home = home.trim_end_matches('/').to_string();
+            if !seen.insert(home.clone()) {
+                continue; // two accounts sharing a home
+            }
+            // The home's path is root's (/etc/passwd); what lies beneath
+            // it is the user's: opened beneath it, no symlink followed.
+            let home_dir = match HostDir::open_system(&cx.root.path(&home)) {
+                Ok(d) => d,
+                Err(e) if is_missing(&e) => continue,
+                Err(e) => {
+                    stats.error(e);
+                    continue;
                 }
-                let path = cx.root.path(&abs);
-                let fh = match std::fs::File::open(&path) {
+            };
+            for &(file, shell) in FILES {
+                let abs = format!("{home}/{file}");
+                // A file of another user is not this user's history.
+                let fh = match home_dir.open_file(file).and_then(|f| f.owned_by(&[uid])) {
                     Ok(f) => f,
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound || e.kind() == std::io::ErrorKind::NotADirectory => continue,
+                    Err(e) if is_missing(&e) => continue,
                     Err(e) => {
-                        stats.read_error(&path, e);
+                        stats.error(e);
                         continue;
                     }
                 };
-                if fh.metadata().is_ok_and(|m| !m.is_file()) {
-                    continue;
-                }
+                // Each entry is handed over as soon as it is parsed: memory
+                // stays one line, whatever the file holds.
                 let mut parser = HistoryParser::new(shell);
                 let mut emit = |entry: HistoryEntry, stats: &mut CollectStats| {
                     let mut obs = ShellHistoryObservation {
@@ -274,13 +293,21 @@ impl HostCollector for ShellHistoryCollector {
                     };
                     stats.emit(sink, &mut obs, |_, _| {});
                 };
-                let mut batch = Vec::new();
-                let result = for_each_line(fh, MAX_LINE, |_, l| batch.extend(parser.line(l)));
-                for e in batch.into_iter().chain(parser.finish()) {
+                let result = fh.for_each_line(HISTORY_LIMIT, MAX_LINE, |_, l| {
+                    for e in parser.line(l) {
+                        emit(e, &mut stats);
+                    }
+                });
+                for e in parser.finish() {
                     emit(e, &mut stats);
                 }
-                if let Err(e) = result {
-                    stats.read_error(&path, e);
+                match result {
+                    Ok(false) => {}
+                    Ok(true) => stats.error(CollectError::Truncated {
+                        path: fh.path().to_path_buf(),
+                        limit: HISTORY_LIMIT,
+                    }),
+                    Err(e) => stats.error(e),
                 }
             }
         }

@@ -4,10 +4,17 @@
 //!
 //! `path` is the program a task runs (the first word of its command when
 //! absolute); its digests are computed only when an IOC asks.
+//!
+//! Users write their crontabs and `~/.config/systemd/user`: a crontab must
+//! be owned by root or the user it is named after, a user's units are read
+//! beneath his home without following symlinks and must be his, and the
+//! program of a user's task is hashed only if it is a regular file he could
+//! read (all through [`super::safe_read`]).
 
 use super::host::{
-    digest, field, object_ref, read_text, CollectContext, CollectStats, DigestKinds, Digests, HostCollector, HostRoot, Sink,
+    field, object_ref, read_text, CollectContext, CollectError, CollectStats, DigestKinds, Digests, HostCollector, HostRoot, Sink,
 };
+use super::safe_read::{is_missing, open_program, system_dir_names, HostDir, MAX_DIR_NAMES, PROGRAM_LIMIT};
 use super::user::load_passwd;
 use crate::eval::{Field, ObjectRef, Observation, Value};
 use crate::terms::{ids, TermId};
@@ -43,6 +50,11 @@ pub struct Task {
     pub kind: &'static str,
     pub line: Option<u64>,
     pub digests: Option<Digests>,
+    /// The uid of the unprivileged user who defined the task (his crontab,
+    /// his units) or whom it runs as (`alice` on a line of /etc/crontab,
+    /// `User=alice`): he controls or may control the program's path, so
+    /// only a program he could read himself is hashed. `None`: root's.
+    pub definer_uid: Option<u32>,
 }
 
 /// Whether a cron line sets a variable (`MAILTO=root`, `PATH = /bin`).
@@ -191,28 +203,117 @@ const SYSTEM_UNIT_DIRS: &[&str] = &[
 ];
 const USER_UNIT_DIRS: &[&str] = &["/etc/systemd/user", "/usr/lib/systemd/user"];
 
-/// The timers of unit directories `dirs` (host paths), one per name.
-fn timers(root: &HostRoot, dirs: &[String], user: Option<&str>, seen: &mut HashSet<String>, out: &mut Vec<Task>) {
+/// A directory of unit files. A system one (root's) is read through its
+/// path, following root's symlinks (`x.service -> /lib/...`); a user's
+/// (`~/.config/systemd/user`) beneath his home, no symlink followed, and
+/// only the files he owns.
+struct UnitDir {
+    /// The host path (as reported).
+    abs: String,
+    /// The opened directory.
+    dir: HostDir,
+    /// The user whose directory it is.
+    user_uid: Option<u32>,
+    /// Bytes still allowed to be read from this directory: a user can fill
+    /// his with thousands of large (sparse) units.
+    budget: std::cell::Cell<u64>,
+}
+
+/// Most bytes read of one user unit file, and of all of one user's units.
+pub const USER_UNIT_LIMIT: u64 = 1 << 20;
+pub const USER_UNITS_BUDGET: u64 = 16 << 20;
+/// Most names read of a user's unit directory.
+pub const USER_UNIT_NAMES: usize = 4096;
+/// Most bytes read of a user's crontab (crontab(1) writes it for him).
+pub const USER_CRONTAB_LIMIT: u64 = 1 << 20;
+
+impl UnitDir {
+    fn system(root: &HostRoot, abs: &str) -> Option<UnitDir> {
+        let dir = HostDir::open_system(&root.path(abs)).ok()?;
+        Some(UnitDir {
+            abs: abs.to_string(),
+            dir,
+            user_uid: None,
+            budget: std::cell::Cell::new(u64::MAX),
+        })
+    }
+
+    fn user(root: &HostRoot, home: &str, uid: u32, stats: &mut CollectStats) -> Option<UnitDir> {
+        let home = home.trim_end_matches('/');
+        let rel = ".config/systemd/user";
+        let opened = HostDir::open_system(&root.path(home)).and_then(|h| h.open_dir(rel));
+        match opened {
+            Ok(dir) => Some(UnitDir {
+                abs: format!("{home}/{rel}"),
+                dir,
+                user_uid: Some(uid),
+                budget: std::cell::Cell::new(USER_UNITS_BUDGET),
+            }),
+            Err(e) if is_missing(&e) => None,
+            Err(e) => {
+                stats.error(e);
+                None
+            }
+        }
+    }
+
+    /// The text of unit `name`; `None` when absent (other problems go to
+    /// `stats`).
+    fn read(&self, root: &HostRoot, name: &str, stats: &mut CollectStats) -> Option<String> {
+        let (opened, limit) = match self.user_uid {
+            None => (
+                super::safe_read::open_system(&root.path(format!("{}/{name}", self.abs))),
+                super::host::CONFIG_LIMIT,
+            ),
+            Some(uid) => (self.dir.open_file(name).and_then(|f| f.owned_by(&[uid])), USER_UNIT_LIMIT),
+        };
+        let budget = self.budget.get();
+        if budget == 0 {
+            stats.error(CollectError::Other {
+                what: format!("{}/{name}", self.abs),
+                reason: format!("not read: {USER_UNITS_BUDGET} bytes of this user's units read already"),
+            });
+            return None;
+        }
+        let read = opened.and_then(|f| {
+            // Charged before reading: a refused (too large) file costs too.
+            self.budget.set(budget.saturating_sub(f.size().min(limit).max(1)));
+            f.read_to_end(limit.min(budget))
+        });
+        match read {
+            Ok(b) => Some(String::from_utf8_lossy(&b).into_owned()),
+            Err(e) if is_missing(&e) => None,
+            Err(e) => {
+                stats.error(e);
+                None
+            }
+        }
+    }
+}
+
+/// The timers of unit directories `dirs`, one per name.
+fn timers(root: &HostRoot, dirs: &[UnitDir], user: Option<&str>, seen: &mut HashSet<String>, out: &mut Vec<Task>, stats: &mut CollectStats) {
     for dir in dirs {
-        let Ok(rd) = std::fs::read_dir(root.path(dir)) else { continue };
-        let mut names: Vec<String> = rd
-            .flatten()
-            .map(|e| e.file_name().to_string_lossy().into_owned())
+        let max_names = if dir.user_uid.is_some() { USER_UNIT_NAMES } else { MAX_DIR_NAMES };
+        let Ok(names) = dir.dir.names(max_names) else { continue };
+        let names: Vec<String> = names
+            .into_iter()
+            .map(|n| n.to_string_lossy().into_owned())
             .filter(|n| n.ends_with(".timer"))
             .collect();
-        names.sort();
         for name in names {
             if !seen.insert(format!("{}/{name}", user.unwrap_or(""))) {
                 continue;
             }
-            let unit_path = format!("{dir}/{name}");
-            let Ok(text) = read_text(&root.path(&unit_path)) else { continue };
+            let unit_path = format!("{}/{name}", dir.abs);
+            let Some(text) = dir.read(root, &name, stats) else { continue };
             let timer = unit_settings(&text, "Timer");
             let mut task = Task {
                 name: name.clone(),
                 crontab_path: unit_path,
                 kind: "systemd_timer",
                 user: user.map(str::to_string),
+                definer_uid: dir.user_uid.filter(|&u| u != 0),
                 ..Default::default()
             };
             let mut events = Vec::new();
@@ -231,7 +332,7 @@ fn timers(root: &HostRoot, dirs: &[String], user: Option<&str>, seen: &mut HashS
             task.period = (!calendars.is_empty()).then(|| calendars.join("; "));
             task.event = (!events.is_empty()).then(|| events.join("; "));
             for d in dirs {
-                if let Ok(svc) = read_text(&root.path(format!("{d}/{service}"))) {
+                if let Some(svc) = d.read(root, &service, stats) {
                     let s = unit_settings(&svc, "Service");
                     if let Some((_, v)) = s.iter().find(|(k, _)| k == "ExecStart") {
                         let cmd = exec_command(v);
@@ -267,18 +368,14 @@ pub fn tasks(root: &HostRoot, stats: &mut CollectStats) -> Vec<Task> {
             }
         }
     };
+    // Regular files only (a stat: nothing is opened here).
     let list = |dir: &str| -> Vec<String> {
-        let mut v: Vec<String> = std::fs::read_dir(root.path(dir))
-            .map(|rd| {
-                rd.flatten()
-                    .filter(|e| e.path().is_file())
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .collect()
-            })
-            .unwrap_or_default();
-        v.sort();
-        v
+        system_dir_names(&root.path(dir))
+            .into_iter()
+            .filter(|n| std::fs::metadata(root.path(format!("{dir}/{n}"))).is_ok_and(|m| m.is_file()))
+            .collect()
     };
+    let users = load_passwd(root, stats);
     if let Some(t) = read("/etc/crontab", stats) {
         out.extend(parse_crontab(&t, "/etc/crontab", None));
     }
@@ -295,8 +392,23 @@ pub fn tasks(root: &HostRoot, stats: &mut CollectStats) -> Vec<Task> {
     for dir in ["/var/spool/cron/crontabs", "/var/spool/cron"] {
         for user in list(dir) {
             let file = format!("{dir}/{user}");
-            if let Some(t) = read(&file, stats) {
-                out.extend(parse_crontab(&t, &file, Some(&user)));
+            // crontab(1) writes a user's table owned by him; cron runs only
+            // a table owned by root or by the user it is named after.
+            let uid = users.iter().find(|u| u.name == user).map(|u| u.uid);
+            let owners: Vec<u32> = [Some(0), uid].into_iter().flatten().collect();
+            let opened = super::safe_read::open_system(&root.path(&file))
+                .and_then(|f| f.owned_by(&owners))
+                .and_then(|f| f.read_to_end(USER_CRONTAB_LIMIT));
+            match opened {
+                Ok(b) => {
+                    let t = String::from_utf8_lossy(&b);
+                    out.extend(parse_crontab(&t, &file, Some(&user)).into_iter().map(|mut task| {
+                        task.definer_uid = uid.filter(|&u| u != 0);
+                        task
+                    }));
+                }
+                Err(e) if is_missing(&e) => {}
+                Err(e) => stats.error(e),
             }
         }
     }
@@ -323,15 +435,23 @@ pub fn tasks(root: &HostRoot, stats: &mut CollectStats) -> Vec<Task> {
         }
     }
     let mut seen = HashSet::new();
-    let system: Vec<String> = SYSTEM_UNIT_DIRS.iter().map(|d| d.to_string()).collect();
-    timers(root, &system, None, &mut seen, &mut out);
-    let user_global: Vec<String> = USER_UNIT_DIRS.iter().map(|d| d.to_string()).collect();
-    timers(root, &user_global, Some("*"), &mut seen, &mut out);
-    for u in load_passwd(root, stats) {
-        if u.home.starts_with('/') && u.home != "/" {
-            let dirs = vec![format!("{}/.config/systemd/user", u.home.trim_end_matches('/'))];
-            timers(root, &dirs, Some(&u.name), &mut seen, &mut out);
+    let system: Vec<UnitDir> = SYSTEM_UNIT_DIRS.iter().filter_map(|d| UnitDir::system(root, d)).collect();
+    timers(root, &system, None, &mut seen, &mut out, stats);
+    let user_global: Vec<UnitDir> = USER_UNIT_DIRS.iter().filter_map(|d| UnitDir::system(root, d)).collect();
+    timers(root, &user_global, Some("*"), &mut seen, &mut out, stats);
+    let mut homes_seen = HashSet::new();
+    for u in &users {
+        if u.home.starts_with('/') && u.home != "/" && homes_seen.insert(u.home.clone()) {
+            if let Some(dir) = UnitDir::user(root, &u.home, u.uid, stats) {
+                timers(root, &[dir], Some(&u.name), &mut seen, &mut out, stats);
+            }
         }
+    }
+    // A task root defined to run as another user runs his program: he may
+    // own its path (a script in his home he can swap for a symlink).
+    for task in out.iter_mut().filter(|t| t.definer_uid.is_none()) {
+        let uid = task.user.as_deref().and_then(|n| users.iter().find(|u| u.name == n)).map(|u| u.uid);
+        task.definer_uid = uid.filter(|&u| u != 0);
     }
     out
 }
@@ -424,7 +544,10 @@ fn complete_digests(root: &HostRoot, obs: &mut TaskObservation, terms: &[TermId]
         sha256: terms.contains(&ids::TaskItem_sha256sum),
     };
     let Some(p) = obs.0.path.as_ref() else { return };
-    obs.0.digests = Some(std::fs::File::open(root.path(p)).and_then(|f| digest(f, kinds)).unwrap_or_default());
+    // A regular file only (a task naming /dev/zero or a FIFO is not hashed
+    // forever), bounded, and one its definer could read himself.
+    let digests = open_program(&root.path(p), obs.0.definer_uid).and_then(|f| f.digest(kinds, PROGRAM_LIMIT));
+    obs.0.digests = Some(digests.unwrap_or_default());
 }
 
 /// The TaskItem collector.

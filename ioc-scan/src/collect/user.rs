@@ -5,7 +5,7 @@
 //! soon as the line is parsed and never reaches an observation or output.
 //! Last logins come from /var/log/lastlog.
 
-use super::host::{field, object_ref, read_bounded, read_text, CollectContext, CollectStats, HostCollector, HostRoot, Sink};
+use super::host::{field, object_ref, read_text, CollectContext, CollectStats, HostCollector, HostRoot, Sink};
 use crate::eval::{Field, ObjectRef, Observation, Value};
 use crate::terms::{ids, TermId};
 use std::borrow::Cow;
@@ -127,6 +127,14 @@ pub fn parse_shadow(text: &str) -> HashMap<String, ShadowState> {
 /// One record of /var/log/lastlog: indexed by uid, 292 bytes on 64-bit
 /// Linux (`int32 time; char line[32]; char host[256]`).
 pub const LASTLOG_RECORD: usize = 292;
+
+/// The last login time of `uid`, read from its record only (lastlog is
+/// sparse and, with large uids, terabytes long: never read whole).
+pub fn lastlog_time_in(lastlog: &super::safe_read::HostFile, uid: u32) -> Option<i64> {
+    let start = (uid as u64).checked_mul(LASTLOG_RECORD as u64)?;
+    let rec = lastlog.read_at(start, 4)?;
+    lastlog_time(&rec, 0)
+}
 
 /// The last login time of `uid` from the lastlog file's bytes.
 pub fn lastlog_time(lastlog: &[u8], uid: u32) -> Option<i64> {
@@ -319,7 +327,7 @@ impl HostCollector for UserCollector {
             None
         };
         let lastlog = if cx.wanted.has(ids::UserItem_LastLogin) {
-            read_bounded(&cx.root.path("/var/log/lastlog"), 1 << 30).ok()
+            super::safe_read::open_system(&cx.root.path("/var/log/lastlog")).ok()
         } else {
             None
         };
@@ -334,7 +342,7 @@ impl HostCollector for UserCollector {
             }
             let mut obs = UserObservation {
                 shadow: shadow.as_ref().and_then(|s| s.get(&entry.name).cloned()),
-                last_login: lastlog.as_deref().and_then(|l| lastlog_time(l, entry.uid)),
+                last_login: lastlog.as_ref().and_then(|l| lastlog_time_in(l, entry.uid)),
                 groups: names,
                 entry,
                 today,

@@ -3,7 +3,6 @@
 //! file parse or a network round trip each time).
 
 use std::collections::HashMap;
-use std::io::Read;
 use std::path::Path;
 use std::sync::OnceLock;
 
@@ -25,15 +24,12 @@ impl Accounts {
     }
 
     pub fn from_files(passwd: &Path, group: &Path) -> Accounts {
+        // A regular file only, never blocking, bounded (a larger file is
+        // read as empty: names then answer "absent").
         let read = |p: &Path| {
-            let mut s = String::new();
-            if let Ok(f) = std::fs::File::open(p) {
-                let mut bytes = Vec::new();
-                if f.take(MAX_ACCOUNTS_FILE).read_to_end(&mut bytes).is_ok() {
-                    s = String::from_utf8_lossy(&bytes).into_owned();
-                }
-            }
-            s
+            crate::collect::safe_read::read_system(p, MAX_ACCOUNTS_FILE)
+                .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+                .unwrap_or_default()
         };
         Accounts::parse(&read(passwd), &read(group))
     }

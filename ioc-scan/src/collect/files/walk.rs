@@ -3,8 +3,11 @@
 //! tree:
 //!
 //! - every directory is opened relative to its parent's descriptor
-//!   (`openat(parent, name, O_NOFOLLOW|O_DIRECTORY)`): no symlink swapped into
-//!   a path after it was listed can lead the walk out of its scope;
+//!   (`openat(parent, name, O_NOFOLLOW|O_DIRECTORY)`), or, when too many
+//!   are held, beneath its root's descriptor (`openat2` with
+//!   `RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS`), never by its path: no symlink
+//!   swapped into a path after it was listed can lead the walk out of its
+//!   scope;
 //! - entries are read with `getdents64` into a per-thread buffer and typed
 //!   from `d_type` (one `statx` only when the filesystem does not fill it);
 //!   a regular file costs no allocation and no `stat` until the visitor asks
@@ -243,6 +246,7 @@ pub struct WalkBuilder {
     threads: usize,
     excludes: Option<GlobSet>,
     cross_filesystems: bool,
+    max_held_dirs: Option<usize>,
 }
 
 impl WalkBuilder {
@@ -281,6 +285,15 @@ impl WalkBuilder {
         self
     }
 
+    /// Most directory descriptors held open for queued subdirectories
+    /// (default: a quarter of the descriptor limit, 16 to 4096); past it a
+    /// subdirectory is reopened beneath its scope root's descriptor. Tests
+    /// set it low (0: always reopen) to exercise that path.
+    pub fn max_held_dirs(&mut self, n: usize) -> &mut WalkBuilder {
+        self.max_held_dirs = Some(n);
+        self
+    }
+
     pub fn build_parallel(&self) -> WalkParallel {
         let threads = if self.threads == 0 {
             std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
@@ -313,12 +326,22 @@ impl Drop for HeldDir<'_> {
     }
 }
 
+/// The root directory of a walk, held open for the whole walk: a
+/// subdirectory whose parent is no longer held is reopened beneath it.
+struct Scope {
+    fd: OwnedFd,
+    path: PathBuf,
+}
+
 /// A directory (or root) waiting to be read.
 struct Job<'h> {
     path: PathBuf,
     /// Open it relative to this descriptor (by its last component); `None`:
-    /// by its full path (roots, or when too many descriptors are held).
+    /// a root (by its path), or, when too many descriptors are held,
+    /// beneath `scope` (no symlink followed in any component).
     parent: Option<Arc<HeldDir<'h>>>,
+    /// The root directory this job lies under (`None` for a root).
+    scope: Option<Arc<Scope>>,
     /// Device of the scope root (`None` for a root: its own).
     root_dev: Option<u64>,
     /// Device of the parent directory (to notice mount points).
@@ -367,7 +390,10 @@ impl WalkParallel {
         let soft = rustix::process::getrlimit(rustix::process::Resource::Nofile)
             .current
             .unwrap_or(1024);
-        let max_held = (soft / 4).clamp(16, 4096) as usize;
+        let max_held = self
+            .builder
+            .max_held_dirs
+            .unwrap_or((soft / 4).clamp(16, 4096) as usize);
         let shared = Shared {
             queue: Mutex::new(Queue {
                 stack: self
@@ -378,6 +404,7 @@ impl WalkParallel {
                     .map(|p| Job {
                         path: p.clone(),
                         parent: None,
+                        scope: None,
                         root_dev: None,
                         parent_dev: None,
                         is_root: true,
@@ -525,18 +552,25 @@ impl<'h> Shared<'h> {
     fn process_dir<V: Visitor>(&self, job: Job<'h>, visitor: &mut V, local: &mut Local<'h>) -> WalkState {
         let path = job.path.as_path();
         let skip = |visitor: &mut V, reason| visitor.visit(WalkEvent::Skipped { path, reason });
-        let opened = match &job.parent {
-            Some(parent) => match path.file_name() {
+        let opened = match (&job.parent, &job.scope) {
+            (Some(parent), _) => match path.file_name() {
                 Some(name) => open_dir(&parent.fd, name),
-                None => open_dir(CWD, path),
+                None => Err(Errno::INVAL),
             },
-            None => open_dir(CWD, path),
+            // Never by its path: an intermediate directory swapped for a
+            // symlink since it was listed would lead the walk elsewhere.
+            (None, Some(scope)) => match path.strip_prefix(&scope.path) {
+                Ok(rel) => open_dir_beneath(&scope.fd, rel),
+                Err(_) => Err(Errno::XDEV),
+            },
+            (None, None) => open_dir(CWD, path),
         };
         drop(job.parent);
         let fd = match opened {
             Ok(fd) => fd,
             Err(Errno::NOENT) => return skip(visitor, SkipReason::Vanished),
-            Err(Errno::LOOP) | Err(Errno::NOTDIR) => return skip(visitor, SkipReason::Replaced),
+            // ELOOP: a symlink on the way; EXDEV: the path left the scope.
+            Err(Errno::LOOP) | Err(Errno::NOTDIR) | Err(Errno::XDEV) => return skip(visitor, SkipReason::Replaced),
             Err(e) => return visitor.visit(WalkEvent::Error(WalkError::new(path, WalkOp::OpenDir, e))),
         };
         let stat = match rustix::fs::fstat(&fd) {
@@ -565,6 +599,19 @@ impl<'h> Shared<'h> {
             WalkState::Quit => return WalkState::Quit,
         }
         let only_shm = dir_policy(path) == DirPolicy::OnlyShm;
+        let scope = match job.scope {
+            Some(scope) => scope,
+            None => match fd.try_clone() {
+                Ok(dup) => Arc::new(Scope {
+                    fd: dup,
+                    path: path.to_path_buf(),
+                }),
+                Err(e) => {
+                    let errno = Errno::from_io_error(&e).unwrap_or(Errno::IO);
+                    return visitor.visit(WalkEvent::Error(WalkError::new(path, WalkOp::OpenDir, errno)));
+                }
+            },
+        };
         self.held.fetch_add(1, Ordering::Relaxed);
         let dir = Arc::new(HeldDir { fd, held: self.held });
 
@@ -598,7 +645,7 @@ impl<'h> Shared<'h> {
                 continue;
             }
             cur.push(OsStr::from_bytes(bytes));
-            let state = self.entry(name, entry.file_type(), &dir, dev, root_dev, cur, batch, visitor);
+            let state = self.entry(name, entry.file_type(), &dir, &scope, dev, root_dev, cur, batch, visitor);
             cur.pop();
             if state == WalkState::Quit {
                 return WalkState::Quit;
@@ -626,6 +673,7 @@ impl<'h> Shared<'h> {
         name: &CStr,
         file_type: FileType,
         dir: &Arc<HeldDir<'h>>,
+        scope: &Arc<Scope>,
         dev: u64,
         root_dev: u64,
         path: &Path,
@@ -681,6 +729,7 @@ impl<'h> Shared<'h> {
                 batch.push(Job {
                     path: path.to_path_buf(),
                     parent,
+                    scope: Some(scope.clone()),
                     root_dev: Some(root_dev),
                     parent_dev: Some(dev),
                     is_root: false,
@@ -697,6 +746,13 @@ impl<'h> Shared<'h> {
             }),
         }
     }
+}
+
+/// Open the directory `rel` beneath `scope`, following no symlink in any
+/// component and never leaving `scope` (`openat2` `RESOLVE_BENEATH |
+/// RESOLVE_NO_SYMLINKS`).
+fn open_dir_beneath(scope: &OwnedFd, rel: &Path) -> Result<OwnedFd, Errno> {
+    crate::collect::safe_read::open_beneath_fd(scope, rel, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC | OFlags::NOCTTY)
 }
 
 /// Open a directory for reading, refusing a symlink in its last component.
