@@ -131,7 +131,9 @@ pub struct HostFile {
 }
 
 impl HostFile {
-    fn checked(fd: OwnedFd, path: &Path) -> Result<HostFile, CollectError> {
+    /// A descriptor opened elsewhere (e.g. without following symlinks by
+    /// another walk), held to the same rule: a regular file, on `fstat`.
+    pub fn checked(fd: OwnedFd, path: &Path) -> Result<HostFile, CollectError> {
         let stat = rustix::fs::fstat(&fd).map_err(|e| io_err(path, e))?;
         let kind = FileType::from_raw_mode(stat.st_mode);
         if kind != FileType::RegularFile {

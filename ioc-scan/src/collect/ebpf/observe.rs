@@ -10,7 +10,7 @@ use super::dns_wire::{self, Message, RData};
 use super::event_item::{Actor, DnsLookupEvent, NetworkEvent, ProcessEvent};
 use super::events::{Conn, Dns, Exec, Protocol};
 use crate::collect::dns::{DnsObservation, DnsRecord};
-use crate::collect::host::{self, field, object_ref, DigestKinds, HostRoot, UserNames};
+use crate::collect::host::{field, object_ref, DigestKinds, HostRoot, UserNames};
 use crate::collect::port::{unmap, PortInfo, PortObservation};
 use crate::collect::process::{self, ProcDir, ProcessInfo, ProcessObservation, ProcessReader};
 use crate::eval::{Field, ObjectRef, Observation};
@@ -428,14 +428,17 @@ impl Md5Cache {
         if let Some(d) = self.digests.get(&key) {
             return Some(*d);
         }
-        let digests = host::digest(
-            file,
-            DigestKinds {
-                md5: true,
-                ..DigestKinds::default()
-            },
-        )
-        .ok()?;
+        // Bounded while read too: the file may grow after the fstat above.
+        let file = crate::collect::safe_read::HostFile::checked(file.into(), std::path::Path::new("executable")).ok()?;
+        let digests = file
+            .digest(
+                DigestKinds {
+                    md5: true,
+                    ..DigestKinds::default()
+                },
+                MD5_MAX_BYTES,
+            )
+            .ok()?;
         let md5 = digests.md5?;
         if self.digests.len() >= MD5_CACHE_ENTRIES {
             self.digests.clear();
