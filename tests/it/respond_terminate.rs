@@ -70,7 +70,9 @@ fn a_pid_that_names_another_process_is_never_signalled() {
     let mut detections = detect(&ioc, tmp.path(), true);
     assert_eq!(detections.len(), 1);
     // As if the detected process had exited and its pid were reused: the
-    // detection's start time is not this process's.
+    // detection's start time is not this process's (a detection of an
+    // older ioc-scan: whole seconds only).
+    detections[0].object.fields.remove("start_boottime_ns");
     let start = detections[0].object.fields["start_time"].as_i64().unwrap();
     detections[0]
         .object
@@ -89,6 +91,36 @@ fn a_pid_that_names_another_process_is_never_signalled() {
     assert!(target.try_wait().unwrap().is_none(), "still running");
     target.kill().unwrap();
     target.wait().unwrap();
+}
+
+/// A pid reused within the same second as the detected process's start:
+/// whole seconds cannot tell them apart, the start tick can.
+#[test]
+fn task_terminate_never_kills_a_pid_reused_within_the_same_second() {
+    let tmp = tempfile::tempdir().unwrap();
+    let name = unique("rsp-tick-");
+    let mut target = start(tmp.path(), &name);
+    let ioc = write_ioc(tmp.path(), "proc", &[("ProcessItem/name", "is", &name)]);
+    let mut detections = detect(&ioc, tmp.path(), true);
+    assert_eq!(detections.len(), 1);
+    let fields = &mut detections[0].object.fields;
+    let started = fields["start_boottime_ns"].as_u64().expect("the detection carries its start instant");
+    // The detected process started one clock tick (10 ms) before the one
+    // now at the pid: the same second (start_time unchanged), not the same
+    // process.
+    let tick_ns = 1_000_000_000 / nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK).unwrap().unwrap() as u64;
+    fields.insert("start_boottime_ns".into(), (started - tick_ns).into());
+    let records = apply(&plan(), &detections, &ResponseContext::from_env(None));
+    assert!(
+        matches!(&records[0].outcome, Outcome::Refused(why) if why.contains("another process")),
+        "{records:#?}"
+    );
+    assert!(target.try_wait().unwrap().is_none(), "still running");
+    // The real start instant: the detected process, killed.
+    detections[0].object.fields.insert("start_boottime_ns".into(), started.into());
+    let records = apply(&plan(), &detections, &ResponseContext::from_env(None));
+    assert_eq!(records[0].outcome, Outcome::Done, "{records:#?}");
+    assert_eq!(target.wait().unwrap().signal(), Some(libc::SIGKILL));
 }
 
 #[test]

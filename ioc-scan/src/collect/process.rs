@@ -42,6 +42,10 @@ pub struct ProcessInfo {
     /// The command line, arguments joined with spaces (`argv[0]` included).
     pub arguments: Option<String>,
     pub start_time: Option<i64>,
+    /// When it started, in ns after boot (at /proc's clock-tick
+    /// resolution when read from /proc): what a kill checks, since whole
+    /// seconds cannot tell a pid reused within the same second.
+    pub start_boottime_ns: Option<u64>,
     pub kernel_time: Option<u64>,
     pub user_time: Option<u64>,
     /// The executable was deleted after the process started it.
@@ -60,6 +64,7 @@ impl ProcessInfo {
             path: None,
             arguments: None,
             start_time: None,
+            start_boottime_ns: None,
             kernel_time: None,
             user_time: None,
             exe_deleted: false,
@@ -217,6 +222,7 @@ impl Observation for ProcessObservation {
                 ("name", p.name.clone().into()),
                 ("path", p.path.clone().into()),
                 ("start_time", p.start_time.into()),
+                ("start_boottime_ns", p.start_boottime_ns.into()),
                 ("username", p.username.clone().into()),
                 ("exe_deleted", if p.exe_deleted { true.into() } else { serde_json::Value::Null }),
             ],
@@ -510,6 +516,7 @@ impl ProcessReader {
             path: exe.as_ref().map(|(p, _)| p.clone()),
             arguments: (!args.is_empty()).then(|| args.join(" ")),
             start_time: self.boot_time.map(|b| b + (stat.starttime / ticks) as i64),
+            start_boottime_ns: Some(stat.starttime.saturating_mul(1_000_000_000 / ticks.max(1))),
             kernel_time: Some(stat.stime / ticks),
             user_time: Some(stat.utime / ticks),
             exe_deleted: exe.is_some_and(|(_, d)| d),

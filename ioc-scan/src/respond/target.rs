@@ -22,6 +22,10 @@ pub enum Target {
         pid: u32,
         /// Seconds since the Unix epoch.
         start_time: Option<i64>,
+        /// ns after boot, when the detection has it: checked at the
+        /// kill at /proc's clock-tick resolution instead of whole seconds.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        start_boottime_ns: Option<u64>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         path: Option<String>,
     },
@@ -51,6 +55,7 @@ impl Target {
                 return Target::Process {
                     pid,
                     start_time: d.object.fields.get("start_time").and_then(Value::as_i64),
+                    start_boottime_ns: d.object.fields.get("start_boottime_ns").and_then(Value::as_u64),
                     path: d.object.fields.get("path").and_then(Value::as_str).map(str::to_string),
                 };
             }
@@ -201,6 +206,7 @@ mod tests {
             Target::Process {
                 pid: 42,
                 start_time: Some(1700000000),
+                start_boottime_ns: None,
                 path: Some("/usr/bin/x".into())
             }
         );
@@ -213,6 +219,7 @@ mod tests {
             Target::Process {
                 pid: 42,
                 start_time: Some(1700000000),
+                start_boottime_ns: None,
                 path: None
             },
             "a process start event acts as its process"

@@ -186,6 +186,14 @@ pub fn running(dev: u64, ino: u64) -> Vec<u32> {
 pub fn respond(d: &Detection, target: &Target, opts: &Options) -> Vec<ActionRecord> {
     let rec = |object: Target, outcome, details| ActionRecord::new(Action::Terminate, object, outcome, details);
     match target {
+        Target::Process {
+            pid,
+            start_boottime_ns: Some(ns),
+            ..
+        } => {
+            let (outcome, details) = terminate(*pid, Identity::Started { boottime_ns: *ns, exe: None }, opts);
+            vec![rec(target.clone(), outcome, details)]
+        }
         Target::Process { pid, start_time, .. } => {
             let Some(t) = start_time else {
                 return vec![rec(
@@ -236,6 +244,7 @@ pub fn respond(d: &Detection, target: &Target, opts: &Options) -> Vec<ActionReco
                     let object = Target::Process {
                         pid,
                         start_time: details.get("start_time").and_then(serde_json::Value::as_i64),
+                        start_boottime_ns: None,
                         path: Some(fsx::escape(&facts.path)),
                     };
                     rec(object, outcome, details)

@@ -101,6 +101,8 @@ pub struct ProcessEvent {
     pub username: Option<String>,
     /// Seconds since the epoch.
     pub start_time: Option<i64>,
+    /// ns after boot: the identity a kill checks (see ProcessInfo).
+    pub start_boottime_ns: Option<u64>,
     pub parent_process: Option<String>,
     pub parent_path: Option<String>,
     /// The executable's MD5, once computed (see [`EventObservation::needs_md5`]).
@@ -371,6 +373,7 @@ impl Observation for EventObservation {
                 ("arguments", p.cmdline.clone().into()),
                 ("username", p.username.clone().into()),
                 ("start_time", p.start_time.into()),
+                ("start_boottime_ns", p.start_boottime_ns.into()),
                 ("parent_name", p.parent_process.clone().into()),
                 ("parent_path", p.parent_path.clone().into()),
                 ("md5", p.md5.map(hex::encode).into()),
@@ -409,6 +412,7 @@ mod tests {
             cmdline: Some("/tmp/evil -x".into()),
             username: Some("root".into()),
             start_time: Some(1_700_000_000),
+            start_boottime_ns: None,
             parent_process: Some("bash".into()),
             parent_path: Some("/usr/bin/bash".into()),
             md5: None,

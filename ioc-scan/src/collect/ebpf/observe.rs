@@ -133,6 +133,7 @@ impl ProcessTable {
             path,
             arguments: (!e.args.is_empty()).then(|| e.args.join(" ")),
             start_time: start_boottime_ns.and_then(|s| self.epoch(s)),
+            start_boottime_ns,
             // Just started: no CPU time to speak of.
             kernel_time: Some(0),
             user_time: Some(0),
@@ -193,6 +194,7 @@ impl ProcessTable {
             cmdline: p.arguments.clone(),
             username: p.username.clone(),
             start_time: p.start_time,
+            start_boottime_ns: p.start_boottime_ns,
             parent_process: parent.map(|e| e.info.name.clone()),
             parent_path: parent.and_then(|e| e.info.path.clone()),
             md5: None,
