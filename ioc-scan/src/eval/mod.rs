@@ -107,6 +107,7 @@
 //! cost one hash lookup per object. Evaluation allocates nothing when
 //! nothing matches ([`Matcher`] keeps its buffers).
 
+mod budget;
 mod compare;
 mod compile;
 mod content;
@@ -118,6 +119,7 @@ mod termset;
 mod value;
 mod verdict;
 
+pub use budget::{CompileBudget, CompileCost};
 pub use compare::Tri;
 pub use compile::CompiledCollection;
 pub use content::{searches_content, ContentMatches, ContentPatterns, ContentScanner};
