@@ -12,7 +12,7 @@
 use super::budget::{CompileBudget, CompileCost, Exceeded, Meter};
 use super::compare::CompiledItem;
 use super::content::{ContentPatterns, ContentPatternsBuilder};
-use super::diagnostic::{Diagnostic, Severity};
+use super::diagnostic::{Diagnostic, Severity, Stage};
 use super::index::{anchor_keys, expensive, score, AnchorKey, DocPlan};
 use super::matcher::Matcher;
 use super::termset::TermSet;
@@ -154,6 +154,29 @@ impl CompiledCollection {
             b.add_ioc(i as u32, ioc);
         }
         b.finish(iocs.to_vec(), budget)
+    }
+
+    /// Everything compiling `iocs` can report, in any mode (scan, monitor,
+    /// agent): the diagnostics of [`Self::compile`], plus the budget
+    /// refusals of a compile where every term is supported (the live mode
+    /// evaluates more terms than the scan: what fits here fits there). What
+    /// `validate` and the console's upload check.
+    pub fn check(iocs: &[Ioc]) -> (Vec<Diagnostic>, CompileCost) {
+        let (compiled, mut diags) = Self::compile(iocs);
+        let mut cost = compiled.cost();
+        drop(compiled);
+        let (everything, all) =
+            Self::compile_with(iocs, |_| support::Support::Supported, CompileBudget::default());
+        for d in all.into_iter().filter(|d| d.over_budget) {
+            if !diags.contains(&d) {
+                diags.push(d);
+            }
+        }
+        let c = everything.cost();
+        cost.work = cost.work.max(c.work);
+        cost.memory = cost.memory.max(c.memory);
+        cost.distributions_skipped = cost.distributions_skipped.max(c.distributions_skipped);
+        (diags, cost)
     }
 
     /// What compiling this collection was charged (within
@@ -329,11 +352,21 @@ impl Builder {
             file: ioc.source.clone(),
             line: at.line,
             column: at.column,
-            ioc_id: ioc.id.clone(),
+            stage: Stage::Compile,
+            ioc_id: Some(ioc.id.clone()),
             item_id: id.map(str::to_owned),
             severity,
             message,
+            over_budget: false,
         });
+    }
+
+    /// An error diagnostic for what the budget refused.
+    fn diag_over_budget(&mut self, ioc: &Ioc, at: Position, id: Option<&str>, message: String) {
+        self.diag(ioc, at, id, Severity::Error, message);
+        if let Some(d) = self.diags.last_mut() {
+            d.over_budget = true;
+        }
     }
 
     fn doc_id(&mut self, doc: &'static str) -> u16 {
@@ -363,7 +396,7 @@ impl Builder {
         if let Err(e) = self.required.charge(work, memory) {
             let msg = e.describe("this IOC", &self.required.budget);
             let id = node_id(ioc, 0).to_owned();
-            self.diag(ioc, position(ioc, 0), Some(&id), Severity::Error, msg);
+            self.diag_over_budget(ioc, position(ioc, 0), Some(&id), msg);
             self.formulas.push(Formula::default());
             return;
         }
@@ -466,9 +499,11 @@ impl Builder {
         let operand = compile_operand(item, term, regex_limit, &mut |lit, pc| {
             content.add(lit, pc)
         });
-        let operand = match operand.and_then(|op| self.charge_regex(&op).map(|()| op)) {
+        let operand = match operand {
             Ok(op) => op,
             Err(e) if regex_limit < REGEX_SIZE_LIMIT && e.starts_with("regex `") => {
+                // Too big for what is left of the budget, not for the
+                // per-regex limit.
                 let msg = Exceeded {
                     work: 0,
                     memory: REGEX_SIZE_LIMIT as u64,
@@ -476,7 +511,7 @@ impl Builder {
                     memory_left: self.required.memory_left(),
                 }
                 .describe("this item's regex", &self.required.budget);
-                self.diag(ioc, item.position, Some(&item.id), Severity::Error, msg);
+                self.diag_over_budget(ioc, item.position, Some(&item.id), msg);
                 return;
             }
             Err(e) => {
@@ -490,6 +525,10 @@ impl Builder {
                 return;
             }
         };
+        if let Err(msg) = self.charge_regex(&operand) {
+            self.diag_over_budget(ioc, item.position, Some(&item.id), msg);
+            return;
+        }
         let doc = self.doc_id(term.def().document());
         let cost = if expensive(term) { 8 } else { 1 }
             + if matches!(operand, Operand::Regex(_)) {
@@ -781,10 +820,11 @@ impl Builder {
             }
         }
         // Per copy: a group, its program and items, its formula leaf, the
-        // copies of the other roots' anchor keys (two per string value).
+        // copies of the other roots' anchor options and keys (two per string
+        // value) and their index entries.
         let copies = kids.len() as u64;
         let work = copies * (nodes + 2) * WORK_PER_NODE;
-        let memory = copies * (GROUP_BYTES + (nodes + 1) * NODE_BYTES + 2 * bytes);
+        let memory = copies * (GROUP_BYTES + (nodes + 1) * COPY_NODE_BYTES + 2 * bytes);
         match self.optional.charge(work, memory) {
             Ok(()) => Some((at, kids)),
             Err(_) => {
@@ -962,10 +1002,12 @@ impl Builder {
                 file: String::new(),
                 line: 0,
                 column: 0,
-                ioc_id: String::new(),
+                stage: Stage::Compile,
+                ioc_id: None,
                 item_id: None,
                 severity: Severity::Error,
                 message,
+                over_budget: false,
             });
         }
         let table = Arc::new(IocTable {
@@ -1003,6 +1045,9 @@ const NODE_BYTES: u64 = 512;
 const INDICATOR_BYTES: u64 = 256;
 /// The same per IOC (its copy, metadata, formula, verdict state).
 const IOC_BYTES: u64 = 512;
+/// Bytes per node copied by distribution: a program step, an item entry,
+/// an anchor option and its share of the index.
+const COPY_NODE_BYTES: u64 = 128;
 /// Bytes per group beyond its nodes.
 const GROUP_BYTES: u64 = 160;
 /// Bytes kept per value byte (copy of the IOC, typed operand, substring
@@ -1011,6 +1056,8 @@ const VALUE_BYTES: u64 = 8;
 /// Bytes per value byte that goes into an Aho-Corasick automaton (content
 /// literals, `contains`/`starts-with`/`ends-with` anchors), while building.
 const AUTOMATON_BYTES: u64 = 48;
+/// Bytes per pattern in such an automaton beyond its bytes.
+const AUTOMATON_PATTERN_BYTES: u64 = 1024;
 /// Per regex, beyond its program: the lazy DFA's cache as first allocated.
 const REGEX_CACHE_BYTES: usize = 16 << 10;
 
@@ -1040,7 +1087,9 @@ fn linear_estimate(ioc: &Ioc) -> (u64, u64) {
                 if substring
                     || terms::lookup(&it.context.search).is_some_and(super::searches_content)
                 {
-                    automaton += value;
+                    // Plus the pattern's share of the dense states near
+                    // the automaton's root.
+                    automaton += value + AUTOMATON_PATTERN_BYTES / AUTOMATON_BYTES;
                 }
             }
             Node::Indicator(ind) => bytes += ind.id.len() as u64 + 4 * ind.children.len() as u64,

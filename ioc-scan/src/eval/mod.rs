@@ -123,7 +123,7 @@ pub use budget::{CompileBudget, CompileCost};
 pub use compare::Tri;
 pub use compile::CompiledCollection;
 pub use content::{searches_content, ContentMatches, ContentPatterns, ContentScanner};
-pub use diagnostic::{Diagnostic, Severity};
+pub use diagnostic::{Diagnostic, Severity, Stage};
 pub use matcher::{GroupHit, Matcher, Outcome};
 pub use observation::{Field, ObjectRef, Observation, Value};
 pub use termset::TermSet;

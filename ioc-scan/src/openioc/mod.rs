@@ -63,7 +63,7 @@ mod reader;
 mod schema;
 
 pub use collection::{expand_paths, load_files, load_files_with, Collection, FileSummary};
-pub use error::{Diagnostic, ErrorKind, OpenIocError, Severity};
+pub use error::{Diagnostic, ErrorKind, OpenIocError, Severity, Stage};
 
 use crate::indicator::{Ioc, Position};
 
