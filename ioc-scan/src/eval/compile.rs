@@ -144,6 +144,29 @@ impl CompiledCollection {
             work: budget.work / 4,
             memory: budget.memory / 4,
         };
+        Self::compile_split(iocs, support, budget, required, optional)
+    }
+
+    /// [`Self::compile_with_support`] without distribution: every group is
+    /// evaluated as the tree it is. The same results, found more slowly:
+    /// for differential tests of the plan.
+    #[doc(hidden)]
+    pub fn compile_as_trees(
+        iocs: &[Ioc],
+        support: fn(TermId) -> support::Support,
+    ) -> (CompiledCollection, Vec<Diagnostic>) {
+        let budget = CompileBudget::default();
+        let nothing = CompileBudget { work: 0, memory: 0 };
+        Self::compile_split(iocs, support, budget, budget, nothing)
+    }
+
+    fn compile_split(
+        iocs: &[Ioc],
+        support: fn(TermId) -> support::Support,
+        budget: CompileBudget,
+        required: CompileBudget,
+        optional: CompileBudget,
+    ) -> (CompiledCollection, Vec<Diagnostic>) {
         let mut b = Builder {
             support: Some(support),
             required: Meter::new(required),
