@@ -42,11 +42,8 @@ pub fn run(root: &Path) -> anyhow::Result<()> {
     for case in CASES {
         let dir = tempfile::tempdir()?;
         let bytes = generate(case, dir.path())?;
-        let out = Command::new(&exe)
-            .args(["compile-case", "--dir"])
-            .arg(dir.path())
-            .output()
-            .context("running the case")?;
+        let out =
+            Command::new(&exe).args(["compile-case", "--dir"]).arg(dir.path()).output().context("running the case")?;
         if !out.status.success() {
             bail!("{case}: {}", String::from_utf8_lossy(&out.stderr));
         }
@@ -94,7 +91,8 @@ pub fn case(dir: &Path) -> anyhow::Result<()> {
         iocs.push(parsed.ioc);
     }
     let parse_s = t.elapsed().as_secs_f64();
-    let items: usize = iocs.iter().map(|i| i.nodes.iter().filter(|n| matches!(n, ioc_scan::indicator::Node::Item(_))).count()).sum();
+    let items: usize =
+        iocs.iter().map(|i| i.nodes.iter().filter(|n| matches!(n, ioc_scan::indicator::Node::Item(_))).count()).sum();
     let t = Instant::now();
     let (compiled, _) = CompiledCollection::compile(&iocs);
     let compile_s = t.elapsed().as_secs_f64();
@@ -179,7 +177,14 @@ fn generate(case: &str, dir: &Path) -> anyhow::Result<usize> {
                     item(&mut x, &format!("e{n}"), "FileItem/FileExtension", "is", "string", "exe");
                     let _ = write!(x, "<Indicator operator=\"OR\" id=\"o{n}\">");
                     for k in 0..16 {
-                        item(&mut x, &format!("m{n}-{k}"), "FileItem/Md5sum", "is", "md5", &format!("{:032x}", rng.u128(..)));
+                        item(
+                            &mut x,
+                            &format!("m{n}-{k}"),
+                            "FileItem/Md5sum",
+                            "is",
+                            "md5",
+                            &format!("{:032x}", rng.u128(..)),
+                        );
                     }
                     x.push_str("</Indicator></Indicator>\n");
                     n += 1;
@@ -213,8 +218,22 @@ fn generate(case: &str, dir: &Path) -> anyhow::Result<usize> {
                         }
                         let op = if depth % 2 == 0 { "AND" } else { "OR" };
                         let _ = write!(x, "<Indicator operator=\"{op}\" id=\"d{n}-{depth}\">");
-                        item(&mut x, &format!("p{n}-{depth}"), "ProcessItem/name", "is", "string", &format!("p{depth}"));
-                        item(&mut x, &format!("f{n}-{depth}"), "FileItem/FileName", "contains", "string", &format!("f{depth}"));
+                        item(
+                            &mut x,
+                            &format!("p{n}-{depth}"),
+                            "ProcessItem/name",
+                            "is",
+                            "string",
+                            &format!("p{depth}"),
+                        );
+                        item(
+                            &mut x,
+                            &format!("f{n}-{depth}"),
+                            "FileItem/FileName",
+                            "contains",
+                            "string",
+                            &format!("f{depth}"),
+                        );
                         depth += 1;
                     }
                     for _ in 0..depth {
@@ -229,7 +248,14 @@ fn generate(case: &str, dir: &Path) -> anyhow::Result<usize> {
             "hash-list" => {
                 x.push_str("<Indicator operator=\"OR\" id=\"top\">\n");
                 while !full(&x) {
-                    item(&mut x, &format!("h{n}"), "FileItem/Sha256sum", "is", "sha256", &format!("{:032x}{:032x}", rng.u128(..), rng.u128(..)));
+                    item(
+                        &mut x,
+                        &format!("h{n}"),
+                        "FileItem/Sha256sum",
+                        "is",
+                        "sha256",
+                        &format!("{:032x}{:032x}", rng.u128(..), rng.u128(..)),
+                    );
                     n += 1;
                 }
                 x.push_str("</Indicator>\n");

@@ -45,13 +45,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     // The errors (the items concerned never match); what the compiler only
     // warns about (terms this platform does not evaluate) `scan` tells.
     collection.diagnostics.extend(diagnostics.into_iter().filter(|d| d.severity == Severity::Error));
-    write_report(
-        args.json,
-        &collection,
-        |out, c| write_json(out, c, &cost),
-        |out, c| write_human(out, c, &cost),
-    )
-    .context("writing the report")?;
+    write_report(args.json, &collection, |out, c| write_json(out, c, &cost), |out, c| write_human(out, c, &cost))
+        .context("writing the report")?;
     Ok(if collection.error_count() == 0 { ExitCode::SUCCESS } else { ExitCode::from(2) })
 }
 
@@ -98,11 +93,7 @@ fn write_human(out: &mut impl Write, collection: &Collection, cost: &CompileCost
     }
     let failed = collection.errors.len();
     let budget = CompileBudget::default();
-    writeln!(
-        out,
-        "compile: {} of {} work units, {} of {} bytes",
-        cost.work, budget.work, cost.memory, budget.memory
-    )?;
+    writeln!(out, "compile: {} of {} work units, {} of {} bytes", cost.work, budget.work, cost.memory, budget.memory)?;
     writeln!(
         out,
         "{} file{}: {} loaded, {} failed; {} IOC{}, {} item{}; {} error{}, {} warning{}",

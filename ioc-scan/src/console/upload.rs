@@ -250,10 +250,8 @@ fn check_compile_budget(iocs: &[crate::indicator::Ioc], mut report: Vec<Value>) 
         return Ok(());
     };
     for d in &over {
-        if let Some(list) = report
-            .iter_mut()
-            .find(|f| f["name"] == d.file.as_str())
-            .and_then(|f| f["diagnostics"].as_array_mut())
+        if let Some(list) =
+            report.iter_mut().find(|f| f["name"] == d.file.as_str()).and_then(|f| f["diagnostics"].as_array_mut())
         {
             list.push(json!(d));
         }

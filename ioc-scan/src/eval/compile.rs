@@ -188,8 +188,11 @@ impl CompiledCollection {
         let (compiled, mut diags) = Self::compile(iocs);
         let mut cost = compiled.cost();
         drop(compiled);
-        let (everything, all) =
-            Self::compile_with(iocs, |_| support::Support::Supported, CompileBudget::default());
+        let (everything, all) = Self::compile_with(
+            iocs,
+            |_| support::Support::Supported,
+            CompileBudget::default(),
+        );
         for d in all.into_iter().filter(|d| d.over_budget) {
             if !diags.contains(&d) {
                 diags.push(d);
@@ -519,9 +522,7 @@ impl Builder {
         let content = &mut self.content;
         // A regex gets what is left of the budget as its size limit.
         let regex_limit = usize::try_from(self.required.memory_left()).unwrap_or(usize::MAX);
-        let operand = compile_operand(item, term, regex_limit, &mut |lit, pc| {
-            content.add(lit, pc)
-        });
+        let operand = compile_operand(item, term, regex_limit, &mut |lit, pc| content.add(lit, pc));
         let operand = match operand {
             Ok(op) => op,
             Err(e) if regex_limit < REGEX_SIZE_LIMIT && e.starts_with("regex `") => {
@@ -959,7 +960,11 @@ impl Builder {
         gid
     }
 
-    fn finish(mut self, iocs: Vec<Ioc>, budget: CompileBudget) -> (CompiledCollection, Vec<Diagnostic>) {
+    fn finish(
+        mut self,
+        iocs: Vec<Ioc>,
+        budget: CompileBudget,
+    ) -> (CompiledCollection, Vec<Diagnostic>) {
         // How many groups share each anchor key.
         let mut sharing: HashMap<(TermId, &AnchorKey), u32> = HashMap::new();
         for options in &self.anchor_options {

@@ -165,7 +165,9 @@ pub(crate) fn compile_operand(
     }
     match kind {
         Kind::Str => match cond {
-            Condition::Matches => compile_regex(text, item.preserve_case, regex_limit).map(Operand::Regex),
+            Condition::Matches => {
+                compile_regex(text, item.preserve_case, regex_limit).map(Operand::Regex)
+            }
             Condition::GreaterThan | Condition::LessThan => bad_condition(),
             _ => Ok(Operand::Str(str_operand(text, item.preserve_case))),
         },
