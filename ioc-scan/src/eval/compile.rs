@@ -176,7 +176,26 @@ impl CompiledCollection {
         for (i, ioc) in iocs.iter().enumerate() {
             b.add_ioc(i as u32, ioc);
         }
-        b.finish(iocs.to_vec(), budget)
+        // The IOCs for verdicts (metadata, item ids): a refused one without
+        // its tree, which was not charged.
+        let kept = iocs
+            .iter()
+            .zip(&b.refused)
+            .map(|(ioc, refused)| {
+                if *refused {
+                    Ioc {
+                        id: ioc.id.clone(),
+                        version: ioc.version,
+                        meta: ioc.meta.clone(),
+                        nodes: Vec::new(),
+                        source: ioc.source.clone(),
+                    }
+                } else {
+                    ioc.clone()
+                }
+            })
+            .collect();
+        b.finish(kept, budget)
     }
 
     /// Everything compiling `iocs` can report, in any mode (scan, monitor,
@@ -193,8 +212,10 @@ impl CompiledCollection {
             |_| support::Support::Supported,
             CompileBudget::default(),
         );
+        let known: std::collections::HashSet<Diagnostic> =
+            diags.iter().filter(|d| d.over_budget).cloned().collect();
         for d in all.into_iter().filter(|d| d.over_budget) {
-            if !diags.contains(&d) {
+            if !known.contains(&d) {
                 diags.push(d);
             }
         }
@@ -316,6 +337,8 @@ struct Builder {
     required: Meter,
     /// What distribution may use (skipped when it does not fit).
     optional: Meter,
+    /// Per IOC: refused by the budget.
+    refused: Vec<bool>,
 }
 
 /// One IOC's tree, validated, with per-node state.
@@ -416,10 +439,13 @@ impl Builder {
                 "empty definition: this IOC never matches".into(),
             );
             self.formulas.push(Formula::default());
+            self.refused.push(false);
             return;
         }
         let (work, memory) = linear_estimate(ioc);
-        if let Err(e) = self.required.charge(work, memory) {
+        let charged = self.required.charge(work, memory);
+        self.refused.push(charged.is_err());
+        if let Err(e) = charged {
             let msg = e.describe("this IOC", &self.required.budget);
             let id = node_id(ioc, 0).to_owned();
             self.diag_over_budget(ioc, position(ioc, 0), Some(&id), msg);

@@ -89,7 +89,7 @@ pub enum Stage {
 /// A non-fatal problem, found by the reader or by the compiler: the IOC
 /// still loads (the items concerned never match). One type for both, printed
 /// one way.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct Diagnostic {
     pub file: String,
     /// 1-based; 0 when unknown.
