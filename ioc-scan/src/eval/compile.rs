@@ -547,6 +547,15 @@ impl Builder {
         }
         let content = &mut self.content;
         // A regex gets what is left of the budget as its size limit.
+        if item.condition == Condition::Matches {
+            // Building a regex costs time whatever its size: charged before
+            // trying, with its cache.
+            if let Err(e) = self.required.charge(REGEX_WORK, REGEX_CACHE_BYTES as u64) {
+                let msg = e.describe("this item's regex", &self.required.budget);
+                self.diag_over_budget(ioc, item.position, Some(&item.id), msg);
+                return;
+            }
+        }
         let regex_limit = usize::try_from(self.required.memory_left()).unwrap_or(usize::MAX);
         let operand = compile_operand(item, term, regex_limit, &mut |lit, pc| content.add(lit, pc));
         let operand = match operand {
@@ -889,7 +898,7 @@ impl Builder {
         let Operand::Regex(re) = op else {
             return Ok(());
         };
-        let memory = (re.memory_usage() + REGEX_CACHE_BYTES) as u64;
+        let memory = re.memory_usage() as u64;
         self.required
             .charge(memory / 64, memory)
             .map_err(|e| e.describe("this item's regex", &self.required.budget))
@@ -1090,7 +1099,7 @@ impl Builder {
 
 /// Work units per node of an IOC (validating, folding, building its
 /// formula and its group's program, choosing its anchor).
-const WORK_PER_NODE: u64 = 16;
+const WORK_PER_NODE: u64 = 32;
 /// Bytes per item of what the compiled form keeps or builds on the way
 /// (copy of the IOC for verdicts, tree state, compiled item, program step,
 /// anchor options and index entries), value bytes aside.
@@ -1114,6 +1123,9 @@ const AUTOMATON_BYTES: u64 = 48;
 const AUTOMATON_PATTERN_BYTES: u64 = 1024;
 /// Per regex, beyond its program: the lazy DFA's cache as first allocated.
 const REGEX_CACHE_BYTES: usize = 16 << 10;
+/// Per regex: parsing and building it (~100 µs for a short pattern; a
+/// collection of 32 MiB could otherwise hold 150,000 of them).
+const REGEX_WORK: u64 = 4096;
 
 /// What an IOC costs to compile when nothing is distributed (regexes aside:
 /// they are charged once built): linear in its size.
