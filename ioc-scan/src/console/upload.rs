@@ -244,7 +244,13 @@ pub fn into_collection(files: Vec<IocFile>, skip_invalid: bool) -> Result<(NewCo
 /// agent could not compile within its budget: refused here, at upload,
 /// rather than by every agent mid-job.
 fn check_compile_budget(iocs: &[crate::indicator::Ioc], mut report: Vec<Value>) -> Result<()> {
-    let (diagnostics, _cost) = CompiledCollection::check(iocs);
+    // One check at a time: each may take the budget's memory, and uploads
+    // run in parallel.
+    static CHECKING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let (diagnostics, _cost) = {
+        let _one = CHECKING.lock().unwrap_or_else(|e| e.into_inner());
+        CompiledCollection::check(iocs)
+    };
     let over: Vec<&Diagnostic> = diagnostics.iter().filter(|d| d.over_budget).collect();
     let Some(first) = over.first() else {
         return Ok(());
