@@ -16,7 +16,7 @@ use super::diagnostic::{Diagnostic, Severity, Stage};
 use super::index::{anchor_keys, expensive, score, AnchorKey, DocPlan};
 use super::matcher::Matcher;
 use super::termset::TermSet;
-use super::value::{compile_operand, Operand, REGEX_SIZE_LIMIT};
+use super::value::{compile_operand, Operand, REGEX_CACHE_CAPACITY, REGEX_SIZE_LIMIT};
 use crate::indicator::{Condition, Ioc, Node, Operator, Position};
 use crate::terms::{self, support, TermId};
 use std::collections::HashMap;
@@ -1121,8 +1121,8 @@ const VALUE_BYTES: u64 = 8;
 const AUTOMATON_BYTES: u64 = 48;
 /// Bytes per pattern in such an automaton beyond its bytes.
 const AUTOMATON_PATTERN_BYTES: u64 = 1024;
-/// Per regex, beyond its program: the lazy DFA's cache as first allocated.
-const REGEX_CACHE_BYTES: usize = 16 << 10;
+/// Per regex, beyond its program: its lazy DFA's cache (one thread's).
+const REGEX_CACHE_BYTES: usize = REGEX_CACHE_CAPACITY;
 /// Per regex: parsing and building it (~100 µs for a short pattern; a
 /// collection of 32 MiB could otherwise hold 150,000 of them).
 const REGEX_WORK: u64 = 4096;

@@ -21,6 +21,11 @@ use std::net::IpAddr;
 /// pattern cannot take memory or time without bound.
 pub const REGEX_SIZE_LIMIT: usize = 1 << 20;
 
+/// Most bytes of a regex's lazy DFA cache, per scanning thread (the compile
+/// budget charges one): past it the DFA starts over or gives way to a
+/// slower engine, never to more memory.
+pub(crate) const REGEX_CACHE_CAPACITY: usize = 64 << 10;
+
 /// How observed values are coerced for a numeric operand.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum NumKind {
@@ -288,7 +293,7 @@ pub(crate) fn str_operand(text: &str, preserve_case: bool) -> StrOperand {
 
 /// A regex whose program is at most `limit` bytes (at most
 /// [`REGEX_SIZE_LIMIT`]: what is left of the collection's compile budget);
-/// its lazy DFA cache per thread is bounded the same way.
+/// its lazy DFA cache per thread by [`REGEX_CACHE_CAPACITY`].
 fn compile_regex(pattern: &str, preserve_case: bool, limit: usize) -> Result<Regex, String> {
     let limit = limit.min(REGEX_SIZE_LIMIT);
     Regex::builder()
@@ -298,7 +303,7 @@ fn compile_regex(pattern: &str, preserve_case: bool, limit: usize) -> Result<Reg
                 .nfa_size_limit(Some(limit))
                 .onepass_size_limit(Some(limit))
                 .dfa_size_limit(Some(limit))
-                .hybrid_cache_capacity(REGEX_SIZE_LIMIT),
+                .hybrid_cache_capacity(REGEX_CACHE_CAPACITY),
         )
         .build(pattern)
         .map_err(|e| match e.size_limit() {
