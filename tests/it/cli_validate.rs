@@ -31,15 +31,21 @@ fn raw_total() -> usize {
 }
 
 #[test]
-fn validate_real_files_is_clean() {
+fn validate_real_files_load_and_name_their_never_matching_items() {
     let [a, b] = real_dirs();
     let out = run(&["validate", &a, &b]);
     let text = stdout(&out);
-    assert_eq!(out.status.code(), Some(0), "{text}");
+    // Every file reads; compiling them finds the items that never match
+    // (`contains` on an IP address), with their line and column.
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    let errors: Vec<&str> = text.lines().filter(|l| l.contains(": error: ")).collect();
+    assert_eq!(errors.len(), 9, "{text}");
+    assert!(errors.iter().all(|l| l.contains("condition `contains` does not apply to IP values")), "{text}");
+    assert!(text.contains("APT18/0ae061d7-c624-4a84-8adf-00281b97797b.ioc:33:7: error: "), "{text}");
     let ok_lines = text.lines().filter(|l| l.starts_with("OK ")).count();
     assert_eq!(ok_lines, 28, "{text}");
     assert!(text.contains("APT12/2384c8ce-6eca-4d06-8aa4-151b53d9a6bc.ioc (1 IOC, 25 items)"), "{text}");
-    let expected = format!("28 files: 28 loaded, 0 failed; 28 IOCs, {} items; 0 errors, 0 warnings", raw_total());
+    let expected = format!("28 files: 28 loaded, 0 failed; 28 IOCs, {} items; 9 errors, 0 warnings", raw_total());
     assert_eq!(text.lines().last(), Some(expected.as_str()));
 }
 
@@ -263,6 +269,8 @@ fn indicators_json_of_a_deeply_nested_ioc() {
     let human = run(&["indicators", &path]);
     assert_eq!(human.status.code(), Some(0));
     assert!(stdout(&human).contains(&format!("{}- FileItem/Md5sum is \"00\" (md5)  id leaf", "  ".repeat(depth + 1))));
+    // Compiled too, without recursion: the leaf's bad digest is found.
     let valid = run(&["validate", &path]);
-    assert_eq!(valid.status.code(), Some(0));
+    assert_eq!(valid.status.code(), Some(2));
+    assert!(stdout(&valid).contains(" / leaf]"), "{}", stdout(&valid));
 }

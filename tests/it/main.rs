@@ -11,6 +11,7 @@ mod collect_process;
 mod collect_terms;
 mod collect_util;
 mod common;
+mod compile_budget;
 mod console_api;
 mod console_auth;
 mod console_common;

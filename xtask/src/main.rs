@@ -1,5 +1,6 @@
 //! Build, generate and test helpers: `cargo xtask --help`.
 mod bench_collect;
+mod bench_compile;
 mod bench_console;
 mod bench_monitor;
 mod bench_scan;
@@ -39,6 +40,15 @@ enum Cmd {
     BenchCollect,
     /// Benchmark the console: 1,000 simulated agents uploading results on loopback.
     BenchConsole,
+    /// Compile the worst 32 MiB collections (AND over OR, deep nesting, many
+    /// ORs under AND, regexes...): time, peak RSS, budget charged.
+    BenchCompile,
+    /// (bench-compile helper) Parse and compile the IOC files of DIR.
+    #[command(hide = true)]
+    CompileCase {
+        #[arg(long)]
+        dir: PathBuf,
+    },
     /// Install headless Chromium and chromedriver (Debian packages) for the browser tests.
     SetupBrowser,
     /// Benchmark `ioc-scan scan` on a synthetic tree (built once in
@@ -150,6 +160,8 @@ fn main() -> anyhow::Result<std::process::ExitCode> {
         }
         Cmd::BenchCollect => bench_collect::run(&workspace_root()),
         Cmd::BenchConsole => bench_console::run(&workspace_root()),
+        Cmd::BenchCompile => bench_compile::run(&workspace_root()),
+        Cmd::CompileCase { dir } => bench_compile::case(&dir),
         Cmd::SetupBrowser => setup_browser::run(),
         Cmd::BenchScan { runs, million } => bench_scan::run(&workspace_root(), bench_scan::Options { runs, million }),
         Cmd::Setup => setup::run_setup(),

@@ -100,6 +100,9 @@ struct IocError<'a> {
 struct SummaryLine<'a> {
     iocs_loaded: usize,
     ioc_files_failed: usize,
+    /// What compiling the IOCs cost, and its budget.
+    compile: ioc_scan::eval::CompileCost,
+    compile_budget: ioc_scan::eval::CompileBudget,
     #[serde(flatten)]
     scan: &'a ScanSummary,
 }
@@ -187,6 +190,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let body = SummaryLine {
         iocs_loaded: collection.iocs.len(),
         ioc_files_failed: collection.errors.len(),
+        compile: compiled.cost(),
+        compile_budget: compiled.budget(),
         scan: &summary,
     };
     if args.json {

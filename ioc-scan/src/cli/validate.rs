@@ -1,17 +1,24 @@
 //! `ioc-scan validate PATH...`: load IOC files and tell, per file, whether it
 //! loaded and what is wrong in it.
 //!
+//! What loads is also compiled for evaluation, as `scan`, `monitor` and the
+//! agent would: bad values, bad regexes and IOCs over the compile budget are
+//! error diagnostics too (stage `compile`), with file, line and column (the
+//! compiler's warnings about terms not evaluated here are `scan`'s).
+//!
 //! Human output: per file `OK path (N IOCs, M items)` or
 //! `ERROR path:line:col: message`, followed by its diagnostics
-//! (`path:line:col: warning|error: message [ioc id / item id]`), then a count
-//! line. `--json`: the same as JSON lines (`"kind"`: `file`, `diagnostic`,
-//! `summary`).
+//! (`path:line:col: info|warning|error: message [ioc id / item id]`), then a
+//! line with the compile's cost against its budget, and a count line. `--json`: the same
+//! as JSON lines (`"kind"`: `file`, `diagnostic` (with its `"stage"`: `read`
+//! or `compile`), `summary` (with `"compile"`: cost and budget)).
 //!
 //! Exit status: 0 when every file loaded and no diagnostic is an error
 //! (warnings do not fail validation), 2 otherwise.
 
 use anyhow::Context as _;
-use ioc_scan::openioc::{self, Collection, Diagnostic};
+use ioc_scan::eval::{CompileBudget, CompileCost, CompiledCollection};
+use ioc_scan::openioc::{self, Collection, Diagnostic, Severity};
 use serde_json::json;
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -33,8 +40,13 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let collection = openioc::load_files(&args.paths);
-    write_report(args.json, &collection, write_json, write_human).context("writing the report")?;
+    let mut collection = openioc::load_files(&args.paths);
+    let (diagnostics, cost) = CompiledCollection::check(&collection.iocs);
+    // The errors (the items concerned never match); what the compiler only
+    // warns about (terms this platform does not evaluate) `scan` tells.
+    collection.diagnostics.extend(diagnostics.into_iter().filter(|d| d.severity == Severity::Error));
+    write_report(args.json, &collection, |out, c| write_json(out, c, &cost), |out, c| write_human(out, c, &cost))
+        .context("writing the report")?;
     Ok(if collection.error_count() == 0 { ExitCode::SUCCESS } else { ExitCode::from(2) })
 }
 
@@ -60,7 +72,7 @@ fn diagnostics_by_file(collection: &Collection) -> HashMap<&str, Vec<&Diagnostic
     by_file
 }
 
-fn write_human(out: &mut impl Write, collection: &Collection) -> std::io::Result<()> {
+fn write_human(out: &mut impl Write, collection: &Collection, cost: &CompileCost) -> std::io::Result<()> {
     let by_file = diagnostics_by_file(collection);
     for file in &collection.files {
         match &file.error {
@@ -80,6 +92,8 @@ fn write_human(out: &mut impl Write, collection: &Collection) -> std::io::Result
         }
     }
     let failed = collection.errors.len();
+    let budget = CompileBudget::default();
+    writeln!(out, "compile: {} of {} work units, {} of {} bytes", cost.work, budget.work, cost.memory, budget.memory)?;
     writeln!(
         out,
         "{} file{}: {} loaded, {} failed; {} IOC{}, {} item{}; {} error{}, {} warning{}",
@@ -98,7 +112,7 @@ fn write_human(out: &mut impl Write, collection: &Collection) -> std::io::Result
     )
 }
 
-fn write_json(out: &mut impl Write, collection: &Collection) -> std::io::Result<()> {
+fn write_json(out: &mut impl Write, collection: &Collection, cost: &CompileCost) -> std::io::Result<()> {
     let by_file = diagnostics_by_file(collection);
     for file in &collection.files {
         let line = match &file.error {
@@ -127,6 +141,7 @@ fn write_json(out: &mut impl Write, collection: &Collection) -> std::io::Result<
         "items": collection.item_count(),
         "errors": collection.error_count(),
         "warnings": collection.warning_count(),
+        "compile": { "cost": cost, "budget": CompileBudget::default() },
     });
     writeln!(out, "{summary}")
 }

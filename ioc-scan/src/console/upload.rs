@@ -1,10 +1,12 @@
 //! IOC files uploaded through the console (multipart): size limits per file
 //! and per collection, file names reduced to a bare name (never used as a
 //! path: files live in the database), and the parse of each file with its
-//! errors (line and column) without stopping at a bad one.
+//! errors (line and column) without stopping at a bad one. A collection is
+//! also compiled as agents will: one over the compile budget is refused.
 
 use super::error::{ConsoleError, Result};
 use super::view;
+use crate::eval::CompiledCollection;
 use crate::openioc::{self, Diagnostic, OpenIocError};
 use crate::store::{IocFile, NewCollection};
 use axum::extract::multipart::{Field, Multipart, MultipartError};
@@ -241,7 +243,44 @@ pub fn into_collection(files: Vec<IocFile>, skip_invalid: bool) -> Result<(NewCo
             files: Value::Array(report),
         });
     }
+    check_compile_budget(&iocs, report.clone())?;
     Ok((NewCollection { files: kept, iocs }, report))
+}
+
+/// Refuses (422, with file, line, column and item) a collection that an
+/// agent could not compile within its budget: refused here, at upload,
+/// rather than by every agent mid-job.
+fn check_compile_budget(iocs: &[crate::indicator::Ioc], mut report: Vec<Value>) -> Result<()> {
+    // One check at a time: each may take the budget's memory, and uploads
+    // run in parallel.
+    static CHECKING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let (diagnostics, _cost) = {
+        let _one = CHECKING.lock().unwrap_or_else(|e| e.into_inner());
+        CompiledCollection::check(iocs)
+    };
+    let over: Vec<&Diagnostic> = diagnostics.iter().filter(|d| d.over_budget).collect();
+    let Some(first) = over.first() else {
+        return Ok(());
+    };
+    for d in &over {
+        if let Some(list) =
+            report.iter_mut().find(|f| f["name"] == d.file.as_str()).and_then(|f| f["diagnostics"].as_array_mut())
+        {
+            list.push(json!(d));
+        }
+    }
+    Err(ConsoleError::BadIocFiles {
+        message: format!(
+            "{} IOC(s) or item(s) exceed the compile budget; nothing was saved: {} (line {}, column {}, item {}): {}",
+            over.len(),
+            first.file,
+            first.line,
+            first.column,
+            first.item_id.as_deref().unwrap_or("-"),
+            first.message
+        ),
+        files: Value::Array(report),
+    })
 }
 
 #[cfg(test)]

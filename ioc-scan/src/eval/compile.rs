@@ -2,15 +2,22 @@
 //! groups (what one object must satisfy together) and a formula over groups,
 //! and the groups into per-document anchor indexes. Nothing here recurses:
 //! trees are walked with explicit stacks.
+//!
+//! Everything is charged to the collection's [`CompileBudget`] before it is
+//! done (see [`super::budget`]): without distribution the compiled form is
+//! linear in the input; distribution (one group per branch of an OR, for
+//! the anchor index) is done one level deep only, and only while its copies
+//! fit in the part of the budget set aside for it.
 
+use super::budget::{CompileBudget, CompileCost, Exceeded, Meter};
 use super::compare::CompiledItem;
 use super::content::{ContentPatterns, ContentPatternsBuilder};
-use super::diagnostic::{Diagnostic, Severity};
+use super::diagnostic::{Diagnostic, Severity, Stage};
 use super::index::{anchor_keys, expensive, score, AnchorKey, DocPlan};
 use super::matcher::Matcher;
 use super::termset::TermSet;
-use super::value::{compile_operand, Operand};
-use crate::indicator::{Ioc, Node, Operator, Position};
+use super::value::{compile_operand, Operand, REGEX_CACHE_CAPACITY, REGEX_SIZE_LIMIT};
+use crate::indicator::{Condition, Ioc, Node, Operator, Position};
 use crate::terms::{self, support, TermId};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -90,6 +97,8 @@ pub struct CompiledCollection {
     pub(crate) ops: Vec<Op>,
     pub(crate) docs: Vec<DocPlan>,
     pub(crate) content: Option<ContentPatterns>,
+    pub(crate) cost: CompileCost,
+    pub(crate) budget: CompileBudget,
 }
 
 impl CompiledCollection {
@@ -97,7 +106,17 @@ impl CompiledCollection {
     /// as a [`Diagnostic`] and the items concerned never match; the rest of
     /// the IOC is evaluated.
     pub fn compile(iocs: &[Ioc]) -> (CompiledCollection, Vec<Diagnostic>) {
-        Self::compile_with_support(iocs, support::status)
+        Self::compile_with_budget(iocs, CompileBudget::default())
+    }
+
+    /// [`Self::compile`] under another budget than the default one. An IOC
+    /// (or a regex) that does not fit is not evaluated and has an error
+    /// diagnostic naming the budget.
+    pub fn compile_with_budget(
+        iocs: &[Ioc],
+        budget: CompileBudget,
+    ) -> (CompiledCollection, Vec<Diagnostic>) {
+        Self::compile_with(iocs, support::status, budget)
     }
 
     /// [`Self::compile`] with another list of supported terms than
@@ -107,14 +126,115 @@ impl CompiledCollection {
         iocs: &[Ioc],
         support: fn(TermId) -> support::Support,
     ) -> (CompiledCollection, Vec<Diagnostic>) {
+        Self::compile_with(iocs, support, CompileBudget::default())
+    }
+
+    fn compile_with(
+        iocs: &[Ioc],
+        support: fn(TermId) -> support::Support,
+        budget: CompileBudget,
+    ) -> (CompiledCollection, Vec<Diagnostic>) {
+        // Three quarters for what evaluating the IOCs needs, one for what
+        // only makes it faster: refusals never depend on the latter.
+        let required = CompileBudget {
+            work: budget.work - budget.work / 4,
+            memory: budget.memory - budget.memory / 4,
+        };
+        let optional = CompileBudget {
+            work: budget.work / 4,
+            memory: budget.memory / 4,
+        };
+        Self::compile_split(iocs, support, budget, required, optional)
+    }
+
+    /// [`Self::compile_with_support`] without distribution: every group is
+    /// evaluated as the tree it is. The same results, found more slowly:
+    /// for differential tests of the plan.
+    #[doc(hidden)]
+    pub fn compile_as_trees(
+        iocs: &[Ioc],
+        support: fn(TermId) -> support::Support,
+    ) -> (CompiledCollection, Vec<Diagnostic>) {
+        let budget = CompileBudget::default();
+        let nothing = CompileBudget { work: 0, memory: 0 };
+        Self::compile_split(iocs, support, budget, budget, nothing)
+    }
+
+    fn compile_split(
+        iocs: &[Ioc],
+        support: fn(TermId) -> support::Support,
+        budget: CompileBudget,
+        required: CompileBudget,
+        optional: CompileBudget,
+    ) -> (CompiledCollection, Vec<Diagnostic>) {
         let mut b = Builder {
             support: Some(support),
+            required: Meter::new(required),
+            optional: Meter::new(optional),
             ..Builder::default()
         };
         for (i, ioc) in iocs.iter().enumerate() {
             b.add_ioc(i as u32, ioc);
         }
-        b.finish(iocs.to_vec())
+        // The IOCs for verdicts (metadata, item ids): a refused one without
+        // its tree, which was not charged.
+        let kept = iocs
+            .iter()
+            .zip(&b.refused)
+            .map(|(ioc, refused)| {
+                if *refused {
+                    Ioc {
+                        id: ioc.id.clone(),
+                        version: ioc.version,
+                        meta: ioc.meta.clone(),
+                        nodes: Vec::new(),
+                        source: ioc.source.clone(),
+                    }
+                } else {
+                    ioc.clone()
+                }
+            })
+            .collect();
+        b.finish(kept, budget)
+    }
+
+    /// Everything compiling `iocs` can report, in any mode (scan, monitor,
+    /// agent): the diagnostics of [`Self::compile`], plus the budget
+    /// refusals of a compile where every term is supported (the live mode
+    /// evaluates more terms than the scan: what fits here fits there). What
+    /// `validate` and the console's upload check.
+    pub fn check(iocs: &[Ioc]) -> (Vec<Diagnostic>, CompileCost) {
+        let (compiled, mut diags) = Self::compile(iocs);
+        let mut cost = compiled.cost();
+        drop(compiled);
+        let (everything, all) = Self::compile_with(
+            iocs,
+            |_| support::Support::Supported,
+            CompileBudget::default(),
+        );
+        let known: std::collections::HashSet<Diagnostic> =
+            diags.iter().filter(|d| d.over_budget).cloned().collect();
+        for d in all.into_iter().filter(|d| d.over_budget) {
+            if !known.contains(&d) {
+                diags.push(d);
+            }
+        }
+        let c = everything.cost();
+        cost.work = cost.work.max(c.work);
+        cost.memory = cost.memory.max(c.memory);
+        cost.distributions_skipped = cost.distributions_skipped.max(c.distributions_skipped);
+        (diags, cost)
+    }
+
+    /// What compiling this collection was charged (within
+    /// [`Self::budget`]).
+    pub fn cost(&self) -> CompileCost {
+        self.cost
+    }
+
+    /// The budget it was compiled under.
+    pub fn budget(&self) -> CompileBudget {
+        self.budget
     }
 
     /// The documents (object kinds: `FileItem`, `ProcessItem`...) some IOC
@@ -188,8 +308,9 @@ enum Task {
     Standalone(u32),
     /// A subtree over several documents.
     Mixed(u32),
-    /// "One object of `doc` satisfies all these subtrees."
-    Group(u16, Vec<u32>),
+    /// "One object of `doc` satisfies all these subtrees"; the flag: it may
+    /// still be distributed (false for the copies a distribution made).
+    Group(u16, Vec<u32>, bool),
 }
 
 struct Frame {
@@ -212,6 +333,12 @@ struct Builder {
     /// Per group: the anchors it could use.
     anchor_options: Vec<Vec<(TermId, AnchorKey)>>,
     support: Option<fn(TermId) -> support::Support>,
+    /// What evaluating the IOCs needs (refused when it does not fit).
+    required: Meter,
+    /// What distribution may use (skipped when it does not fit).
+    optional: Meter,
+    /// Per IOC: refused by the budget.
+    refused: Vec<bool>,
 }
 
 /// One IOC's tree, validated, with per-node state.
@@ -274,11 +401,21 @@ impl Builder {
             file: ioc.source.clone(),
             line: at.line,
             column: at.column,
-            ioc_id: ioc.id.clone(),
+            stage: Stage::Compile,
+            ioc_id: Some(ioc.id.clone()),
             item_id: id.map(str::to_owned),
             severity,
             message,
+            over_budget: false,
         });
+    }
+
+    /// An error diagnostic for what the budget refused.
+    fn diag_over_budget(&mut self, ioc: &Ioc, at: Position, id: Option<&str>, message: String) {
+        self.diag(ioc, at, id, Severity::Error, message);
+        if let Some(d) = self.diags.last_mut() {
+            d.over_budget = true;
+        }
     }
 
     fn doc_id(&mut self, doc: &'static str) -> u16 {
@@ -301,6 +438,17 @@ impl Builder {
                 Severity::Warning,
                 "empty definition: this IOC never matches".into(),
             );
+            self.formulas.push(Formula::default());
+            self.refused.push(false);
+            return;
+        }
+        let (work, memory) = linear_estimate(ioc);
+        let charged = self.required.charge(work, memory);
+        self.refused.push(charged.is_err());
+        if let Err(e) = charged {
+            let msg = e.describe("this IOC", &self.required.budget);
+            let id = node_id(ioc, 0).to_owned();
+            self.diag_over_budget(ioc, position(ioc, 0), Some(&id), msg);
             self.formulas.push(Formula::default());
             return;
         }
@@ -398,8 +546,33 @@ impl Builder {
             return;
         }
         let content = &mut self.content;
-        let operand = match compile_operand(item, term, &mut |lit, pc| content.add(lit, pc)) {
+        // A regex gets what is left of the budget as its size limit.
+        if item.condition == Condition::Matches {
+            // Building a regex costs time whatever its size: charged before
+            // trying, with its cache.
+            if let Err(e) = self.required.charge(REGEX_WORK, REGEX_CACHE_BYTES as u64) {
+                let msg = e.describe("this item's regex", &self.required.budget);
+                self.diag_over_budget(ioc, item.position, Some(&item.id), msg);
+                return;
+            }
+        }
+        let regex_limit = usize::try_from(self.required.memory_left()).unwrap_or(usize::MAX);
+        let operand = compile_operand(item, term, regex_limit, &mut |lit, pc| content.add(lit, pc));
+        let operand = match operand {
             Ok(op) => op,
+            Err(e) if regex_limit < REGEX_SIZE_LIMIT && e.starts_with("regex `") => {
+                // Too big for what is left of the budget, not for the
+                // per-regex limit.
+                let msg = Exceeded {
+                    work: 0,
+                    memory: REGEX_SIZE_LIMIT as u64,
+                    work_left: self.required.work_left(),
+                    memory_left: self.required.memory_left(),
+                }
+                .describe("this item's regex", &self.required.budget);
+                self.diag_over_budget(ioc, item.position, Some(&item.id), msg);
+                return;
+            }
             Err(e) => {
                 self.diag(
                     ioc,
@@ -411,6 +584,10 @@ impl Builder {
                 return;
             }
         };
+        if let Err(msg) = self.charge_regex(&operand) {
+            self.diag_over_budget(ioc, item.position, Some(&item.id), msg);
+            return;
+        }
         let doc = self.doc_id(term.def().document());
         let cost = if expensive(term) { 8 } else { 1 }
             + if matches!(operand, Operand::Regex(_)) {
@@ -541,9 +718,14 @@ impl Builder {
     fn expand(&mut self, t: &Tree, f: &mut Formula, mut task: Task) -> Result<u32, Frame> {
         loop {
             match task {
-                Task::Group(doc, roots) => {
+                Task::Group(doc, roots, may_split) => {
                     let roots = flatten_and(t, roots);
-                    if let Some((at, kids)) = self.distributable(t, &roots) {
+                    let split = if may_split {
+                        self.distributable(t, &roots)
+                    } else {
+                        None
+                    };
+                    if let Some((at, kids)) = split {
                         // One object satisfies AND(a, OR(b1..bn)) iff one
                         // satisfies some AND(a, bi): one group per bi, each
                         // anchored on its own bi (a list of digests under
@@ -560,7 +742,7 @@ impl Builder {
                             .map(|k| {
                                 let mut r = others.clone();
                                 r.push(k);
-                                Task::Group(doc, r)
+                                Task::Group(doc, r, false)
                             })
                             .collect();
                         return Err(Frame {
@@ -593,7 +775,7 @@ impl Builder {
                         });
                     }
                     let doc = t.doc(n).unwrap_or(0);
-                    task = Task::Group(doc, vec![n]);
+                    task = Task::Group(doc, vec![n], true);
                 }
                 Task::Mixed(n) => {
                     let sub = |k: u32| {
@@ -634,7 +816,7 @@ impl Builder {
                         todo.push(if roots.len() == 1 {
                             Task::Standalone(roots[0])
                         } else {
-                            Task::Group(d, roots)
+                            Task::Group(d, roots, true)
                         });
                     }
                     todo.reverse();
@@ -649,11 +831,13 @@ impl Builder {
     }
 
     /// Whether a group's roots (flattened) are `a..., OR(b1..bn)` worth
-    /// distributing: every `bi` is an item that can anchor, and the copies
-    /// of `a` stay small. Returns the OR's position and its live children.
-    fn distributable(&self, t: &Tree, roots: &[u32]) -> Option<(usize, Vec<u32>)> {
-        const MAX_OTHER_ITEMS: usize = 16;
-        const MAX_COPIES: usize = 1 << 20;
+    /// distributing: every `bi` is an item that can anchor, the copies of
+    /// `a` stay small, and they fit in the optional budget (charged here).
+    /// Returns the OR's position and its live children.
+    fn distributable(&mut self, t: &Tree, roots: &[u32]) -> Option<(usize, Vec<u32>)> {
+        /// Nodes of `a` (walked, and copied per branch) at most.
+        const MAX_OTHER_NODES: u64 = 64;
+        const MAX_OTHER_ITEMS: u64 = 16;
         let at = roots
             .iter()
             .position(|r| t.operator(*r) == Some(Operator::Or))?;
@@ -669,8 +853,9 @@ impl Builder {
         if kids.len() < 2 || !kids.iter().all(|k| anchorable(k, &mut keys)) {
             return None;
         }
-        // Items in the other roots (counting stops past the limit).
-        let mut count = 0usize;
+        // Nodes, items and value bytes in the other roots (counting stops
+        // past the limit).
+        let (mut nodes, mut items, mut bytes) = (0u64, 0u64, 0u64);
         let mut stack: Vec<u32> = roots
             .iter()
             .enumerate()
@@ -678,16 +863,45 @@ impl Builder {
             .map(|(_, r)| *r)
             .collect();
         while let Some(n) = stack.pop() {
-            if t.operator(n).is_none() {
-                count += 1;
-                if count > MAX_OTHER_ITEMS {
-                    return None;
+            nodes += 1;
+            if nodes > MAX_OTHER_NODES {
+                return None;
+            }
+            match &t.ioc.nodes[n as usize] {
+                Node::Item(it) => {
+                    items += 1;
+                    bytes += it.content.value.len() as u64;
+                    if items > MAX_OTHER_ITEMS {
+                        return None;
+                    }
                 }
-            } else {
-                stack.extend(t.live_kids(n));
+                Node::Indicator(_) => stack.extend(t.live_kids(n)),
             }
         }
-        (kids.len().saturating_mul(count + 1) <= MAX_COPIES).then_some((at, kids))
+        // Per copy: a group, its program and items, its formula leaf, the
+        // copies of the other roots' anchor options and keys (two per string
+        // value) and their index entries.
+        let copies = kids.len() as u64;
+        let work = copies * (nodes + 2) * WORK_PER_NODE;
+        let memory = copies * (GROUP_BYTES + (nodes + 1) * COPY_NODE_BYTES + 2 * bytes);
+        match self.optional.charge(work, memory) {
+            Ok(()) => Some((at, kids)),
+            Err(_) => {
+                self.optional.used.distributions_skipped += 1;
+                None
+            }
+        }
+    }
+
+    /// Charge a built regex's size to the required budget.
+    fn charge_regex(&mut self, op: &Operand) -> Result<(), String> {
+        let Operand::Regex(re) = op else {
+            return Ok(());
+        };
+        let memory = re.memory_usage() as u64;
+        self.required
+            .charge(memory / 64, memory)
+            .map_err(|e| e.describe("this item's regex", &self.required.budget))
     }
 
     /// Lay out a group's program and list its items and anchor options.
@@ -781,7 +995,11 @@ impl Builder {
         gid
     }
 
-    fn finish(mut self, iocs: Vec<Ioc>) -> (CompiledCollection, Vec<Diagnostic>) {
+    fn finish(
+        mut self,
+        iocs: Vec<Ioc>,
+        budget: CompileBudget,
+    ) -> (CompiledCollection, Vec<Diagnostic>) {
         // How many groups share each anchor key.
         let mut sharing: HashMap<(TermId, &AnchorKey), u32> = HashMap::new();
         for options in &self.anchor_options {
@@ -847,10 +1065,12 @@ impl Builder {
                 file: String::new(),
                 line: 0,
                 column: 0,
-                ioc_id: String::new(),
+                stage: Stage::Compile,
+                ioc_id: None,
                 item_id: None,
                 severity: Severity::Error,
                 message,
+                over_budget: false,
             });
         }
         let table = Arc::new(IocTable {
@@ -866,9 +1086,106 @@ impl Builder {
             ops: self.ops,
             docs,
             content,
+            cost: CompileCost {
+                work: self.required.used.work + self.optional.used.work,
+                memory: self.required.used.memory + self.optional.used.memory,
+                distributions_skipped: self.optional.used.distributions_skipped,
+            },
+            budget,
         };
         (c, self.diags)
     }
+}
+
+/// Work units per node of an IOC (validating, folding, building its
+/// formula and its group's program, choosing its anchor).
+const WORK_PER_NODE: u64 = 32;
+/// Bytes per item of what the compiled form keeps or builds on the way
+/// (copy of the IOC for verdicts, tree state, compiled item, program step,
+/// anchor options and index entries), value bytes aside.
+const NODE_BYTES: u64 = 512;
+/// The same per indicator.
+const INDICATOR_BYTES: u64 = 256;
+/// The same per IOC (its copy, metadata, formula, verdict state).
+const IOC_BYTES: u64 = 512;
+/// Bytes per node copied by distribution: a program step, an item entry,
+/// an anchor option and its share of the index.
+const COPY_NODE_BYTES: u64 = 128;
+/// Bytes per group beyond its nodes.
+const GROUP_BYTES: u64 = 160;
+/// Bytes kept per value byte (copy of the IOC, typed operand, substring
+/// finder, anchor keys and index).
+const VALUE_BYTES: u64 = 8;
+/// Bytes per value byte that goes into an Aho-Corasick automaton (content
+/// literals, `contains`/`starts-with`/`ends-with` anchors), while building.
+const AUTOMATON_BYTES: u64 = 48;
+/// Bytes per pattern in such an automaton beyond its bytes.
+const AUTOMATON_PATTERN_BYTES: u64 = 1024;
+/// Per regex, beyond its program: its lazy DFA's cache (one thread's).
+const REGEX_CACHE_BYTES: usize = REGEX_CACHE_CAPACITY;
+/// Per regex: parsing and building it (~100 µs for a short pattern; a
+/// collection of 32 MiB could otherwise hold 150,000 of them).
+const REGEX_WORK: u64 = 4096;
+
+/// What an IOC costs to compile when nothing is distributed (regexes aside:
+/// they are charged once built): linear in its size.
+fn linear_estimate(ioc: &Ioc) -> (u64, u64) {
+    let nodes = ioc.nodes.len() as u64;
+    let mut bytes = (ioc.id.len() + ioc.source.len()) as u64;
+    let mut items = 0u64;
+    let mut automaton = 0u64;
+    for node in &ioc.nodes {
+        match node {
+            Node::Item(it) => {
+                items += 1;
+                let value = it.content.value.len() as u64;
+                bytes += value
+                    + (it.id.len()
+                        + it.context.search.len()
+                        + it.context.document.len()
+                        + it.context.context_type.len()
+                        + it.content.content_type.len()
+                        + it.problem.as_ref().map_or(0, String::len)) as u64;
+                let substring = matches!(
+                    it.condition,
+                    Condition::Contains | Condition::StartsWith | Condition::EndsWith
+                );
+                if substring
+                    || terms::lookup(&it.context.search).is_some_and(super::searches_content)
+                {
+                    // Plus the pattern's share of the dense states near
+                    // the automaton's root.
+                    automaton += value + AUTOMATON_PATTERN_BYTES / AUTOMATON_BYTES;
+                }
+            }
+            Node::Indicator(ind) => bytes += ind.id.len() as u64 + 4 * ind.children.len() as u64,
+        }
+    }
+    let m = &ioc.meta;
+    for s in [
+        &m.short_description,
+        &m.description,
+        &m.keywords,
+        &m.authored_by,
+        &m.authored_date,
+        &m.last_modified,
+        &m.published_date,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        bytes += s.len() as u64;
+    }
+    for l in &m.links {
+        bytes += (l.rel.len() + l.value.len() + l.href.as_ref().map_or(0, String::len)) as u64;
+    }
+    let work = (nodes + 1) * WORK_PER_NODE + bytes / 16 + automaton;
+    let memory = IOC_BYTES
+        + items * NODE_BYTES
+        + (nodes - items) * INDICATOR_BYTES
+        + bytes * VALUE_BYTES
+        + automaton * AUTOMATON_BYTES;
+    (work, memory)
 }
 
 /// A conjunction of roots with every AND root replaced by its children

@@ -36,9 +36,11 @@ pub fn searches_content(term: TermId) -> bool {
 use aho_corasick::automaton::{Automaton, StateID};
 use aho_corasick::{dfa, nfa, Anchored, MatchKind};
 
-/// Above this many patterns the (faster, bigger) DFA gives way to a
-/// contiguous NFA.
+/// Above this many patterns, or this many bytes of patterns, the (faster,
+/// bigger: up to a kilobyte per pattern byte) DFA gives way to a contiguous
+/// NFA (tens of bytes per pattern byte, what the compile budget charges).
 const DFA_MAX_PATTERNS: usize = 2_000;
+const DFA_MAX_PATTERN_BYTES: usize = 64 << 10;
 
 /// All literals searched in file content, ready to scan.
 #[derive(Debug)]
@@ -104,7 +106,8 @@ impl ContentPatternsBuilder {
                 .iter()
                 .map(|i| self.literals[*i as usize].as_bytes())
                 .collect();
-            let automaton = if pats.len() <= DFA_MAX_PATTERNS {
+            let bytes: usize = pats.iter().map(|p| p.len()).sum();
+            let automaton = if pats.len() <= DFA_MAX_PATTERNS && bytes <= DFA_MAX_PATTERN_BYTES {
                 dfa::DFA::builder()
                     .match_kind(MatchKind::Standard)
                     .ascii_case_insensitive(!sensitive)

@@ -27,7 +27,7 @@ use super::value::{
 };
 use crate::indicator::Condition;
 use crate::terms::TermId;
-use aho_corasick::{AhoCorasick, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use std::collections::HashMap;
 use std::net::IpAddr;
 
@@ -160,7 +160,12 @@ impl AnchorIndex {
             pats.push(p);
             groups.push(g);
         }
+        // A DFA costs up to a kilobyte per pattern byte: only for small
+        // sets (what the compile budget charges is the contiguous NFA's).
+        let bytes: usize = pats.iter().map(|p| p.len()).sum();
+        let kind = (bytes > 64 << 10).then_some(AhoCorasickKind::ContiguousNFA);
         let ac = AhoCorasick::builder()
+            .kind(kind)
             .match_kind(MatchKind::Standard)
             .build(pats.iter().map(|p| p.as_bytes()))
             .map_err(|e| e.to_string())?;

@@ -100,6 +100,18 @@
 //!   constant false, with a warning: `OR(unsupported, Md5sum is X)` still
 //!   works, `AND(unsupported, ...)` never matches (and says so).
 //!
+//! # Budget
+//!
+//! Compiling is charged to a [`CompileBudget`] for the whole collection
+//! (work and memory), before each step; an IOC or regex that does not fit
+//! is not evaluated and has an error [`Diagnostic`] (`over_budget`), which
+//! `validate` reports and the console refuses at upload (422). The compiled
+//! form is linear in the input: the per-branch groups of an OR under an
+//! AND (see above) are made one level deep only, and only while their
+//! copies fit in a quarter of the budget set aside for them; otherwise the
+//! group is evaluated as the tree it is (the same result). What a compile
+//! was charged: [`CompiledCollection::cost`].
+//!
 //! # Speed
 //!
 //! Per object, only the groups an [`index`](self) lookup of its values
@@ -107,6 +119,7 @@
 //! cost one hash lookup per object. Evaluation allocates nothing when
 //! nothing matches ([`Matcher`] keeps its buffers).
 
+mod budget;
 mod compare;
 mod compile;
 mod content;
@@ -118,10 +131,11 @@ mod termset;
 mod value;
 mod verdict;
 
+pub use budget::{CompileBudget, CompileCost};
 pub use compare::Tri;
 pub use compile::CompiledCollection;
 pub use content::{searches_content, ContentMatches, ContentPatterns, ContentScanner};
-pub use diagnostic::{Diagnostic, Severity};
+pub use diagnostic::{Diagnostic, Severity, Stage};
 pub use matcher::{GroupHit, Matcher, Outcome};
 pub use observation::{Field, ObjectRef, Observation, Value};
 pub use termset::TermSet;

@@ -13,12 +13,18 @@ use crate::terms::{ids, DataType, TermId};
 use chrono::{DateTime, NaiveDate, NaiveDateTime};
 use ipnet::IpNet;
 use memchr::memmem;
-use regex::{Regex, RegexBuilder};
+use regex_automata::meta::{self, Regex};
+use regex_automata::util::syntax;
 use std::net::IpAddr;
 
 /// Upper bound of a compiled regex (bytes of program), so that a hostile
 /// pattern cannot take memory or time without bound.
 pub const REGEX_SIZE_LIMIT: usize = 1 << 20;
+
+/// Most bytes of a regex's lazy DFA cache, per scanning thread (the compile
+/// budget charges one): past it the DFA starts over or gives way to a
+/// slower engine, never to more memory.
+pub(crate) const REGEX_CACHE_CAPACITY: usize = 64 << 10;
 
 /// How observed values are coerced for a numeric operand.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -130,6 +136,7 @@ pub(crate) enum Operand {
 pub(crate) fn compile_operand(
     item: &Item,
     term: TermId,
+    regex_limit: usize,
     content_pattern: &mut dyn FnMut(&str, bool) -> u32,
 ) -> Result<Operand, String> {
     let kind = Kind::of(term, &item.content.content_type);
@@ -163,7 +170,9 @@ pub(crate) fn compile_operand(
     }
     match kind {
         Kind::Str => match cond {
-            Condition::Matches => compile_regex(text, item.preserve_case).map(Operand::Regex),
+            Condition::Matches => {
+                compile_regex(text, item.preserve_case, regex_limit).map(Operand::Regex)
+            }
             Condition::GreaterThan | Condition::LessThan => bad_condition(),
             _ => Ok(Operand::Str(str_operand(text, item.preserve_case))),
         },
@@ -212,7 +221,7 @@ pub(crate) fn compile_operand(
                 // `matches` with something that is not an address: a regex
                 // over the address's text.
                 Err(_) if cond == Condition::Matches => {
-                    compile_regex(text, false).map(Operand::Regex)
+                    compile_regex(text, false, regex_limit).map(Operand::Regex)
                 }
                 Err(e) => Err(e),
             },
@@ -282,17 +291,24 @@ pub(crate) fn str_operand(text: &str, preserve_case: bool) -> StrOperand {
     StrOperand { text, finder }
 }
 
-fn compile_regex(pattern: &str, preserve_case: bool) -> Result<Regex, String> {
-    RegexBuilder::new(pattern)
-        .case_insensitive(!preserve_case)
-        .size_limit(REGEX_SIZE_LIMIT)
-        .dfa_size_limit(REGEX_SIZE_LIMIT)
-        .build()
-        .map_err(|e| match e {
-            regex::Error::CompiledTooBig(limit) => {
-                format!("regex `{pattern}` is too big (limit {limit} bytes)")
-            }
-            e => format!("bad regex: {e}"),
+/// A regex whose program is at most `limit` bytes (at most
+/// [`REGEX_SIZE_LIMIT`]: what is left of the collection's compile budget);
+/// its lazy DFA cache per thread by [`REGEX_CACHE_CAPACITY`].
+fn compile_regex(pattern: &str, preserve_case: bool, limit: usize) -> Result<Regex, String> {
+    let limit = limit.min(REGEX_SIZE_LIMIT);
+    Regex::builder()
+        .syntax(syntax::Config::new().case_insensitive(!preserve_case))
+        .configure(
+            meta::Config::new()
+                .nfa_size_limit(Some(limit))
+                .onepass_size_limit(Some(limit))
+                .dfa_size_limit(Some(limit))
+                .hybrid_cache_capacity(REGEX_CACHE_CAPACITY),
+        )
+        .build(pattern)
+        .map_err(|e| match e.size_limit() {
+            Some(limit) => format!("regex `{pattern}` is too big (limit {limit} bytes)"),
+            None => format!("bad regex: {e}"),
         })
 }
 

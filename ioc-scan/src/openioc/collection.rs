@@ -1,7 +1,7 @@
 //! Loading many files into one [`Collection`]: directory expansion, bounded
 //! reads, duplicate IOC ids. One bad file never stops the others.
 
-use super::error::{Diagnostic, ErrorKind, OpenIocError, Severity};
+use super::error::{Diagnostic, ErrorKind, OpenIocError, Severity, Stage};
 use super::{reader, Limits, Parsed};
 use crate::indicator::Ioc;
 use rayon::prelude::*;
@@ -65,6 +65,8 @@ impl Collection {
                 file: source.to_owned(),
                 line: parsed.root.line,
                 column: parsed.root.column,
+                stage: Stage::Read,
+                over_budget: false,
                 severity: Severity::Warning,
                 ioc_id: Some(ioc.id.clone()),
                 item_id: None,

@@ -49,36 +49,62 @@ impl fmt::Display for OpenIocError {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
-    /// Something in the IOC cannot be evaluated as written (e.g. an item with
-    /// an unknown condition: it is kept but never matches).
-    Error,
+    /// Worth knowing, changes nothing (e.g. an indicator that can never
+    /// match because of another diagnostic).
+    Info,
     /// Suspicious but harmless to evaluation (unknown term, duplicate IOC id,
-    /// misplaced element...).
+    /// misplaced element...); also an unsupported term (its items never
+    /// match).
     Warning,
+    /// Something in the IOC cannot be evaluated as written (unknown
+    /// condition, malformed value, bad regex, over the compile budget): the
+    /// items concerned never match.
+    Error,
 }
 
 impl fmt::Display for Severity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
+            Severity::Info => "info",
             Severity::Error => "error",
             Severity::Warning => "warning",
         })
     }
 }
 
-/// A non-fatal problem: the IOC still loads.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// Which step found the problem.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stage {
+    /// Reading the file ([`super::parse_bytes`], [`super::load_files`]).
+    Read,
+    /// Compiling the collection for evaluation
+    /// ([`crate::eval::CompiledCollection::compile`]).
+    Compile,
+}
+
+/// A non-fatal problem, found by the reader or by the compiler: the IOC
+/// still loads (the items concerned never match). One type for both, printed
+/// one way.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct Diagnostic {
     pub file: String,
+    /// 1-based; 0 when unknown.
     pub line: u32,
     pub column: u32,
+    pub stage: Stage,
     pub severity: Severity,
     pub ioc_id: Option<String>,
+    /// The item (or indicator) concerned; `None` for the IOC as a whole.
     pub item_id: Option<String>,
     pub message: String,
+    /// The IOC or item was refused because compiling it would exceed the
+    /// collection's [`crate::eval::CompileBudget`].
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub over_budget: bool,
 }
 
 impl fmt::Display for Diagnostic {

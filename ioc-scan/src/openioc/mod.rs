@@ -45,6 +45,9 @@
 //!   a duplicate IOC id within a collection (the first file read wins; the
 //!   later copy is dropped and the warning names both files).
 //!
+//! [`Diagnostic`] is also the compiler's ([`crate::eval`]): its [`Stage`]
+//! says which found it (`read` here, `compile` there); both print one way.
+//!
 //! # Limits (untrusted input)
 //!
 //! [`Limits`]: 64 MiB per file, element nesting 10,000 deep, 1,000,000
@@ -63,7 +66,7 @@ mod reader;
 mod schema;
 
 pub use collection::{expand_paths, load_files, load_files_with, Collection, FileSummary};
-pub use error::{Diagnostic, ErrorKind, OpenIocError, Severity};
+pub use error::{Diagnostic, ErrorKind, OpenIocError, Severity, Stage};
 
 use crate::indicator::{Ioc, Position};
 

@@ -5,7 +5,7 @@
 //! ([`Open`]); the indicator tree goes straight into the node arena, so
 //! neither reading nor dropping recurses however deep the input nests.
 
-use super::error::{Diagnostic, ErrorKind, OpenIocError, Severity};
+use super::error::{Diagnostic, ErrorKind, OpenIocError, Severity, Stage};
 use super::position::LineCursor;
 use super::schema::{self, Dialect, Element};
 use super::{Limits, Parsed};
@@ -736,10 +736,12 @@ impl<'a> Parser<'a> {
             file: self.file.to_owned(),
             line: at.line,
             column: at.column,
+            stage: Stage::Read,
             severity,
             ioc_id: (!self.id.is_empty()).then(|| self.id.clone()),
             item_id: item_id.map(str::to_owned),
             message,
+            over_budget: false,
         });
     }
 }
