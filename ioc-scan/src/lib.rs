@@ -7,6 +7,7 @@
 
 pub mod agent;
 pub mod console;
+pub mod duration;
 pub mod collect;
 pub mod eval;
 pub mod indicator;

@@ -464,3 +464,86 @@ fn a_damaged_or_foreign_database_file_is_refused_by_every_command_and_left_uncha
     }
     assert_eq!(std::fs::read(env.db()).unwrap(), garbage);
 }
+
+/// `isolation on --duration D --dry-run --json`: the seconds it would isolate for.
+fn isolation_seconds(env: &Env, duration: &str) -> u64 {
+    let out = env.ok(
+        &[
+            "isolation",
+            "on",
+            "--duration",
+            duration,
+            "--dry-run",
+            "--json",
+        ],
+        0,
+    );
+    let v: Value = serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{out}: {e}"));
+    v["seconds"].as_u64().unwrap_or_else(|| panic!("{v}"))
+}
+
+/// Creates a task with these extra arguments; returns its `task list --json` line.
+fn task_with(env: &Env, name: &str, extra: &[&str]) -> Value {
+    let ioc = env.hit_ioc();
+    let mut args = vec!["task", "create", "--name", name, "--ioc", s(&ioc)];
+    args.extend_from_slice(extra);
+    env.ok(&args, 0);
+    let tasks = env.json_lines(&["task", "list", "--json"]);
+    tasks.into_iter().find(|t| t["name"] == name).unwrap()
+}
+
+/// Issue 15: a bare number was seconds for `isolation on --duration` but
+/// minutes for a task's `--respond isolate:N`; one grammar now.
+#[test]
+fn isolate_response_duration_90_means_90_seconds_like_isolation_on() {
+    let env = Env::new();
+    let t = task_with(&env, "iso90", &["--respond", "isolate:90"]);
+    assert_eq!(
+        t["response"]["actions"],
+        serde_json::json!(["isolate:1m30s"]),
+        "{t}"
+    );
+    assert_eq!(isolation_seconds(&env, "90"), 90);
+}
+
+#[test]
+fn one_duration_grammar_accepts_1h30m_everywhere() {
+    let env = Env::new();
+    let t = task_with(
+        &env,
+        "mixed",
+        &["--respond", "isolate:1h30m", "--monitor", "1h30m"],
+    );
+    assert_eq!(
+        t["response"]["actions"],
+        serde_json::json!(["isolate:1h30m"]),
+        "{t}"
+    );
+    assert_eq!(t["monitor_seconds"], 5400, "{t}");
+    assert_eq!(isolation_seconds(&env, "1h30m"), 5400);
+    // Every place refuses what the grammar refuses, saying what it expected.
+    for bad in ["1x", "-5", "99999999999999999999s", ""] {
+        let iso = env.refused(&["isolation", "on", &format!("--duration={bad}"), "--dry-run"]);
+        let task = env.refused(&[
+            "task",
+            "create",
+            "--name",
+            "bad",
+            "--ioc",
+            "x",
+            &format!("--respond=isolate:{bad}"),
+        ]);
+        let monitor = env.refused(&[
+            "task",
+            "create",
+            "--name",
+            "bad",
+            "--ioc",
+            "x",
+            &format!("--monitor={bad}"),
+        ]);
+        for err in [iso, task, monitor] {
+            assert!(err.contains("1h30m"), "{bad:?}: {err}");
+        }
+    }
+}

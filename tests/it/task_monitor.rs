@@ -81,7 +81,7 @@ fn the_monitor_setting_round_trips_through_the_cli() {
     assert_eq!(v["monitor_seconds"], 90, "{v}");
     assert!(env
         .ok(&["task", "show", "1"], 0)
-        .contains("Live monitoring: 90s after the scan"));
+        .contains("Live monitoring: 1m30s after the scan"));
 
     env.ok(&["task", "edit", "1", "--monitor", "2h"], 0);
     let v: Value = serde_json::from_str(&env.ok(&["task", "show", "1", "--json"], 0)).unwrap();

@@ -3,7 +3,8 @@
 //! `ioc_scan::respond::isolate`).
 
 use anyhow::bail;
-use ioc_scan::respond::isolate::{self, format_duration, parse_duration, parse_net, Options, Status};
+use ioc_scan::duration::format as format_duration;
+use ioc_scan::respond::isolate::{self, parse_net, Options, Status};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -18,7 +19,7 @@ pub enum IsolationCommand {
     /// Isolate now. Already on for the same cgroup: the expiry becomes the
     /// later one and the allow lists are merged.
     On {
-        /// How long: 90s, 30m, 2h, 1d, 1h30m (at most 30d).
+        /// How long: 90 (seconds), 90s, 30m, 2h, 1d, 1h30m (at most 30d).
         #[arg(long, value_name = "DURATION", value_parser = duration)]
         duration: u64,
         /// Peers that stay reachable: addresses or CIDRs (the console, DNS
@@ -32,6 +33,9 @@ pub enum IsolationCommand {
         /// Do not let DHCP through.
         #[arg(long)]
         no_dhcp: bool,
+        /// Print what would be isolated, for how long, and change nothing.
+        #[arg(long)]
+        dry_run: bool,
         #[arg(long)]
         json: bool,
     },
@@ -49,7 +53,7 @@ pub enum IsolationCommand {
 }
 
 fn duration(s: &str) -> Result<u64, String> {
-    parse_duration(s).ok_or_else(|| format!("{s:?} is not a duration (90s, 30m, 2h, 1d, 1h30m)"))
+    ioc_scan::duration::parse(s).map_err(|e| e.to_string())
 }
 
 fn net(s: &str) -> Result<ipnet::IpNet, String> {
@@ -80,11 +84,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             allow,
             cgroup,
             no_dhcp,
+            dry_run,
             json,
         } => {
-            if duration > isolate::MAX_SECONDS {
+            if duration == 0 || duration > isolate::MAX_SECONDS {
                 bail!(
-                    "--duration {}: at most {}",
+                    "--duration {}: 1s to {}",
                     format_duration(duration),
                     format_duration(isolate::MAX_SECONDS)
                 );
@@ -94,6 +99,24 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 opts.cgroup = cgroup;
             }
             opts.dhcp = !no_dhcp;
+            if dry_run {
+                let allow: Vec<String> = opts.allow.iter().map(|n| n.to_string()).collect();
+                if json {
+                    println!(
+                        "{}",
+                        serde_json::json!({"status": "dry-run", "seconds": duration, "cgroup": opts.cgroup, "allow": allow, "dhcp": opts.dhcp})
+                    );
+                } else {
+                    println!(
+                        "would isolate {} for {} (nothing changed)",
+                        opts.cgroup
+                            .as_ref()
+                            .map_or("the whole device".into(), |c| c.display().to_string()),
+                        format_duration(duration)
+                    );
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
             let r = isolate::on(duration, &opts)?;
             if json {
                 println!(

@@ -1,4 +1,4 @@
-//! `ioc-scan monitor --ioc PATH... [--kill] [--block] [--dns-queries] [--json] [--cgroup PATH] [--duration SECS]`:
+//! `ioc-scan monitor --ioc PATH... [--kill] [--block] [--dns-queries] [--json] [--cgroup PATH] [--duration DURATION]`:
 //! watch the host through the kernel sensors (exec, exit, TCP/UDP
 //! connections, DNS) and evaluate ProcessItem, PortItem, DnsEntryItem,
 //! Network/DNS and eventItem indicators on every event with the same
@@ -64,9 +64,10 @@ pub struct Args {
     /// program run on every packet the monitored cgroup sends.
     #[arg(long)]
     pub dns_queries: bool,
-    /// Stop after this many seconds (default: until SIGINT or SIGTERM).
-    #[arg(long, value_name = "SECS")]
-    pub duration: Option<f64>,
+    /// Stop after this long: 90 (seconds), 90s, 10m, 1h30m; 0 stops once
+    /// ready (default: until SIGINT or SIGTERM).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub duration: Option<u64>,
     /// Also kill at exec the executable with this device and inode, as
     /// `stat -c %d:%i FILE` prints them (e.g. a file a scan found by hash).
     #[arg(long = "kill-inode", value_name = "DEV:INO", requires = "kill")]
@@ -93,14 +94,12 @@ pub struct Args {
     pub read_delay_ms: u64,
 }
 
+fn parse_duration(s: &str) -> Result<u64, String> {
+    ioc_scan::duration::parse(s).map_err(|e| e.to_string())
+}
+
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let duration = match args.duration {
-        None => None,
-        Some(d) if d.is_finite() && d >= 0.0 => Some(
-            Duration::try_from_secs_f64(d).map_err(|_| anyhow::anyhow!("--duration must be a number of seconds"))?,
-        ),
-        Some(_) => bail!("--duration must be a number of seconds"),
-    };
+    let duration = args.duration.map(Duration::from_secs);
     let inodes = args
         .kill_inode
         .iter()

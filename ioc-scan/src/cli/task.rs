@@ -165,8 +165,8 @@ pub struct SettingArgs {
     #[arg(long, value_name = "SPEC")]
     pub schedule: Option<Schedule>,
     /// After the scan, monitor the device live (eBPF sensors: new processes,
-    /// connections, DNS) for this long: SECONDS or N{s,m,h}, at most 24h;
-    /// off (or 0) turns it off.
+    /// connections, DNS) for this long: 90 (seconds), 90s, 10m, 1h30m, at
+    /// most 24h; off (or 0) turns it off.
     #[arg(long, value_name = "DURATION", value_parser = parse_monitor)]
     pub monitor: Option<Monitor>,
 }
@@ -175,16 +175,13 @@ pub struct SettingArgs {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Monitor(pub Option<u32>);
 
-/// `off`, `0`, `SECONDS`, or `N` with an `s`, `m`, `h` or `d` suffix.
+/// `off`, or a duration ([`ioc_scan::duration`]: `0` is off, a bare number
+/// is seconds, `1h30m`).
 fn parse_monitor(s: &str) -> Result<Monitor, String> {
-    let s = s.trim();
-    let seconds = if s == "off" {
+    let seconds = if s.trim() == "off" {
         0
-    } else if s.bytes().all(|b| b.is_ascii_digit()) {
-        s.parse::<u64>().map_err(|e| format!("{s:?}: {e}"))?
     } else {
-        store::schedule::parse_duration(s)
-            .ok_or_else(|| format!("expected off, SECONDS or N followed by s, m or h, not {s:?}"))?
+        ioc_scan::duration::parse(s).map_err(|e| format!("{e}, or off"))?
     };
     store::monitor_seconds(seconds)
         .map(Monitor)
@@ -196,7 +193,7 @@ fn monitor_text(seconds: Option<u32>) -> String {
     match seconds {
         Some(s) => format!(
             "{} after the scan",
-            store::schedule::format_duration(u64::from(s))
+            ioc_scan::duration::format(u64::from(s))
         ),
         None => "off".into(),
     }
@@ -816,7 +813,7 @@ fn run_now(db: &DbArgs, a: RunArgs) -> anyhow::Result<ExitCode> {
     if let Some(seconds) = store.task(a.id)?.and_then(|t| t.monitor_seconds) {
         eprintln!(
             "ioc-scan: after the scan, monitoring live for {} (Ctrl-C ends the run early, as interrupted)",
-            store::schedule::format_duration(u64::from(seconds))
+            ioc_scan::duration::format(u64::from(seconds))
         );
     }
     let json_out = a.json;

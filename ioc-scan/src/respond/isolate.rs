@@ -127,51 +127,6 @@ pub fn parse_net(s: &str) -> Option<IpNet> {
         .map(|n| n.trunc())
 }
 
-/// `90`, `90s`, `30m`, `2h`, `1d`, `1h30m`: seconds (at least 1).
-pub fn parse_duration(s: &str) -> Option<u64> {
-    let s = s.trim();
-    if let Ok(n) = s.parse::<u64>() {
-        return (n > 0).then_some(n);
-    }
-    let mut total: u64 = 0;
-    let mut num = String::new();
-    for c in s.chars() {
-        if c.is_ascii_digit() {
-            num.push(c);
-            continue;
-        }
-        let unit = match c {
-            's' => 1,
-            'm' => 60,
-            'h' => 3600,
-            'd' => 86400,
-            _ => return None,
-        };
-        let n: u64 = num.parse().ok()?;
-        total = total.checked_add(n.checked_mul(unit)?)?;
-        num.clear();
-    }
-    if !num.is_empty() || total == 0 {
-        return None;
-    }
-    Some(total)
-}
-
-/// `1h30m`, `45s`.
-pub fn format_duration(mut secs: u64) -> String {
-    if secs == 0 {
-        return "0s".into();
-    }
-    let mut out = String::new();
-    for (unit, name) in [(86400, "d"), (3600, "h"), (60, "m"), (1, "s")] {
-        if secs >= unit {
-            out.push_str(&format!("{}{name}", secs / unit));
-            secs %= unit;
-        }
-    }
-    out
-}
-
 /// What `/run/ioc-scan/NAME.json` says of an isolation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IsolationState {
@@ -680,20 +635,6 @@ pub fn respond(seconds: u64, opts: &Options) -> ActionRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("30m"), Some(1800));
-        assert_eq!(parse_duration("1h30m"), Some(5400));
-        assert_eq!(parse_duration("45"), Some(45));
-        assert_eq!(parse_duration("2d"), Some(172800));
-        assert_eq!(parse_duration("0"), None);
-        assert_eq!(parse_duration("5x"), None);
-        assert_eq!(parse_duration("m"), None);
-        assert_eq!(parse_duration("99999999999999999999h"), None);
-        assert_eq!(format_duration(5400), "1h30m");
-        assert_eq!(format_duration(45), "45s");
-    }
 
     #[test]
     fn nets() {

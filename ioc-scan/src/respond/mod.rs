@@ -58,7 +58,7 @@ impl std::fmt::Display for Action {
             Action::Quarantine => f.write_str("quarantine"),
             Action::Delete => f.write_str("delete"),
             Action::Terminate => f.write_str("terminate"),
-            Action::Isolate { seconds } => write!(f, "isolate:{}", isolate::format_duration(*seconds)),
+            Action::Isolate { seconds } => write!(f, "isolate:{}", crate::duration::format(*seconds)),
             Action::CriticalAreasScan => f.write_str("critical-areas-scan"),
         }
     }
@@ -81,7 +81,9 @@ impl std::str::FromStr for Action {
             "critical-areas-scan" => Action::CriticalAreasScan,
             _ => {
                 let d = s.strip_prefix("isolate:").ok_or_else(|| ParseActionError(s.into()))?;
-                let seconds = isolate::parse_duration(d).ok_or_else(|| ParseActionError(s.into()))?;
+                // Records were always written with units (`isolate:1h30m`),
+                // so the one grammar reads old ones as they were meant.
+                let seconds = crate::duration::parse(d).map_err(|_| ParseActionError(s.into()))?;
                 Action::Isolate { seconds }
             }
         })
@@ -379,6 +381,11 @@ mod tests {
             Action::Isolate { seconds: 1800 }
         );
         assert!("isolate".parse::<Action>().is_err());
+        // Records written before the one duration grammar (always with units)
+        // read as they were meant.
+        for (old, seconds) in [("\"isolate:1h30m\"", 5400), ("\"isolate:45s\"", 45), ("\"isolate:2d\"", 172_800)] {
+            assert_eq!(serde_json::from_str::<Action>(old).unwrap(), Action::Isolate { seconds }, "{old}");
+        }
         assert!("nuke".parse::<Action>().is_err());
     }
 

@@ -92,7 +92,7 @@ impl std::fmt::Display for ResponseAction {
             ResponseAction::Delete => f.write_str("delete"),
             ResponseAction::Terminate => f.write_str("terminate"),
             ResponseAction::Isolate { seconds } => {
-                write!(f, "isolate:{}", super::schedule::format_duration(*seconds))
+                write!(f, "isolate:{}", crate::duration::format(*seconds))
             }
             ResponseAction::CriticalAreasScan => f.write_str("critical-areas-scan"),
         }
@@ -101,13 +101,17 @@ impl std::fmt::Display for ResponseAction {
 
 /// Why a response action could not be parsed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown response action {0:?} (expected quarantine, delete, terminate, isolate[:DURATION], critical-areas-scan)")]
-pub struct ParseActionError(pub String);
+pub enum ParseActionError {
+    #[error("unknown response action {0:?} (expected quarantine, delete, terminate, isolate[:DURATION], critical-areas-scan)")]
+    Unknown(String),
+    #[error("response action {0:?}: {1}")]
+    IsolateDuration(String, String),
+}
 
 impl std::str::FromStr for ResponseAction {
     type Err = ParseActionError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let err = || ParseActionError(s.to_string());
+        let err = || ParseActionError::Unknown(s.to_string());
         Ok(match s {
             "quarantine" => ResponseAction::Quarantine,
             "delete" => ResponseAction::Delete,
@@ -119,11 +123,27 @@ impl std::str::FromStr for ResponseAction {
                 .or_else(|| s.strip_prefix("isolate="))
             {
                 Some(d) => ResponseAction::Isolate {
-                    seconds: super::schedule::parse_duration(d).ok_or_else(err)?,
+                    seconds: isolate_seconds(d)
+                        .map_err(|why| ParseActionError::IsolateDuration(s.to_string(), why))?,
                 },
                 None => return Err(err()),
             },
         })
+    }
+}
+
+/// The seconds of `isolate:DURATION` as typed ([`crate::duration`]: a bare
+/// number is seconds), 1 s to the longest isolation. Stored tasks hold the
+/// seconds as a number, so no stored record is read through this.
+fn isolate_seconds(text: &str) -> Result<u64, String> {
+    use crate::respond::isolate::MAX_SECONDS;
+    match crate::duration::parse(text).map_err(|e| e.to_string())? {
+        s if (1..=MAX_SECONDS).contains(&s) => Ok(s),
+        s => Err(format!(
+            "isolation lasts 1s to {}, not {}",
+            crate::duration::format(MAX_SECONDS),
+            crate::duration::format(s)
+        )),
     }
 }
 
@@ -308,4 +328,31 @@ pub struct ScheduleStateV1 {
 
 impl Record for ScheduleStateV1 {
     const TYPE_NAME: &'static str = "ioc_scan::ScheduleStateV1";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Stored tasks hold an isolation's seconds as a number, never the text
+    /// typed: a task stored before the one duration grammar keeps its meaning.
+    #[test]
+    fn a_stored_isolate_action_keeps_its_seconds_across_the_grammar_change() {
+        let old: ResponseSettingsV1 = serde_json::from_str(
+            r#"{"apply":true,"actions":[{"action":"isolate","seconds":5400}]}"#,
+        )
+        .unwrap();
+        assert_eq!(old.actions, [ResponseAction::Isolate { seconds: 5400 }]);
+        assert_eq!(old.actions[0].to_string(), "isolate:1h30m");
+        assert_eq!(
+            "isolate:90".parse(),
+            Ok(ResponseAction::Isolate { seconds: 90 })
+        );
+        assert_eq!(
+            "isolate:1h30m".parse(),
+            Ok(ResponseAction::Isolate { seconds: 5400 })
+        );
+        assert!("isolate:0".parse::<ResponseAction>().is_err());
+        assert!("isolate:31d".parse::<ResponseAction>().is_err());
+    }
 }

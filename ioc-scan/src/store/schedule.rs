@@ -47,17 +47,19 @@ impl FromStr for Schedule {
                 .map(|t| Schedule::Once(t.with_timezone(&Utc)))
                 .map_err(|_| err("not an RFC 3339 time such as 2026-05-01T03:00:00Z")),
             "every" => {
-                let (num, unit) = arg.split_at(arg.len().saturating_sub(1));
-                let n: u64 = num
-                    .parse()
-                    .map_err(|_| err("period must be a number followed by m or h"))?;
-                let seconds = match unit {
-                    "m" => n.checked_mul(60),
-                    "h" => n.checked_mul(3600),
-                    _ => return Err(err("period unit must be m or h")),
+                // The unit stays required here (a bare number was minutes
+                // once); the number itself is read by the one grammar.
+                if !arg.ends_with(['m', 'h']) {
+                    return Err(err("period unit must be m or h"));
                 }
-                .filter(|s| (1..=MAX_PERIOD_SECS).contains(s))
-                .ok_or_else(|| err("period must be between 1m and 366 days"))?;
+                let seconds = crate::duration::parse(arg)
+                    .map_err(|_| err("period must be a number followed by m or h"))?;
+                if seconds % 60 != 0 {
+                    return Err(err("period must be whole minutes"));
+                }
+                let seconds = Some(seconds)
+                    .filter(|s| (1..=MAX_PERIOD_SECS).contains(s))
+                    .ok_or_else(|| err("period must be between 1m and 366 days"))?;
                 Ok(Schedule::Every { seconds })
             }
             "daily" => {
@@ -161,31 +163,6 @@ fn next_local_time_after<Tz: TimeZone>(
     None
 }
 
-/// Parses `30s`, `15m`, `2h`, `1d` (a bare number is minutes).
-pub fn parse_duration(s: &str) -> Option<u64> {
-    let (num, mult) = match s.as_bytes().last()? {
-        b's' => (&s[..s.len() - 1], 1),
-        b'm' => (&s[..s.len() - 1], 60),
-        b'h' => (&s[..s.len() - 1], 3600),
-        b'd' => (&s[..s.len() - 1], 86400),
-        _ => (s, 60),
-    };
-    num.parse::<u64>()
-        .ok()?
-        .checked_mul(mult)
-        .filter(|&v| v > 0)
-}
-
-/// The shortest of `Nd`, `Nh`, `Nm`, `Ns` that says `seconds` exactly.
-pub fn format_duration(seconds: u64) -> String {
-    match seconds {
-        s if s % 86400 == 0 => format!("{}d", s / 86400),
-        s if s % 3600 == 0 => format!("{}h", s / 3600),
-        s if s % 60 == 0 => format!("{}m", s / 60),
-        s => format!("{s}s"),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -284,15 +261,19 @@ mod tests {
     }
 
     #[test]
-    fn durations() {
-        assert_eq!(parse_duration("30s"), Some(30));
-        assert_eq!(parse_duration("15m"), Some(900));
-        assert_eq!(parse_duration("2h"), Some(7200));
-        assert_eq!(parse_duration("1d"), Some(86400));
-        assert_eq!(parse_duration("5"), Some(300));
-        assert_eq!(parse_duration("0h"), None);
-        assert_eq!(parse_duration("h"), None);
-        assert_eq!(format_duration(5400), "90m");
-        assert_eq!(format_duration(7200), "2h");
+    fn every_reads_its_period_through_the_one_duration_grammar() {
+        let s: Schedule = "every:1h30m".parse().unwrap();
+        assert_eq!(s, Schedule::Every { seconds: 5400 });
+        assert_eq!(s.to_string(), "every:90m");
+        for bad in [
+            "every:90",
+            "every:90s",
+            "every:1d",
+            "every:30m1h",
+            "every:-5m",
+            "every:99999999999999999999m",
+        ] {
+            assert!(bad.parse::<Schedule>().is_err(), "{bad}");
+        }
     }
 }

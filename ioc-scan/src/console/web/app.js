@@ -462,7 +462,7 @@ async function taskEditor(id) {
   kind.value = kind0;
   const onceAt = el('input#schedule-once', { type: 'datetime-local' });
   if (kind0 === 'once' && arg0) { const d = new Date(arg0); onceAt.value = new Date(d.getTime() - d.getTimezoneOffset() * 60000).toISOString().slice(0, 16); }
-  const every = el('input#schedule-every', { placeholder: '6h or 30m', value: kind0 === 'every' ? arg0 : '' });
+  const every = el('input#schedule-every', { placeholder: '6h, 30m or 1h30m', value: kind0 === 'every' ? arg0 : '' });
   const daily = el('input#schedule-daily', { type: 'time', value: kind0 === 'daily' ? arg0 : '03:00' });
   const targetAll = el('input', { type: 'radio', name: 'targets', value: 'all', checked: !t || t.targets.all });
   const targetSome = el('input', { type: 'radio', name: 'targets', value: 'some', checked: t && !t.targets.all });
