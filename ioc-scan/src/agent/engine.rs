@@ -15,9 +15,8 @@
 use super::execute::{RunSink, ScanJob, ScanReport, Scanner};
 use super::live;
 use crate::eval::{CompiledCollection, Detection};
-use crate::indicator;
 use crate::respond::{self, ActionRecord, Responder, ResponseContext, ResponsePlan};
-use crate::scan::{Collector, Scan, ScanOptions, ScanSummary, DEFAULT_MAX_FILE_SIZE};
+use crate::scan::{scope, Collector, Scan, ScanOptions, ScanSummary, DEFAULT_MAX_FILE_SIZE};
 use crate::store::{DetectionRecordV1, ResponseAction, ResponseOutcomeV1, ResponseSettingsV1};
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -193,7 +192,7 @@ impl EngineScanner {
         let mut scopes: Vec<PathBuf> = task.scope.custom_paths.iter().map(PathBuf::from).collect();
         if task.scope.ioc_paths && !task.scope.critical_areas {
             // (With the critical areas on, the scan adds these itself.)
-            scopes.extend(indicator::paths_named(iocs).into_iter().map(PathBuf::from));
+            scopes.extend(scope::named_roots(iocs));
         }
         if scopes.is_empty() && !task.scope.critical_areas {
             return if task.scope.ioc_paths || task.monitor_seconds.is_some_and(|s| s > 0) {

@@ -101,6 +101,16 @@ pub fn dedupe(paths: impl IntoIterator<Item = PathBuf>, cross_filesystems: bool)
     scopes
 }
 
+/// [`indicator::paths_named`] that exist on this host: the IOCs' share of
+/// a scan's roots (one that does not exist here is no error).
+pub fn named_roots(iocs: &[Ioc]) -> Vec<PathBuf> {
+    indicator::paths_named(iocs)
+        .into_iter()
+        .map(PathBuf::from)
+        .filter(|p| p.exists())
+        .collect()
+}
+
 /// The executables of running processes (`/proc/PID/exe`), one per
 /// (device, inode), leaving out those whose file was deleted (the link then
 /// names a path that no longer holds it).
@@ -135,7 +145,7 @@ pub fn process_executables() -> Vec<PathBuf> {
 /// Every path of a default scan, before [`dedupe`].
 pub fn default_paths(iocs: &[Ioc]) -> Vec<PathBuf> {
     let mut paths: Vec<PathBuf> = CRITICAL_AREAS.iter().map(PathBuf::from).collect();
-    paths.extend(indicator::paths_named(iocs).into_iter().map(PathBuf::from));
+    paths.extend(named_roots(iocs));
     paths.extend(process_executables());
     paths
 }
@@ -143,6 +153,39 @@ pub fn default_paths(iocs: &[Ioc]) -> Vec<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[test]
+    fn named_roots_are_the_named_paths_that_exist_here() {
+        use crate::indicator::{Condition, Content, Context, IocMeta, Item, Node, OpenIocVersion, Position};
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().to_str().unwrap();
+        std::fs::write(dir.path().join("evil"), b"").unwrap();
+        let item = |condition, value: String| {
+            Node::Item(Item {
+                id: "i".into(),
+                condition,
+                context: Context { document: "FileItem".into(), search: "FileItem/FullPath".into(), context_type: "mir".into() },
+                content: Content { content_type: "string".into(), value },
+                negate: false,
+                preserve_case: false,
+                position: Position::default(),
+                problem: None,
+            })
+        };
+        let ioc = Ioc {
+            id: "t".into(),
+            version: OpenIocVersion::V1_1,
+            meta: IocMeta::default(),
+            nodes: vec![
+                item(Condition::Is, format!("{d}/evil")),
+                item(Condition::StartsWith, format!("{d}/kdevtmp")),
+                item(Condition::Is, format!("{d}/missing")),
+                item(Condition::StartsWith, format!("{d}/gone/x")),
+            ],
+            source: "t.ioc".into(),
+        };
+        assert_eq!(named_roots(&[ioc]), vec![dir.path().to_path_buf(), dir.path().join("evil")]);
+    }
+
     #[test]
     fn nested_roots_on_one_filesystem_fold_into_the_outer_one() {
         let dir = tempfile::tempdir().unwrap();
