@@ -465,27 +465,12 @@ fn a_damaged_or_foreign_database_file_is_refused_by_every_command_and_left_uncha
     assert_eq!(std::fs::read(env.db()).unwrap(), garbage);
 }
 
-/// Issue 15: what a task shows as "paths named in the IOCs" was computed
-/// apart from what its runs walk (it listed a `starts-with` prefix that the
-/// scan widens to its directory, and an unevaluable item the scan skips).
-#[test]
-fn task_shows_the_paths_its_runs_scan() {
-    let env = Env::new();
-    let dir = |rel: &str| {
-        std::fs::create_dir_all(env.path(rel)).unwrap();
-        env.path(rel).canonicalize().unwrap()
-    };
-    let (named, skipped) = (dir("scan/named"), dir("scan/skipped"));
-    std::fs::write(named.join("evil"), b"x").unwrap();
-    std::fs::write(named.join("kdevtmpfsi"), b"x").unwrap();
-    // Walked, this file would match the FileName item: its absence from the
-    // detections shows the unevaluable item naming it adds no scope.
-    std::fs::write(skipped.join("marker"), b"x").unwrap();
-    let (named_s, skipped_s) = (s(&named), s(&skipped));
-    let ioc = env.ioc(
-        "paths.ioc",
-        format!(
-            r#"<?xml version="1.0" encoding="us-ascii"?>
+/// An OpenIOC 1.0 file `paths` naming paths four ways: `starts-with
+/// NAMED/kdevtmp`, an unevaluable item (unknown condition) on
+/// `SKIPPED/marker`, `is NAMED/evil`, and `FileName is marker` (no path).
+pub fn paths_ioc_xml(named_s: &str, skipped_s: &str) -> String {
+    format!(
+        r#"<?xml version="1.0" encoding="us-ascii"?>
 <ioc xmlns="http://schemas.mandiant.com/2010/ioc" id="paths" last-modified="2013-01-01T00:00:00">
   <short_description>Paths</short_description>
   <definition>
@@ -510,8 +495,27 @@ fn task_shows_the_paths_its_runs_scan() {
   </definition>
 </ioc>
 "#
-        ),
-    );
+    )
+}
+
+/// Issue 15: what a task shows as "paths named in the IOCs" was computed
+/// apart from what its runs walk (it listed a `starts-with` prefix that the
+/// scan widens to its directory, and an unevaluable item the scan skips).
+#[test]
+fn task_shows_the_paths_its_runs_scan() {
+    let env = Env::new();
+    let dir = |rel: &str| {
+        std::fs::create_dir_all(env.path(rel)).unwrap();
+        env.path(rel).canonicalize().unwrap()
+    };
+    let (named, skipped) = (dir("scan/named"), dir("scan/skipped"));
+    std::fs::write(named.join("evil"), b"x").unwrap();
+    std::fs::write(named.join("kdevtmpfsi"), b"x").unwrap();
+    // Walked, this file would match the FileName item: its absence from the
+    // detections shows the unevaluable item naming it adds no scope.
+    std::fs::write(skipped.join("marker"), b"x").unwrap();
+    let (named_s, skipped_s) = (s(&named), s(&skipped));
+    let ioc = env.ioc("paths.ioc", paths_ioc_xml(named_s, skipped_s));
     env.create_task("paths", &[&ioc], &[]);
 
     let shown = env.json(&["task", "show", "1", "--json"]);
