@@ -523,7 +523,9 @@ fn task_shows_the_paths_its_runs_scan() {
     assert_eq!(shown["scope"]["ioc_paths"], want, "{shown}");
     let human = env.ok(&["task", "show", "1"], 0);
     assert!(
-        human.contains(&format!("paths named in the IOCs: {named_s} {named_s}/evil\n")),
+        human.contains(&format!(
+            "paths named in the IOCs: {named_s} {named_s}/evil\n"
+        )),
         "{human}"
     );
 

@@ -497,5 +497,9 @@ fn the_console_shows_a_task_the_paths_its_runs_scan() {
     });
     let task = api.create_task(settings, &[("paths.ioc", xml.as_bytes())]);
     let shown = api.json(&format!("/tasks/{}", task["id"]));
-    assert_eq!(shown["paths_named_by_iocs"], json!(["/opt/named", "/opt/named/evil"]), "{shown}");
+    assert_eq!(
+        shown["paths_named_by_iocs"],
+        json!(["/opt/named", "/opt/named/evil"]),
+        "{shown}"
+    );
 }

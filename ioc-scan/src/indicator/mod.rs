@@ -303,8 +303,15 @@ mod tests {
                 Node::Item(Item {
                     id: "i".into(),
                     condition: *condition,
-                    context: Context { document: "FileItem".into(), search: search.to_string(), context_type: "mir".into() },
-                    content: Content { content_type: "string".into(), value: value.to_string() },
+                    context: Context {
+                        document: "FileItem".into(),
+                        search: search.to_string(),
+                        context_type: "mir".into(),
+                    },
+                    content: Content {
+                        content_type: "string".into(),
+                        value: value.to_string(),
+                    },
                     negate: *negate,
                     preserve_case: false,
                     position: Position::default(),
@@ -312,7 +319,13 @@ mod tests {
                 })
             })
             .collect();
-        Ioc { id: "t".into(), version: OpenIocVersion::V1_1, meta: IocMeta::default(), nodes, source: "t.ioc".into() }
+        Ioc {
+            id: "t".into(),
+            version: OpenIocVersion::V1_1,
+            meta: IocMeta::default(),
+            nodes,
+            source: "t.ioc".into(),
+        }
     }
 
     #[test]
@@ -320,7 +333,12 @@ mod tests {
         let got = paths_named(&[path_ioc(&[
             ("FileItem/FullPath", Condition::Is, " /opt/x/evil ", false),
             ("FileItem/FilePath", Condition::Is, "/opt/x", false),
-            ("FileItem/FullPath", Condition::Is, "C:\\Windows\\evil.exe", false),
+            (
+                "FileItem/FullPath",
+                Condition::Is,
+                "C:\\Windows\\evil.exe",
+                false,
+            ),
             ("FileItem/FilePath", Condition::Is, "Local\\Temp", false),
             ("FileItem/FullPath", Condition::Is, "%TEMP%/evil", false),
             ("FileItem/FullPath", Condition::Is, "/", false),
@@ -335,10 +353,30 @@ mod tests {
     #[test]
     fn a_starts_with_path_names_the_directory_of_its_prefix_never_root() {
         let got = paths_named(&[path_ioc(&[
-            ("FileItem/FullPath", Condition::StartsWith, "/var/tmp/kdevtmp", false),
-            ("FileItem/FullPath", Condition::StartsWith, "/opt/evil/", false),
-            ("FileItem/FilePath", Condition::StartsWith, "/srv//cache", false),
-            ("FileItem/FullPath", Condition::StartsWith, "/kdevtmp", false),
+            (
+                "FileItem/FullPath",
+                Condition::StartsWith,
+                "/var/tmp/kdevtmp",
+                false,
+            ),
+            (
+                "FileItem/FullPath",
+                Condition::StartsWith,
+                "/opt/evil/",
+                false,
+            ),
+            (
+                "FileItem/FilePath",
+                Condition::StartsWith,
+                "/srv//cache",
+                false,
+            ),
+            (
+                "FileItem/FullPath",
+                Condition::StartsWith,
+                "/kdevtmp",
+                false,
+            ),
             ("FileItem/FullPath", Condition::StartsWith, "//x", false),
         ])]);
         assert_eq!(got, vec!["/opt/evil", "/srv", "/var/tmp"]);
@@ -352,7 +390,12 @@ mod tests {
         }
         let plain = path_ioc(&[
             ("FileItem/FullPath", Condition::Is, "/opt/a", false),
-            ("FileItem/FullPath", Condition::StartsWith, "/opt/a/b", false),
+            (
+                "FileItem/FullPath",
+                Condition::StartsWith,
+                "/opt/a/b",
+                false,
+            ),
         ]);
         assert_eq!(paths_named(&[broken, plain.clone(), plain]), vec!["/opt/a"]);
     }

@@ -155,7 +155,9 @@ mod tests {
     use super::*;
     #[test]
     fn named_roots_are_the_named_paths_that_exist_here() {
-        use crate::indicator::{Condition, Content, Context, IocMeta, Item, Node, OpenIocVersion, Position};
+        use crate::indicator::{
+            Condition, Content, Context, IocMeta, Item, Node, OpenIocVersion, Position,
+        };
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path().to_str().unwrap();
         std::fs::write(dir.path().join("evil"), b"").unwrap();
@@ -163,8 +165,15 @@ mod tests {
             Node::Item(Item {
                 id: "i".into(),
                 condition,
-                context: Context { document: "FileItem".into(), search: "FileItem/FullPath".into(), context_type: "mir".into() },
-                content: Content { content_type: "string".into(), value },
+                context: Context {
+                    document: "FileItem".into(),
+                    search: "FileItem/FullPath".into(),
+                    context_type: "mir".into(),
+                },
+                content: Content {
+                    content_type: "string".into(),
+                    value,
+                },
                 negate: false,
                 preserve_case: false,
                 position: Position::default(),
@@ -183,7 +192,10 @@ mod tests {
             ],
             source: "t.ioc".into(),
         };
-        assert_eq!(named_roots(&[ioc]), vec![dir.path().to_path_buf(), dir.path().join("evil")]);
+        assert_eq!(
+            named_roots(&[ioc]),
+            vec![dir.path().to_path_buf(), dir.path().join("evil")]
+        );
     }
 
     #[test]
