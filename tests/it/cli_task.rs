@@ -546,4 +546,84 @@ fn one_duration_grammar_accepts_1h30m_everywhere() {
             assert!(err.contains("1h30m"), "{bad:?}: {err}");
         }
     }
+
+/// An OpenIOC 1.0 file `paths` naming paths four ways: `starts-with
+/// NAMED/kdevtmp`, an unevaluable item (unknown condition) on
+/// `SKIPPED/marker`, `is NAMED/evil`, and `FileName is marker` (no path).
+pub fn paths_ioc_xml(named_s: &str, skipped_s: &str) -> String {
+    format!(
+        r#"<?xml version="1.0" encoding="us-ascii"?>
+<ioc xmlns="http://schemas.mandiant.com/2010/ioc" id="paths" last-modified="2013-01-01T00:00:00">
+  <short_description>Paths</short_description>
+  <definition>
+    <Indicator operator="OR" id="paths-ind">
+      <IndicatorItem id="prefix" condition="starts-with">
+        <Context document="FileItem" search="FileItem/FullPath" type="mir" />
+        <Content type="string">{named_s}/kdevtmp</Content>
+      </IndicatorItem>
+      <IndicatorItem id="unevaluable" condition="bogus">
+        <Context document="FileItem" search="FileItem/FullPath" type="mir" />
+        <Content type="string">{skipped_s}/marker</Content>
+      </IndicatorItem>
+      <IndicatorItem id="exact" condition="is">
+        <Context document="FileItem" search="FileItem/FullPath" type="mir" />
+        <Content type="string">{named_s}/evil</Content>
+      </IndicatorItem>
+      <IndicatorItem id="name" condition="is">
+        <Context document="FileItem" search="FileItem/FileName" type="mir" />
+        <Content type="string">marker</Content>
+      </IndicatorItem>
+    </Indicator>
+  </definition>
+</ioc>
+"#
+    )
+}
+
+/// Issue 15: what a task shows as "paths named in the IOCs" was computed
+/// apart from what its runs walk (it listed a `starts-with` prefix that the
+/// scan widens to its directory, and an unevaluable item the scan skips).
+#[test]
+fn task_shows_the_paths_its_runs_scan() {
+    let env = Env::new();
+    let dir = |rel: &str| {
+        std::fs::create_dir_all(env.path(rel)).unwrap();
+        env.path(rel).canonicalize().unwrap()
+    };
+    let (named, skipped) = (dir("scan/named"), dir("scan/skipped"));
+    std::fs::write(named.join("evil"), b"x").unwrap();
+    std::fs::write(named.join("kdevtmpfsi"), b"x").unwrap();
+    // Walked, this file would match the FileName item: its absence from the
+    // detections shows the unevaluable item naming it adds no scope.
+    std::fs::write(skipped.join("marker"), b"x").unwrap();
+    let (named_s, skipped_s) = (s(&named), s(&skipped));
+    let ioc = env.ioc("paths.ioc", paths_ioc_xml(named_s, skipped_s));
+    env.create_task("paths", &[&ioc], &[]);
+
+    let shown = env.json(&["task", "show", "1", "--json"]);
+    let want = serde_json::json!([named_s, format!("{named_s}/evil")]);
+    assert_eq!(shown["scope"]["ioc_paths"], want, "{shown}");
+    let human = env.ok(&["task", "show", "1"], 0);
+    assert!(
+        human.contains(&format!(
+            "paths named in the IOCs: {named_s} {named_s}/evil\n"
+        )),
+        "{human}"
+    );
+
+    // The run walks exactly those: both files under the prefix's directory
+    // are found, nothing under the unevaluable item's path.
+    let out = env.ok(&["task", "run", "1", "--json", "--device-name", "h"], 1);
+    let mut found: Vec<String> = out
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|l| l["type"] == "detection")
+        .map(|l| l["object"]["path"].as_str().unwrap_or_default().to_string())
+        .collect();
+    found.sort();
+    assert_eq!(
+        found,
+        vec![format!("{named_s}/evil"), format!("{named_s}/kdevtmpfsi")],
+        "{out}"
+    );
 }

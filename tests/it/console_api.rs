@@ -482,3 +482,24 @@ fn regression_a_task_part_sent_with_a_file_name_is_the_settings_not_an_ioc_file(
     assert_eq!(v["name"], "from a page");
     assert_eq!(v["files"].as_array().unwrap().len(), 1);
 }
+
+/// Issue 15: the console's task JSON listed every `is`/`starts-with` path
+/// spelling, not what the agents' runs walk (a prefix's directory, no
+/// unevaluable item).
+#[test]
+fn the_console_shows_a_task_the_paths_its_runs_scan() {
+    let (_dir, _console, api) = setup(&[]);
+    let xml = crate::cli_task::paths_ioc_xml("/opt/named", "/opt/skipped");
+    let settings = json!({
+        "name": "Paths",
+        "scope": {"critical_areas": false, "ioc_paths": true},
+        "targets": {"all": true, "groups": [], "devices": []},
+    });
+    let task = api.create_task(settings, &[("paths.ioc", xml.as_bytes())]);
+    let shown = api.json(&format!("/tasks/{}", task["id"]));
+    assert_eq!(
+        shown["paths_named_by_iocs"],
+        json!(["/opt/named", "/opt/named/evil"]),
+        "{shown}"
+    );
+}

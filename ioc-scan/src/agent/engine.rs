@@ -192,7 +192,7 @@ impl EngineScanner {
         let mut scopes: Vec<PathBuf> = task.scope.custom_paths.iter().map(PathBuf::from).collect();
         if task.scope.ioc_paths && !task.scope.critical_areas {
             // (With the critical areas on, the scan adds these itself.)
-            scopes.extend(scope::paths_named_by(iocs));
+            scopes.extend(scope::named_roots(iocs));
         }
         if scopes.is_empty() && !task.scope.critical_areas {
             return if task.scope.ioc_paths || task.monitor_seconds.is_some_and(|s| s > 0) {

@@ -6,7 +6,7 @@
 use super::validate::printable;
 use anyhow::{bail, Context as _};
 use ioc_scan::agent;
-use ioc_scan::indicator::{Ioc, Node, Operator};
+use ioc_scan::indicator::{self, Ioc, Node, Operator};
 use ioc_scan::openioc;
 use ioc_scan::store::{
     self, clock, CollectionRecordV1, DetectionRecordV1, Holder, IocFile, NewCollection, NewTask,
@@ -498,7 +498,7 @@ fn task_json(
         "files": c.files,
         "scope": {
             "critical_areas": task.scope.critical_areas,
-            "ioc_paths": if task.scope.ioc_paths { c.ioc_paths.clone() } else { Vec::new() },
+            "ioc_paths": if task.scope.ioc_paths { indicator::paths_named(&c.iocs) } else { Vec::new() },
             "custom_paths": task.scope.custom_paths,
             "excludes": task.scope.excludes,
         },
@@ -639,13 +639,14 @@ fn show(db: &DbArgs, a: ShowArgs) -> anyhow::Result<ExitCode> {
             }
         )?;
         if task.scope.ioc_paths {
+            let paths = indicator::paths_named(&c.iocs);
             writeln!(
                 out,
                 "  paths named in the IOCs: {}",
-                if c.ioc_paths.is_empty() {
+                if paths.is_empty() {
                     "-".into()
                 } else {
-                    printable(&c.ioc_paths.join(" ")).into_owned()
+                    printable(&paths.join(" ")).into_owned()
                 }
             )?;
         } else {

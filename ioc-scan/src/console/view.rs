@@ -3,7 +3,7 @@
 //! the page's job (it builds its DOM with `textContent`).
 
 use super::tables::{DeviceRecordV1, GroupRecordV1, JobRecordV1, TargetsV1};
-use crate::indicator::{Ioc, Item, Node, OpenIocVersion};
+use crate::indicator::{self, Ioc, Item, Node, OpenIocVersion};
 use crate::store::{clock, CollectionRecordV1, DetectionRecordV1, RunRecordV1, TaskRecordV1};
 use crate::terms::support::ItemSupport;
 use serde_json::{json, Value};
@@ -95,7 +95,7 @@ pub fn task(t: &TaskRecordV1, c: Option<&CollectionRecordV1>, targets_: &Targets
             "custom_paths": t.scope.custom_paths,
             "excludes": t.scope.excludes,
         },
-        "paths_named_by_iocs": c.map(|c| c.ioc_paths.clone()).unwrap_or_default(),
+        "paths_named_by_iocs": c.map(|c| indicator::paths_named(&c.iocs)).unwrap_or_default(),
         "response": {
             "apply": t.response.apply,
             "actions": t.response.actions,

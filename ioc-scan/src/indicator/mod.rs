@@ -210,6 +210,46 @@ impl Ioc {
     }
 }
 
+/// The paths a scan walks because the IOCs name them, sorted and
+/// deduplicated: what a task shows as "paths named in the IOCs" and what its
+/// runs add to their scopes (one function, so the two cannot disagree).
+///
+/// From `FileItem/FullPath` and `FileItem/FilePath` items that can match
+/// (evaluable, not negated, `is` or `starts-with`): for `is` the path itself;
+/// for `starts-with` the directory that holds every path with that prefix
+/// (`/opt/x/kdevtmp` → `/opt/x`, `/opt/x/` → `/opt/x`), never `/`.
+/// Windows-looking values (`C:\...`, `%TEMP%`, relative paths) are skipped.
+/// No I/O: the scan drops what does not exist on its host.
+pub fn paths_named(iocs: &[Ioc]) -> Vec<String> {
+    use crate::terms::{self, ids};
+    let mut out: Vec<String> = Vec::new();
+    for item in iocs.iter().flat_map(Ioc::items) {
+        if item.negate || !item.evaluable() {
+            continue;
+        }
+        let term = terms::lookup(&item.context.search);
+        if term != Some(ids::FileItem_FullPath) && term != Some(ids::FileItem_FilePath) {
+            continue;
+        }
+        let value = item.content.value.trim();
+        if !value.starts_with('/') || value.contains('\\') || value == "/" {
+            continue;
+        }
+        let root = match item.condition {
+            Condition::Is => value,
+            // Up to the last '/': the directory of every name with this prefix.
+            Condition::StartsWith => value[..value.rfind('/').unwrap_or(0)].trim_end_matches('/'),
+            _ => continue,
+        };
+        if !root.is_empty() {
+            out.push(root.to_owned());
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -254,5 +294,109 @@ mod tests {
         let order: Vec<_> = ioc.walk().into_iter().map(|(d, n)| (d, n.0)).collect();
         assert_eq!(order, vec![(0, 0), (1, 1), (2, 3), (1, 2)]);
         assert_eq!(ioc.items().map(|i| i.id.as_str()).collect::<Vec<_>>(), vec!["b", "a"]);
+    }
+
+    fn path_ioc(items: &[(&str, Condition, &str, bool)]) -> Ioc {
+        let nodes = items
+            .iter()
+            .map(|(search, condition, value, negate)| {
+                Node::Item(Item {
+                    id: "i".into(),
+                    condition: *condition,
+                    context: Context {
+                        document: "FileItem".into(),
+                        search: search.to_string(),
+                        context_type: "mir".into(),
+                    },
+                    content: Content {
+                        content_type: "string".into(),
+                        value: value.to_string(),
+                    },
+                    negate: *negate,
+                    preserve_case: false,
+                    position: Position::default(),
+                    problem: None,
+                })
+            })
+            .collect();
+        Ioc {
+            id: "t".into(),
+            version: OpenIocVersion::V1_1,
+            meta: IocMeta::default(),
+            nodes,
+            source: "t.ioc".into(),
+        }
+    }
+
+    #[test]
+    fn paths_named_keep_unix_literals_and_skip_windows_ones() {
+        let got = paths_named(&[path_ioc(&[
+            ("FileItem/FullPath", Condition::Is, " /opt/x/evil ", false),
+            ("FileItem/FilePath", Condition::Is, "/opt/x", false),
+            (
+                "FileItem/FullPath",
+                Condition::Is,
+                "C:\\Windows\\evil.exe",
+                false,
+            ),
+            ("FileItem/FilePath", Condition::Is, "Local\\Temp", false),
+            ("FileItem/FullPath", Condition::Is, "%TEMP%/evil", false),
+            ("FileItem/FullPath", Condition::Is, "/", false),
+            ("FileItem/FullPath", Condition::Contains, "/usr", false),
+            ("FileItem/FullPath", Condition::EndsWith, "/usr", false),
+            ("FileItem/FullPath", Condition::Is, "/etc/passwd", true),
+            ("FileItem/FileName", Condition::Is, "/etc", false),
+        ])]);
+        assert_eq!(got, vec!["/opt/x", "/opt/x/evil"]);
+    }
+
+    #[test]
+    fn a_starts_with_path_names_the_directory_of_its_prefix_never_root() {
+        let got = paths_named(&[path_ioc(&[
+            (
+                "FileItem/FullPath",
+                Condition::StartsWith,
+                "/var/tmp/kdevtmp",
+                false,
+            ),
+            (
+                "FileItem/FullPath",
+                Condition::StartsWith,
+                "/opt/evil/",
+                false,
+            ),
+            (
+                "FileItem/FilePath",
+                Condition::StartsWith,
+                "/srv//cache",
+                false,
+            ),
+            (
+                "FileItem/FullPath",
+                Condition::StartsWith,
+                "/kdevtmp",
+                false,
+            ),
+            ("FileItem/FullPath", Condition::StartsWith, "//x", false),
+        ])]);
+        assert_eq!(got, vec!["/opt/evil", "/srv", "/var/tmp"]);
+    }
+
+    #[test]
+    fn an_unevaluable_item_names_no_path_and_duplicates_fold() {
+        let mut broken = path_ioc(&[("FileItem/FullPath", Condition::Is, "/opt/broken", false)]);
+        if let Node::Item(item) = &mut broken.nodes[0] {
+            item.problem = Some("unknown condition".into());
+        }
+        let plain = path_ioc(&[
+            ("FileItem/FullPath", Condition::Is, "/opt/a", false),
+            (
+                "FileItem/FullPath",
+                Condition::StartsWith,
+                "/opt/a/b",
+                false,
+            ),
+        ]);
+        assert_eq!(paths_named(&[broken, plain.clone(), plain]), vec!["/opt/a"]);
     }
 }

@@ -3,11 +3,10 @@
 //! running processes; made canonical and deduplicated so that each file is
 //! examined once.
 
-use crate::indicator::{Condition, Ioc};
-use crate::terms::{self, ids};
+use crate::indicator::{self, Ioc};
 use std::collections::HashSet;
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Where malware and its persistence live on Linux: system binaries and
 /// libraries, configuration and startup objects, boot files, home
@@ -102,37 +101,14 @@ pub fn dedupe(paths: impl IntoIterator<Item = PathBuf>, cross_filesystems: bool)
     scopes
 }
 
-/// Paths the IOCs name in `FileItem/FullPath` or `FileItem/FilePath` items
-/// with `is` or `starts-with` (not negated): the literal itself when it
-/// exists, else (for `starts-with`, a prefix of names) its parent directory
-/// unless that is `/`. Windows-looking values (`C:\...`, `%TEMP%`, relative
-/// paths) are skipped.
-pub fn paths_named_by(iocs: &[Ioc]) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for ioc in iocs {
-        for item in ioc.items() {
-            if item.negate || !item.evaluable() || !matches!(item.condition, Condition::Is | Condition::StartsWith) {
-                continue;
-            }
-            let term = terms::lookup(&item.context.search);
-            if term != Some(ids::FileItem_FullPath) && term != Some(ids::FileItem_FilePath) {
-                continue;
-            }
-            let value = item.content.value.trim();
-            if !value.starts_with('/') || value.contains('\\') || value == "/" {
-                continue;
-            }
-            let path = PathBuf::from(value);
-            if path.exists() {
-                out.push(path);
-            } else if item.condition == Condition::StartsWith {
-                if let Some(parent) = path.parent().filter(|p| *p != Path::new("/") && p.is_dir()) {
-                    out.push(parent.to_path_buf());
-                }
-            }
-        }
-    }
-    out
+/// [`indicator::paths_named`] that exist on this host: the IOCs' share of
+/// a scan's roots (one that does not exist here is no error).
+pub fn named_roots(iocs: &[Ioc]) -> Vec<PathBuf> {
+    indicator::paths_named(iocs)
+        .into_iter()
+        .map(PathBuf::from)
+        .filter(|p| p.exists())
+        .collect()
 }
 
 /// The executables of running processes (`/proc/PID/exe`), one per
@@ -169,7 +145,7 @@ pub fn process_executables() -> Vec<PathBuf> {
 /// Every path of a default scan, before [`dedupe`].
 pub fn default_paths(iocs: &[Ioc]) -> Vec<PathBuf> {
     let mut paths: Vec<PathBuf> = CRITICAL_AREAS.iter().map(PathBuf::from).collect();
-    paths.extend(paths_named_by(iocs));
+    paths.extend(named_roots(iocs));
     paths.extend(process_executables());
     paths
 }
@@ -177,68 +153,48 @@ pub fn default_paths(iocs: &[Ioc]) -> Vec<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::indicator::{Content, Context, IocMeta, Item, Node, OpenIocVersion, Position};
-
-    fn ioc(items: &[(&str, Condition, &str, bool)]) -> Ioc {
-        Ioc {
-            id: "t".into(),
-            version: OpenIocVersion::V1_1,
-            meta: IocMeta::default(),
-            nodes: items
-                .iter()
-                .map(|(search, condition, value, negate)| {
-                    Node::Item(Item {
-                        id: "i".into(),
-                        condition: *condition,
-                        context: Context {
-                            document: "FileItem".into(),
-                            search: search.to_string(),
-                            context_type: "mir".into(),
-                        },
-                        content: Content {
-                            content_type: "string".into(),
-                            value: value.to_string(),
-                        },
-                        negate: *negate,
-                        preserve_case: false,
-                        position: Position::default(),
-                        problem: None,
-                    })
-                })
-                .collect(),
-            source: "t.ioc".into(),
-        }
-    }
-
     #[test]
-    fn ioc_paths_keep_unix_literals_and_skip_windows_ones() {
+    fn named_roots_are_the_named_paths_that_exist_here() {
+        use crate::indicator::{
+            Condition, Content, Context, IocMeta, Item, Node, OpenIocVersion, Position,
+        };
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path().to_str().unwrap();
         std::fs::write(dir.path().join("evil"), b"").unwrap();
-        let i = ioc(&[
-            ("FileItem/FullPath", Condition::Is, &format!("{d}/evil"), false),
-            (
-                "FileItem/FullPath",
-                Condition::StartsWith,
-                &format!("{d}/kdevtmp"),
-                false,
-            ),
-            ("FileItem/FilePath", Condition::Is, d, false),
-            ("FileItem/FullPath", Condition::Is, "C:\\Windows\\evil.exe", false),
-            ("FileItem/FilePath", Condition::Is, "Local\\Temp", false),
-            ("FileItem/FullPath", Condition::Contains, "/usr", false),
-            ("FileItem/FullPath", Condition::Is, "/nonexistent/x", false),
-            ("FileItem/FullPath", Condition::Is, "/etc/passwd", true),
-            ("FileItem/FileName", Condition::Is, "/etc", false),
-        ]);
-        let got = paths_named_by(&[i]);
+        let item = |condition, value: String| {
+            Node::Item(Item {
+                id: "i".into(),
+                condition,
+                context: Context {
+                    document: "FileItem".into(),
+                    search: "FileItem/FullPath".into(),
+                    context_type: "mir".into(),
+                },
+                content: Content {
+                    content_type: "string".into(),
+                    value,
+                },
+                negate: false,
+                preserve_case: false,
+                position: Position::default(),
+                problem: None,
+            })
+        };
+        let ioc = Ioc {
+            id: "t".into(),
+            version: OpenIocVersion::V1_1,
+            meta: IocMeta::default(),
+            nodes: vec![
+                item(Condition::Is, format!("{d}/evil")),
+                item(Condition::StartsWith, format!("{d}/kdevtmp")),
+                item(Condition::Is, format!("{d}/missing")),
+                item(Condition::StartsWith, format!("{d}/gone/x")),
+            ],
+            source: "t.ioc".into(),
+        };
         assert_eq!(
-            got,
-            vec![
-                dir.path().join("evil"),
-                dir.path().to_path_buf(),
-                dir.path().to_path_buf()
-            ]
+            named_roots(&[ioc]),
+            vec![dir.path().to_path_buf(), dir.path().join("evil")]
         );
     }
 

@@ -156,7 +156,9 @@ pub struct CollectionRecordV1 {
     pub files: Vec<IocFileRefV1>,
     /// The indicators read from the files.
     pub iocs: Vec<Ioc>,
-    /// Paths the IOCs name (file path items), derived when the version was made.
+    /// [`crate::indicator::paths_named`] of `iocs`, when the version was
+    /// made; kept for the record format. Views derive the paths from `iocs`
+    /// (records written before issue 15 hold an older derivation).
     pub ioc_paths: Vec<String>,
     pub created_at: i64,
 }

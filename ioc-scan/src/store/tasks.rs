@@ -14,7 +14,7 @@ use super::records::{
 use super::schedule::Schedule;
 use super::tables::{COLLECTIONS, IOC_BLOBS, IOC_BLOB_REFS, RUNS_BY_TASK, SCHEDULE_STATE, TASKS};
 use super::{clock, next_id, Store};
-use crate::indicator::{Condition, Ioc, Node};
+use crate::indicator::Ioc;
 use redb::{ReadableTable, WriteTransaction};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -82,36 +82,6 @@ impl NewCollection {
         }
         Ok(())
     }
-}
-
-/// The absolute paths the IOCs name in `FileItem/FullPath` / `FilePath`
-/// items (`is` / `starts-with`, not negated), sorted and deduplicated: what
-/// a task shows as "paths named in the IOCs". (At scan time
-/// [`crate::scan::scope::paths_named_by`] turns them into existing roots.)
-pub fn ioc_paths(iocs: &[Ioc]) -> Vec<String> {
-    let mut paths: Vec<String> = iocs
-        .iter()
-        .flat_map(|ioc| ioc.nodes.iter())
-        .filter_map(|node| match node {
-            Node::Item(item) => Some(item),
-            Node::Indicator(_) => None,
-        })
-        .filter(|item| {
-            let value = item.content.value.trim();
-            matches!(
-                item.context.search.as_str(),
-                "FileItem/FullPath" | "FileItem/FilePath"
-            ) && matches!(item.condition, Condition::Is | Condition::StartsWith)
-                && !item.negate
-                && value.starts_with('/')
-                && value != "/"
-                && !value.contains('\\')
-        })
-        .map(|item| item.content.value.trim().to_string())
-        .collect();
-    paths.sort();
-    paths.dedup();
-    paths
 }
 
 pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
@@ -342,7 +312,7 @@ fn put_collection(
         task_id: task,
         version,
         files,
-        ioc_paths: ioc_paths(&collection.iocs),
+        ioc_paths: crate::indicator::paths_named(&collection.iocs),
         iocs: collection.iocs,
         created_at: now,
     };
