@@ -546,6 +546,7 @@ fn one_duration_grammar_accepts_1h30m_everywhere() {
             assert!(err.contains("1h30m"), "{bad:?}: {err}");
         }
     }
+}
 
 /// An OpenIOC 1.0 file `paths` naming paths four ways: `starts-with
 /// NAMED/kdevtmp`, an unevaluable item (unknown condition) on
