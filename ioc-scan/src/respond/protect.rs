@@ -130,16 +130,17 @@ pub fn protected(pid: u32) -> Option<String> {
 pub fn ancestors() -> Vec<(u32, u64)> {
     let mut out = Vec::new();
     let mut cur = std::process::id();
+    // Each process's stat is read once: it gives its start and its parent.
+    let Some(mut cur_stat) = stat(cur) else { return out };
     for _ in 0..MAX_ANCESTORS {
-        let Some(parent) = stat(cur).map(|s| s.ppid) else { break };
+        let parent = cur_stat.ppid;
         if parent <= 1 || parent == cur || out.iter().any(|(p, _)| *p == parent) {
             break;
         }
-        let Some(start) = stat(parent).map(|s| s.starttime) else {
-            break;
-        };
-        out.push((parent, start));
+        let Some(parent_stat) = stat(parent) else { break };
+        out.push((parent, parent_stat.starttime));
         cur = parent;
+        cur_stat = parent_stat;
     }
     out
 }
