@@ -56,8 +56,9 @@ pub fn dns_servers() -> Vec<IpAddr> {
     let mut out = Vec::new();
     for path in RESOLV_FILES {
         let mut text = String::new();
-        let Ok(file) = std::fs::File::open(path) else { continue };
-        if file.take(MAX_RESOLV_BYTES).read_to_string(&mut text).is_err() {
+        // Non-blocking, a regular file only (checked on the descriptor).
+        let Ok(file) = crate::collect::safe_read::open_system(std::path::Path::new(path)) else { continue };
+        if file.into_file().take(MAX_RESOLV_BYTES).read_to_string(&mut text).is_err() {
             continue;
         }
         for ip in nameservers(&text) {
