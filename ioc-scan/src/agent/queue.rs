@@ -190,20 +190,30 @@ impl AgentState {
         QueueError::Db { path: self.path.clone(), source: e.into() }
     }
 
-    pub fn identity(&self) -> Result<Option<IdentityV1>, QueueError> {
+    /// The record under `key` of a table keyed by name.
+    fn get_named<T: Record>(&self, table: TableDefinition<&str, Json<T>>, key: &str) -> Result<Option<T>, QueueError> {
         let read = self.db.begin_read().map_err(|e| self.err(e))?;
-        let table = read.open_table(IDENTITY).map_err(|e| self.err(e))?;
-        let got = table.get("self").map_err(|e| self.err(e))?;
+        let table = read.open_table(table).map_err(|e| self.err(e))?;
+        let got = table.get(key).map_err(|e| self.err(e))?;
         got.map(|v| v.value().decode().map_err(|e| self.err(e))).transpose()
     }
 
-    pub fn set_identity(&self, identity: &IdentityV1) -> Result<(), QueueError> {
+    /// Writes (durably) the record under `key` of a table keyed by name.
+    fn put_named<T: Record>(&self, table: TableDefinition<&str, Json<T>>, key: &str, record: &T) -> Result<(), QueueError> {
         let txn = self.db.begin_write().map_err(|e| self.err(e))?;
-        txn.open_table(IDENTITY)
+        txn.open_table(table)
             .map_err(|e| self.err(e))?
-            .insert("self", Encoded::encode(identity))
+            .insert(key, Encoded::encode(record))
             .map_err(|e| self.err(e))?;
         txn.commit().map_err(|e| self.err(e))
+    }
+
+    pub fn identity(&self) -> Result<Option<IdentityV1>, QueueError> {
+        self.get_named(IDENTITY, "self")
+    }
+
+    pub fn set_identity(&self, identity: &IdentityV1) -> Result<(), QueueError> {
+        self.put_named(IDENTITY, "self", identity)
     }
 
     /// Keeps the jobs not seen before; returns how many were new.
@@ -323,27 +333,15 @@ impl AgentState {
 
     /// How delivering `run_key` went so far, if it was tried and failed.
     pub fn delivery(&self, run_key: &str) -> Result<Option<DeliveryV1>, QueueError> {
-        let read = self.db.begin_read().map_err(|e| self.err(e))?;
-        let table = read.open_table(DELIVERY).map_err(|e| self.err(e))?;
-        let got = table.get(run_key).map_err(|e| self.err(e))?;
-        got.map(|v| v.value().decode().map_err(|e| self.err(e))).transpose()
+        self.get_named(DELIVERY, run_key)
     }
 
     pub fn set_last_error(&self, message: &str) -> Result<(), QueueError> {
-        let txn = self.db.begin_write().map_err(|e| self.err(e))?;
-        let note = AgentErrorV1 { at: now_ms(), message: clip(message) };
-        txn.open_table(NOTES)
-            .map_err(|e| self.err(e))?
-            .insert("last_error", Encoded::encode(&note))
-            .map_err(|e| self.err(e))?;
-        txn.commit().map_err(|e| self.err(e))
+        self.put_named(NOTES, "last_error", &AgentErrorV1 { at: now_ms(), message: clip(message) })
     }
 
     pub fn last_error(&self) -> Result<Option<AgentErrorV1>, QueueError> {
-        let read = self.db.begin_read().map_err(|e| self.err(e))?;
-        let table = read.open_table(NOTES).map_err(|e| self.err(e))?;
-        let got = table.get("last_error").map_err(|e| self.err(e))?;
-        got.map(|v| v.value().decode().map_err(|e| self.err(e))).transpose()
+        self.get_named(NOTES, "last_error")
     }
 
     /// A run starts: it is kept (status `running`, no detection yet) until it
