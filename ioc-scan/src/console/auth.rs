@@ -72,40 +72,26 @@ impl AttemptLimiter {
     pub fn reserve(&self, key: &str) -> Result<()> {
         let mut entries = self.lock();
         let now = Instant::now();
-        match entries.get_mut(key) {
-            Some(w) if now.duration_since(w.start) < self.window => {
-                if w.used >= self.max {
-                    let retry_after_secs = (self.window - now.duration_since(w.start)).as_secs().max(1);
-                    return Err(ConsoleError::RateLimited { retry_after_secs });
-                }
-                w.used += 1;
-            }
-            Some(w) => *w = AttemptWindow { start: now, used: 1 },
-            None => {
-                entries.push(key.to_string(), AttemptWindow { start: now, used: 1 });
-            }
+        // `get` (not `peek`): a key refused stays the most recently used.
+        if let Some(w) = entries.get(key) {
+            self.refuse_if_spent(w, now)?;
+        }
+        self.count(&mut entries, key, now);
+        Ok(())
+    }
+
+    /// Refuses (with the seconds to wait) a window whose attempts are spent.
+    fn refuse_if_spent(&self, w: &AttemptWindow, now: Instant) -> Result<()> {
+        let age = now.duration_since(w.start);
+        if age < self.window && w.used >= self.max {
+            return Err(ConsoleError::RateLimited { retry_after_secs: (self.window - age).as_secs().max(1) });
         }
         Ok(())
     }
 
-    /// Refuses a key whose attempts in the window are spent, taking none.
-    /// For cheap checks of unguessable secrets only (tokens, cookies);
-    /// passwords are [`reserve`](Self::reserve)d.
-    pub fn check(&self, key: &str) -> Result<()> {
-        let entries = self.lock();
-        if let Some(w) = entries.peek(key) {
-            let age = w.start.elapsed();
-            if age < self.window && w.used >= self.max {
-                return Err(ConsoleError::RateLimited { retry_after_secs: (self.window - age).as_secs().max(1) });
-            }
-        }
-        Ok(())
-    }
-
-    /// Counts a failed attempt of `key` (after a [`check`](Self::check)).
-    pub fn fail(&self, key: &str) {
-        let mut entries = self.lock();
-        let now = Instant::now();
+    /// Counts one attempt of `key`: in its window, or starting a new one
+    /// when the last has ended.
+    fn count(&self, entries: &mut LruCache<String, AttemptWindow>, key: &str, now: Instant) {
         match entries.get_mut(key) {
             Some(w) if now.duration_since(w.start) < self.window => w.used = w.used.saturating_add(1),
             Some(w) => *w = AttemptWindow { start: now, used: 1 },
@@ -113,6 +99,21 @@ impl AttemptLimiter {
                 entries.push(key.to_string(), AttemptWindow { start: now, used: 1 });
             }
         }
+    }
+
+    /// Refuses a key whose attempts in the window are spent, taking none.
+    /// For cheap checks of unguessable secrets only (tokens, cookies);
+    /// passwords are [`reserve`](Self::reserve)d.
+    pub fn check(&self, key: &str) -> Result<()> {
+        match self.lock().peek(key) {
+            Some(w) => self.refuse_if_spent(w, Instant::now()),
+            None => Ok(()),
+        }
+    }
+
+    /// Counts a failed attempt of `key` (after a [`check`](Self::check)).
+    pub fn fail(&self, key: &str) {
+        self.count(&mut self.lock(), key, Instant::now());
     }
 
     /// Gives back an attempt that succeeded.
